@@ -1,0 +1,85 @@
+"""Typed configuration for training and ranking; built once at the entry point, passed down."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SIGNALS = ("relevance", "freshness", "trending", "affinity", "quality")
+
+
+class Weights(BaseModel):
+    """Blend weights of the five signals; one set per experiment variant."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    relevance: float = Field(1.0, ge=0, le=100)
+    freshness: float = Field(0.0, ge=0, le=100)
+    trending: float = Field(0.1, ge=0, le=100)
+    affinity: float = Field(0.1, ge=0, le=100)
+    quality: float = Field(0.05, ge=0, le=100)
+
+    def vector(self) -> list[float]:
+        return [getattr(self, s) for s in SIGNALS]
+
+    @classmethod
+    def from_vector(cls, v: list[float]) -> Weights:
+        return cls(**dict(zip(SIGNALS, (round(float(x), 4) for x in v), strict=True)))
+
+
+class RankerConfig(BaseModel):
+    """How a feed is assembled from a release: signals, diversity, candidate budgets."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    als_mix: float = Field(0.5, ge=0, le=10, description="weight of ALS inside relevance")
+    history_half_life: float = Field(10.0, gt=0, description="in interactions, newest first")
+    max_history: int = Field(200, ge=1, le=10_000)
+    freshness_half_life_days: float = Field(14.0, gt=0)
+    trending_half_life_days: float = Field(7.0, gt=0)
+    creator_cap: int = Field(3, ge=0, description="max items per creator in a feed; 0 = no cap")
+    full_scan_max: int = Field(50_000, ge=0, description="catalogs up to this size are scored whole")
+    ann_candidates: int = Field(300, ge=0)
+    trending_candidates: int = Field(200, ge=0)
+    fresh_candidates: int = Field(100, ge=0)
+    variants: dict[str, Weights] = Field(default_factory=lambda: {"control": Weights()})
+
+    @field_validator("variants")
+    @classmethod
+    def _non_empty(cls, v: dict[str, Weights]) -> dict[str, Weights]:
+        if not v:
+            raise ValueError("at least one variant is required")
+        return v
+
+    def weights(self, variant: str) -> Weights:
+        try:
+            return self.variants[variant]
+        except KeyError:
+            raise KeyError(f"unknown variant '{variant}' (known: {sorted(self.variants)})"
+                           ) from None
+
+    def digest(self) -> str:
+        """Short stable hash: part of every cache key, so a weight change never serves stale."""
+        raw = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(raw).hexdigest()[:12]
+
+
+class TrainConfig(BaseModel):
+    """Everything `novarank train` fits; stored in the release lock for reproducibility."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    neighbours: int = Field(200, ge=1, le=5_000)
+    shrinkage: float = Field(10.0, ge=0)
+    als_factors: int = Field(64, ge=2, le=1024)
+    als_regularization: float = Field(0.05, ge=0)
+    als_alpha: float = Field(10.0, gt=0)
+    als_iterations: int = Field(15, ge=1, le=200)
+    quality_prior: float = Field(20.0, ge=0)
+    tune: bool = True
+    tune_users: int = Field(3_000, ge=10, description="validation users sampled for tuning")
+    holdout_fraction: float = Field(0.2, gt=0, lt=1)
+    seed: int = 0
+    ranker: RankerConfig = Field(default_factory=RankerConfig)

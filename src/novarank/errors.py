@@ -1,0 +1,39 @@
+"""The exception hierarchy. Callers catch `NovarankError`; the HTTP layer maps subclasses."""
+
+from __future__ import annotations
+
+
+class NovarankError(Exception):
+    """Base class for every error novarank raises on purpose."""
+
+
+class DataError(NovarankError):
+    """Input data is malformed: names the file, line and field when it can."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.path, self.line, self.field = path, line, field
+        where = ", ".join(
+            part
+            for part in (
+                f"file {path}" if path else "",
+                f"line {line}" if line is not None else "",
+                f"field '{field}'" if field else "",
+            )
+            if part
+        )
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class ReleaseError(NovarankError):
+    """A release directory is missing, incomplete, altered or unreadable."""
+
+
+class ConfigError(NovarankError):
+    """A setting or argument breaks a rule; the message names it."""

@@ -1,0 +1,32 @@
+"""Turning raw per-candidate inputs into the five comparable signals and one score."""
+
+from __future__ import annotations
+
+import numpy as np
+
+LN2 = np.log(2.0)
+
+
+def standardize(x: np.ndarray) -> np.ndarray:
+    """z-score over the candidate set; a constant column carries no information -> zeros."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.size == 0:
+        return x
+    sd = float(x.std())
+    if sd < 1e-9:
+        return np.zeros_like(x)
+    return (x - float(x.mean())) / sd
+
+
+def decay(age_s: np.ndarray, half_life_s: float) -> np.ndarray:
+    """2^(-age/half_life) for non-negative ages; unknown (negative sentinel) ages give 0."""
+    age = np.asarray(age_s, dtype=np.float64)
+    out = np.exp(-np.maximum(age, 0.0) * (LN2 / half_life_s))
+    out[age < -1e17] = 0.0  # NO_TIME sentinel
+    return out.astype(np.float32)
+
+
+def blend(signals: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, contributions): contributions[i, s] = weights[s] * signals[i, s]."""
+    contrib = signals * np.asarray(weights, dtype=np.float32)[None, :]
+    return contrib.sum(1), contrib
