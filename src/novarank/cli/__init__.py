@@ -1,0 +1,1 @@
+"""The `novarank` command line: a thin shell over the library."""

@@ -1,0 +1,28 @@
+"""Entry point: `novarank --help`."""
+
+from __future__ import annotations
+
+import typer
+
+from novarank.cli import data, release
+from novarank.cli.common import single_blas_thread
+from novarank.cli.recommend import recommend
+from novarank.cli.train import demo, evaluate, train
+
+app = typer.Typer(help="novarank: personalized ranking that proves its own launch.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+app.command()(train)
+app.command()(evaluate)
+app.command()(recommend)
+app.command()(demo)
+app.add_typer(release.app, name="release")
+app.add_typer(data.app, name="data")
+
+
+@app.callback()
+def _setup() -> None:
+    single_blas_thread()
+
+
+if __name__ == "__main__":
+    app()
