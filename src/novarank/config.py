@@ -40,7 +40,8 @@ class RankerConfig(BaseModel):
     freshness_half_life_days: float = Field(14.0, gt=0)
     trending_half_life_days: float = Field(7.0, gt=0)
     creator_cap: int = Field(3, ge=0, description="max items per creator in a feed; 0 = no cap")
-    full_scan_max: int = Field(50_000, ge=0, description="catalogs up to this size are scored whole")
+    full_scan_max: int = Field(50_000, ge=0,
+                               description="catalogs up to this size are scored whole")
     ann_candidates: int = Field(300, ge=0)
     trending_candidates: int = Field(200, ge=0)
     fresh_candidates: int = Field(100, ge=0)

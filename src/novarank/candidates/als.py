@@ -18,7 +18,7 @@ class ALSConfig:
     seed: int = 0
 
 
-def fit_als(interactions: sp.csr_matrix, cfg: ALSConfig = ALSConfig()  # noqa: B008
+def fit_als(interactions: sp.csr_matrix, cfg: ALSConfig = ALSConfig()
             ) -> tuple[np.ndarray, np.ndarray]:
     """(user_factors, item_factors) as float32 arrays; score(u, i) = U[u] . V[i]."""
     from implicit.cpu.als import AlternatingLeastSquares

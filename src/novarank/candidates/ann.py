@@ -19,14 +19,14 @@ class ItemIndex:
         self._vectors = vectors
 
     @classmethod
-    def build(cls, vectors: np.ndarray, exact_max: int = 50_000, nprobe: int = 12,
+    def build(cls, vectors: np.ndarray, exact_max: int = 50_000, nprobe: int = 32,
               seed: int = 0) -> ItemIndex:
         if len(vectors) <= exact_max:
             return cls(None, vectors)
         import faiss
 
         d = vectors.shape[1]
-        nlist = int(min(4096, max(64, 4 * np.sqrt(len(vectors)))))
+        nlist = int(min(4096, max(64, np.sqrt(len(vectors)))))
         quantizer = faiss.IndexFlatIP(d)
         index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
         rng = np.random.default_rng(seed)
@@ -61,7 +61,7 @@ class ItemIndex:
         return True
 
     @classmethod
-    def load(cls, path: Path, vectors: np.ndarray, nprobe: int = 12) -> ItemIndex:
+    def load(cls, path: Path, vectors: np.ndarray, nprobe: int = 32) -> ItemIndex:
         if not path.exists():
             return cls(None, vectors)
         import faiss

@@ -31,7 +31,7 @@ def top_n_per_row(m: sp.csr_matrix, n: int) -> sp.csr_matrix:
     return sp.csr_matrix((m.data[keep], m.indices[keep], indptr), shape=m.shape)
 
 
-def fit_item_item(interactions: sp.csr_matrix, cfg: ItemItemConfig = ItemItemConfig(),  # noqa: B008
+def fit_item_item(interactions: sp.csr_matrix, cfg: ItemItemConfig = ItemItemConfig(),
                   progress: Callable[[int], None] | None = None) -> sp.csr_matrix:
     """Row i holds the `neighbours` most similar items to i, by shrunk cosine.
 

@@ -40,7 +40,8 @@ PREFERENCE_WEIGHT: dict[Event, float] = {
 }
 
 # Events after which an item counts as "seen" by the user and is filtered from feeds.
-SEEN_EVENTS = frozenset({Event.CLICK, Event.WATCH, Event.LIKE, Event.SHARE, Event.SKIP, Event.RATING})
+SEEN_EVENTS = frozenset(
+    {Event.CLICK, Event.WATCH, Event.LIKE, Event.SHARE, Event.SKIP, Event.RATING})
 
 
 def satisfaction(events: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

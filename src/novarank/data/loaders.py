@@ -40,7 +40,7 @@ def _numeric(df: pd.DataFrame, col: str, path: Path, first_line: int,
     """Column as numbers; the first bad row is reported by file, line and field."""
     raw = df[col]
     vals = pd.to_numeric(raw, errors="coerce")
-    bad = vals.isna().to_numpy()
+    bad = np.array(vals.isna(), dtype=bool)
     if integer:
         bad |= ~np.isclose(vals.fillna(0).to_numpy(np.float64) % 1, 0)
     if bad.any():
@@ -59,12 +59,18 @@ def _ids(df: pd.DataFrame, col: str, path: Path, first_line: int) -> pd.Series:
     return s.str.strip()
 
 
+def _epoch_seconds(dt: pd.Series) -> np.ndarray:
+    """Unix seconds of a datetime column, whatever its unit (pandas 3 infers s/ms/us/ns)."""
+    if dt.dt.tz is not None:
+        dt = dt.dt.tz_convert("UTC").dt.tz_localize(None)
+    return dt.to_numpy("datetime64[s]").astype(np.int64)
+
+
 def _year_to_ts(years: pd.Series) -> np.ndarray:
     y = pd.to_numeric(years, errors="coerce")
     ok = y.between(1800, 2200)
     out = np.full(len(y), NO_TIME, dtype=np.int64)
-    out[ok.to_numpy()] = pd.to_datetime(
-        y[ok].astype(int).astype(str) + "-01-01", utc=True).astype("int64").to_numpy() // 10**9
+    out[ok.to_numpy()] = _epoch_seconds(pd.to_datetime(y[ok].astype(int).astype(str) + "-01-01"))
     return out
 
 
@@ -119,7 +125,7 @@ def _date_to_ts(col: pd.Series) -> np.ndarray:
     dt = pd.to_datetime(col, format="%d-%b-%Y", errors="coerce", utc=True)
     out = np.full(len(col), NO_TIME, dtype=np.int64)
     ok = dt.notna().to_numpy()
-    out[ok] = dt[ok].astype("int64").to_numpy() // 10**9
+    out[ok] = _epoch_seconds(dt[ok])
     return out
 
 
@@ -214,7 +220,7 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, int]:
 def _timestamps(df: pd.DataFrame, path: Path, first: int) -> np.ndarray:
     col = df["ts"]
     if pd.api.types.is_datetime64_any_dtype(col):
-        return col.dt.tz_localize(None).astype("datetime64[s]").astype(np.int64).to_numpy()
+        return _epoch_seconds(col)
     num = pd.to_numeric(col, errors="coerce")
     if num.notna().all():
         return _numeric(df, "ts", path, first, integer=True).astype(np.int64)
@@ -224,7 +230,7 @@ def _timestamps(df: pd.DataFrame, path: Path, first: int) -> np.ndarray:
         row = int(np.argmax(bad))
         raise DataError(f"expected unix seconds or an ISO-8601 time, got {col.iloc[row]!r}",
                         path=str(path), line=first + row, field="ts")
-    return parsed.astype("int64").to_numpy() // 10**9
+    return _epoch_seconds(parsed)
 
 
 def load_generic(interactions: str | Path, items: str | Path | None = None) -> Dataset:

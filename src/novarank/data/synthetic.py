@@ -118,7 +118,7 @@ def diurnal_weights() -> np.ndarray:
     return 1.0 + 0.85 * np.cos((minutes - 20.0) / 24.0 * 2 * np.pi)
 
 
-def generate(cfg: SyntheticConfig = SyntheticConfig()) -> SyntheticData:  # noqa: B008
+def generate(cfg: SyntheticConfig = SyntheticConfig()) -> SyntheticData:
     rng = np.random.default_rng(cfg.seed)
     k = cfg.topics
     # creators and items ------------------------------------------------------------

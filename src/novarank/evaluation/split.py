@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -41,5 +42,5 @@ def temporal_split(ds: Dataset, fraction: float = 0.2) -> Holdout:
     keys = keys[~np.isin(keys, seen_keys)]
     users, items = keys // ds.n_items, keys % ds.n_items
     bounds = np.flatnonzero(np.r_[True, users[1:] != users[:-1], True])
-    truth = {int(users[a]): items[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)}
+    truth = {int(users[a]): items[a:b] for a, b in pairwise(bounds)}
     return Holdout(train, truth)

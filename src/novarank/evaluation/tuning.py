@@ -63,7 +63,8 @@ class _Validation:
     def ndcg(self, params: np.ndarray) -> float:
         a, wf, wt, wa, wq = params
         s = (self.z[..., 0] + a * self.z[..., 1]) / (1 + a)
-        s = s + wf * self.z[..., 2] + wt * self.z[..., 3] + wa * self.z[..., 4] + wq * self.z[..., 5]
+        s = (s + wf * self.z[..., 2] + wt * self.z[..., 3] + wa * self.z[..., 4]
+             + wq * self.z[..., 5])
         s = np.where(self.valid, s, -np.inf)
         top = np.argpartition(-s, self.k - 1, axis=1)[:, : self.k]
         order = np.argsort(-np.take_along_axis(s, top, 1), axis=1, kind="stable")

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from novarank.candidates.ann import ItemIndex
 from novarank.config import SIGNALS, RankerConfig
 from novarank.errors import ConfigError
-from novarank.candidates.ann import ItemIndex
 from novarank.model import Model
 from novarank.ranking.blend import blend, decay, standardize
 from novarank.ranking.select import select_top_k

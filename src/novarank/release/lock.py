@@ -28,7 +28,8 @@ def artifact_files(directory: Path) -> list[str]:
 
 
 def write_lock(directory: Path, meta: dict[str, Any]) -> dict[str, Any]:
-    files = {rel: {"sha256": sha256_file(directory / rel), "bytes": (directory / rel).stat().st_size}
+    files = {rel: {"sha256": sha256_file(directory / rel),
+                   "bytes": (directory / rel).stat().st_size}
              for rel in artifact_files(directory)}
     lock = {"lock_version": LOCK_VERSION, **meta, "files": files}
     tmp = directory / (LOCK_NAME + ".tmp")

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from novarank.config import TrainConfig
+from novarank.data.synthetic import SyntheticConfig, generate
+from novarank.training import fit_model
+
+SMALL = SyntheticConfig(users=400, items=300, creators=40, events=30_000, seed=11)
+FAST = TrainConfig(als_iterations=5, als_factors=16, neighbours=50, tune=False)
+
+
+@pytest.fixture(scope="session")
+def synth():
+    return generate(SMALL)
+
+
+@pytest.fixture(scope="session")
+def small_model(synth):
+    return fit_model(synth.dataset, FAST)
