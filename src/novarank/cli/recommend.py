@@ -15,15 +15,21 @@ from novarank.online.recommender import Feed, Recommender
 from novarank.release.bundle import load_release
 
 
+SHORT = {"relevance": "rel", "freshness": "fresh", "trending": "trend", "affinity": "affin",
+         "quality": "qual"}
+
+
 def print_feed(feed: Feed, release: str) -> None:
     title = (f"feed for {feed.user_id} ({'cold start' if feed.cold else 'known user'}, "
              f"variant {feed.variant}, release {release})")
-    table = Table(title=title)
-    for col in ("#", "item", "title", "score", *SIGNALS, "source"):
-        table.add_column(col, justify="right" if col not in ("item", "title", "source") else "left")
-    for n, it in enumerate(feed.items, 1):
-        table.add_row(str(n), it.item_id, it.title[:40], f"{it.score:.3f}",
-                      *(f"{it.reasons.get(s, 0.0):+.3f}" for s in SIGNALS), it.source)
+    table = Table(title=title, caption="per-signal contributions: score = sum of the five")
+    for col in ("item", "title", "score", *SHORT.values(), "via"):
+        table.add_column(col, justify="left" if col in ("item", "title", "via") else "right",
+                         no_wrap=col != "title")
+    for it in feed.items:
+        table.add_row(it.item_id, it.title[:28], f"{it.score:.2f}",
+                      *(f"{it.reasons.get(s, 0.0):+.2f}" for s in SIGNALS),
+                      "rank" if it.source == "ranked" else "fill")
     console.print(table)
 
 

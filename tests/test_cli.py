@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from novarank.cli.main import app
+
+runner = CliRunner()
+DATA = "synthetic:users=300,items=200,creators=30,events=20000,seed=5"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("rel") / "v1"
+    res = runner.invoke(app, ["train", "--data", DATA, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def test_train_writes_a_verifiable_release(trained):
+    lock = json.loads((trained / "release.lock.json").read_text())
+    assert lock["version"] == "v1"
+    assert lock["metrics"]["evaluation"]["rows"][0]["method"] == "ranker"
+    assert "weights" in lock["metrics"]["tuning"]
+    res = runner.invoke(app, ["release", "verify", str(trained)])
+    assert res.exit_code == 0 and "ok" in res.output
+
+
+def test_verify_fails_loudly_on_tampering(trained, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(trained, copy)
+    (copy / "model.json").write_text("{}")
+    res = runner.invoke(app, ["release", "verify", str(copy)])
+    assert res.exit_code == 2
+    assert "altered: model.json" in res.output
+
+
+def test_recommend_one_and_batch(trained, tmp_path):
+    res = runner.invoke(app, ["recommend", "--release", str(trained), "--user", "u1", "-k", "5"])
+    assert res.exit_code == 0, res.output
+    assert "feed for u1" in res.output and "fresh" in res.output
+    users = tmp_path / "users.txt"
+    users.write_text("u1\nu2\nnobody\n")
+    out = tmp_path / "recs.jsonl"
+    res = runner.invoke(app, ["recommend", "--release", str(trained), "--users", str(users),
+                              "-k", "7", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["user_id"] for x in lines] == ["u1", "u2", "nobody"]
+    assert all(len(x["items"]) == 7 for x in lines)
+    assert lines[2]["cold"] is True
+
+
+def test_bad_arguments_are_named(trained):
+    res = runner.invoke(app, ["recommend", "--release", str(trained)])
+    assert res.exit_code == 2 and "exactly one of --user or --users" in res.output
+    res = runner.invoke(app, ["recommend", "--release", str(trained), "--user", "u1", "-k", "0"])
+    assert res.exit_code == 2 and "k must be between" in res.output
+    res = runner.invoke(app, ["train", "--data", "synthetic:colour=3", "--out", "x"])
+    assert res.exit_code == 2 and "unknown synthetic option 'colour'" in res.output
