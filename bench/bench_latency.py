@@ -13,9 +13,9 @@ import argparse
 import time
 
 import numpy as np
-from common import peak_rss_mb, write
 from threadpoolctl import threadpool_limits
 
+from common import peak_rss_mb, write
 from novarank.candidates.ann import ItemIndex
 from novarank.config import TrainConfig
 from novarank.data.synthetic import SyntheticConfig, generate

@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 
 from common import write
-
 from novarank.config import TrainConfig
 from novarank.data.loaders import load
 from novarank.pipeline import offline

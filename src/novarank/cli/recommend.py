@@ -14,7 +14,6 @@ from novarank.errors import ConfigError
 from novarank.online.recommender import Feed, Recommender
 from novarank.release.bundle import load_release
 
-
 SHORT = {"relevance": "rel", "freshness": "fresh", "trending": "trend", "affinity": "affin",
          "quality": "qual"}
 
