@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from novarank.candidates.ann import ItemIndex
 from novarank.config import TrainConfig
 
 
@@ -48,3 +49,11 @@ class Model:
     @property
     def n_items(self) -> int:
         return len(self.item_ids)
+
+    def ann_ids(self) -> np.ndarray:
+        """Items whose factors carry signal (some interaction): what the ANN index holds."""
+        return np.flatnonzero(np.asarray(self.popularity) > 0)
+
+    def build_index(self) -> ItemIndex:
+        return ItemIndex.build(self.als_items, exact_max=self.config.ranker.full_scan_max,
+                               ids=self.ann_ids())

@@ -60,8 +60,7 @@ class Recommender:
         fresh = np.flatnonzero(known)
         self.fresh_order = fresh[np.argsort(-model.published_at[fresh], kind="stable")]
         self.full_scan = model.n_items <= self.ranker.full_scan_max
-        self.index = index or ItemIndex.build(model.als_items,
-                                              exact_max=self.ranker.full_scan_max)
+        self.index = index or model.build_index()
         self._unavailable = ~model.available
 
     # ---- users --------------------------------------------------------------------------

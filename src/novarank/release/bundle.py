@@ -57,7 +57,7 @@ def save_release(model: Model, out: str | Path, version: str | None = None,
         m: sp.csr_matrix = getattr(model, name).tocsr()
         for part in ("data", "indices", "indptr"):
             np.save(tmp / "arrays" / f"{name}.{part}.npy", getattr(m, part), allow_pickle=False)
-    index = index or ItemIndex.build(model.als_items, exact_max=model.config.ranker.full_scan_max)
+    index = index or model.build_index()
     index.save(tmp / ANN_FILE)
     meta = {"name": model.name, "as_of": model.as_of, "n_users": model.n_users,
             "n_items": model.n_items, "item_item_shape": list(model.item_item.shape),
@@ -92,7 +92,8 @@ def load_release(directory: str | Path, verify: bool = True) -> tuple[Model, Ite
 
     def load(name: str) -> np.ndarray:
         arr = np.load(arrays / f"{name}.npy", mmap_mode="r", allow_pickle=False)
-        return arr.astype(object) if name in TEXT else arr
+        # a plain ndarray view of the mapping: np.memmap's per-index overhead is ~15 us
+        return arr.astype(object) if name in TEXT else arr.view(np.ndarray)
 
     dense = {name: load(name) for name in DENSE}
     shapes = {"item_item": meta["item_item_shape"], "facets": meta["facets_shape"]}
@@ -103,5 +104,5 @@ def load_release(directory: str | Path, verify: bool = True) -> tuple[Model, Ite
     model = Model(name=meta["name"], as_of=int(meta["as_of"]), config=config,
                   data_fingerprint=lock.get("data_fingerprint", ""),
                   metrics=lock.get("metrics", {}), **dense, **sparse)
-    index = ItemIndex.load(d / ANN_FILE, model.als_items)
+    index = ItemIndex.load(d / ANN_FILE, model.als_items, model.ann_ids())
     return model, index, lock
