@@ -16,7 +16,6 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from common import peak_rss_mb, write
-from novarank.candidates.ann import ItemIndex
 from novarank.config import TrainConfig
 from novarank.data.synthetic import SyntheticConfig, generate
 from novarank.online.recommender import Recommender
@@ -42,7 +41,7 @@ def main() -> None:
     model = fit_model(data.dataset, TrainConfig(als_iterations=6, tune=False))
     fit_s = time.perf_counter() - t
     t = time.perf_counter()
-    index = ItemIndex.build(model.als_items, exact_max=model.config.ranker.full_scan_max)
+    index = model.build_index()
     index_s = time.perf_counter() - t
     rec = Recommender(model, index=index)
     faiss.omp_set_num_threads(1)
@@ -62,7 +61,7 @@ def main() -> None:
             fill.append(len(feed.items) / 10)
         for u in users[:200]:
             p = rec.profile(u)
-            n_cands.append(len(rec.candidates(p, rec._neighbour_scores(p)[0])))
+            n_cands.append(len(rec.candidates(p, rec.neighbour_scores(p))))
         brute = []
         for u in rng.choice(known, 200, replace=False):
             t0 = time.perf_counter_ns()

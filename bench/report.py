@@ -53,6 +53,12 @@ def train(r: dict) -> list[str]:
     stages = r["synthetic-10m"]["stages_s"]
     out += ["", "Stages of the 10M fit (s): " + ", ".join(f"{k} {v}" for k, v in stages.items()),
             ""]
+    if "synthetic-10m-pipeline" in r:
+        p = r["synthetic-10m-pipeline"]
+        out += [f"The whole `novarank train` job on the same 10M events (tune on validation, "
+                f"evaluate on test, final fit, write and lock): **{p['total_s']} s**, peak RSS "
+                f"{p['peak_rss_mb']:,} MB; stages (s): "
+                + ", ".join(f"{k} {v}" for k, v in p["stages_s"].items()) + ".", ""]
     return out
 
 

@@ -42,6 +42,7 @@ class RankerConfig(BaseModel):
     creator_cap: int = Field(3, ge=0, description="max items per creator in a feed; 0 = no cap")
     full_scan_max: int = Field(50_000, ge=0,
                                description="catalogs up to this size are scored whole")
+    neighbour_candidates: int = Field(500, ge=0, description="best item-item neighbours kept")
     ann_candidates: int = Field(300, ge=0)
     trending_candidates: int = Field(200, ge=0)
     fresh_candidates: int = Field(100, ge=0)

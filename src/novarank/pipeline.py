@@ -17,11 +17,12 @@ from novarank.model import Model
 from novarank.release.bundle import save_release
 from novarank.training import fit_model
 
-Step = Callable[[str], None]
+Advance = Callable[[int], None]
+Step = Callable[..., Advance]  # step(name, total=None) -> advance(n)
 
 
-def _quiet(_: str) -> None:
-    pass
+def _quiet(name: str, total: int | None = None) -> Advance:
+    return lambda n: None
 
 
 @dataclass
@@ -56,8 +57,9 @@ def offline(ds: Dataset, cfg: TrainConfig, *, do_tune: bool = True, do_evaluate:
         val = temporal_split(holdout.train, cfg.holdout_fraction)
         step("tuning: fitting on the validation split")
         val_model = fit_model(val.train, cfg)
-        step("tuning: coordinate ascent on validation NDCG@10")
-        result = tune(val_model, val, max_users=cfg.tune_users, seed=cfg.seed)
+        result = tune(val_model, val, max_users=cfg.tune_users, seed=cfg.seed,
+                      progress=step("tuning: coordinate ascent on validation NDCG@10",
+                                    total=3 * 5))
         cfg = cfg.model_copy(update={"ranker": result.ranker})
         seconds["tune"] = round(time.perf_counter() - t, 2)
     report = None
@@ -65,8 +67,10 @@ def offline(ds: Dataset, cfg: TrainConfig, *, do_tune: bool = True, do_evaluate:
         t = time.perf_counter()
         step("evaluation: fitting on the training split")
         eval_model = fit_model(holdout.train, cfg)
-        step("evaluation: ranking held-out users")
-        report = evaluate(eval_model, holdout, max_users=max_eval_users, seed=cfg.seed)
+        n_users = len(holdout.truth) if max_eval_users is None else min(len(holdout.truth),
+                                                                          max_eval_users)
+        report = evaluate(eval_model, holdout, max_users=max_eval_users, seed=cfg.seed,
+                          progress=step("evaluation: ranking held-out users", total=n_users))
         seconds["evaluate"] = round(time.perf_counter() - t, 2)
     return OfflineResult(cfg, result, report, seconds)
 

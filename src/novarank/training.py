@@ -22,7 +22,7 @@ from novarank.data.events import seen_mask, weights_of
 from novarank.model import Model
 
 DAY = 86_400
-Step = Callable[[str], None]
+Step = Callable[[str], object]
 
 
 def _quiet(_: str) -> None:

@@ -10,7 +10,14 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from novarank.errors import NovarankError
@@ -40,14 +47,16 @@ def friendly_errors(fn: F) -> F:
 
 
 @contextmanager
-def steps(title: str) -> Iterator[Callable[[str], None]]:
-    """A spinner with elapsed time; call the yielded function with each new step name."""
-    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), TimeElapsedColumn(),
-                  console=console, transient=False) as progress:
+def steps(title: str) -> Iterator[Callable[..., Callable[[int], None]]]:
+    """Progress for a multi-step job: call `step(name)` for a spinner, or
+    `step(name, total=n)` for a bar, and advance it with the returned function."""
+    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task(title, total=None)
 
-        def step(name: str) -> None:
-            progress.update(task, description=f"{title}: {name}")
+        def step(name: str, total: int | None = None) -> Callable[[int], None]:
+            progress.update(task, description=f"{title}: {name}", total=total, completed=0)
+            return lambda n: progress.advance(task, n)
 
         yield step
         progress.update(task, description=f"{title}: done")

@@ -54,8 +54,8 @@ def rank_functions(rec: Recommender, k: int, variant: str, now: int) -> dict[str
 
     def baseline(column: int | None) -> RankFn:
         def fn(p: UserProfile) -> np.ndarray:
-            nb = rec._neighbour_scores(p)
-            cands = rec.candidates(p, nb[0])
+            nb = rec.neighbour_scores(p)
+            cands = rec.candidates(p, nb)
             if column is None:
                 return _top_excluding(cands, model.popularity[cands], p.seen, k)
             comps = rec.components(p, cands, now, nb)
@@ -93,8 +93,8 @@ def evaluate(model: Model, holdout: Holdout, k: int = 10, variant: str = "contro
                 shown[key].update(ranked[:k].tolist())
                 for name, v in scores.items():
                     sums[key][name] += v
-        if progress and (n + 1) % 50 == 0:
-            progress(50)
+        if progress and ((n + 1) % 50 == 0 or n + 1 == len(users)):
+            progress((n + 1) - 50 * (n // 50))
     report = EvalReport(k=k, users=len(users))
     for method in methods:
         for cohort in ("all", *(c for c, _, _ in COHORTS)):

@@ -40,8 +40,8 @@ class _Validation:
         rows, masks, truths = [], [], []
         for u in users.tolist():
             p = rec.profile(str(model.user_ids[u]))
-            nb = rec._neighbour_scores(p)
-            cands = rec.candidates(p, nb[0])
+            nb = rec.neighbour_scores(p)
+            cands = rec.candidates(p, nb)
             comps = rec.components(p, cands, model.as_of, nb)
             z = np.column_stack([standardize(comps[:, c]) for c in range(comps.shape[1])])
             rows.append(z)

@@ -79,7 +79,7 @@ class Recommender:
         return UserProfile(u, seen.astype(np.int64), pos.astype(np.int64), recency)
 
     # ---- candidates ----------------------------------------------------------------------
-    def _neighbour_scores(self, p: UserProfile) -> tuple[np.ndarray, np.ndarray]:
+    def neighbour_scores(self, p: UserProfile) -> tuple[np.ndarray, np.ndarray]:
         """(items, summed neighbour similarity weighted by recency) over the user's history."""
         if not len(p.recent):
             return np.empty(0, np.int64), np.empty(0, np.float32)
@@ -93,10 +93,15 @@ class Recommender:
         items, inv = np.unique(cols, return_inverse=True)
         return items.astype(np.int64), np.bincount(inv, weights=vals).astype(np.float32)
 
-    def candidates(self, p: UserProfile, nb_items: np.ndarray) -> np.ndarray:
+    def candidates(self, p: UserProfile, nb: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """Every item for small catalogs; else the union of the per-source budgets."""
         m, r = self.model, self.ranker
         if self.full_scan:
             return np.arange(m.n_items)
+        nb_items, nb_vals = nb
+        budget = r.neighbour_candidates
+        if len(nb_items) > budget:
+            nb_items = nb_items[np.argpartition(-nb_vals, budget)[:budget]]
         parts = [nb_items, self.trending_order[: r.trending_candidates],
                  self.fresh_order[: r.fresh_candidates]]
         if p.index is not None and r.ann_candidates:
@@ -109,7 +114,7 @@ class Recommender:
         """(n_candidates, 6) raw inputs in COMPONENTS order."""
         m, r = self.model, self.ranker
         out = np.zeros((len(cands), len(COMPONENTS)), np.float32)
-        nb_items, nb_vals = nb if nb is not None else self._neighbour_scores(p)
+        nb_items, nb_vals = nb if nb is not None else self.neighbour_scores(p)
         if len(nb_items):
             at = np.searchsorted(nb_items, cands)
             at_c = np.minimum(at, len(nb_items) - 1)
@@ -137,8 +142,8 @@ class Recommender:
     def rank(self, p: UserProfile, k: int, weights: np.ndarray, now: int
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(ranked item ids, scores, contributions, backfilled item ids)."""
-        nb = self._neighbour_scores(p)
-        cands = self.candidates(p, nb[0])
+        nb = self.neighbour_scores(p)
+        cands = self.candidates(p, nb)
         sig = self.signals(self.components(p, cands, now, nb))
         scores, contrib = blend(sig, weights)
         excluded = self._unavailable.copy()
