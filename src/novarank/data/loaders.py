@@ -93,16 +93,23 @@ def _frame(users: pd.Series, items: pd.Series, event: np.ndarray | int, value: n
                          "value": value.astype(np.float32), "ts": ts.astype(np.int64)})
 
 
+def _ratings(raw: pd.DataFrame, path: Path, first_line: int,
+             cols: tuple[str, str, str, str]) -> pd.DataFrame:
+    """Validated RATING events from a table whose (user, item, rating, time) columns are named."""
+    _require(raw, list(cols), path)
+    user, item, rating, ts = cols
+    return _frame(_ids(raw, user, path, first_line), _ids(raw, item, path, first_line),
+                  Event.RATING, _numeric(raw, rating, path, first_line),
+                  _numeric(raw, ts, path, first_line, integer=True))
+
+
 # ---- MovieLens 100K -------------------------------------------------------------------
 def load_movielens_100k(directory: str | Path) -> Dataset:
     """MovieLens 100K as downloaded (u.data, u.item); ratings become RATING events."""
     d = Path(directory)
     path = d / "u.data"
     raw = _read_delimited(path, "\t", ["user_id", "item_id", "rating", "ts"])
-    rating = _numeric(raw, "rating", path, 1)
-    ts = _numeric(raw, "ts", path, 1, integer=True)
-    inter = _frame(_ids(raw, "user_id", path, 1), _ids(raw, "item_id", path, 1),
-                   Event.RATING, rating, ts)
+    inter = _ratings(raw, path, 1, ("user_id", "item_id", "rating", "ts"))
     items = None
     if (d / "u.item").exists():
         genres = ML100K_GENRES
@@ -137,11 +144,7 @@ def load_movielens_csv(directory: str | Path) -> Dataset:
     if not path.exists():
         raise DataError("file not found", path=str(path))
     raw = pd.read_csv(path, dtype={"userId": str, "movieId": str})
-    _require(raw, ["userId", "movieId", "rating", "timestamp"], path)
-    rating = _numeric(raw, "rating", path, 2)
-    ts = _numeric(raw, "timestamp", path, 2, integer=True)
-    inter = _frame(_ids(raw, "userId", path, 2), _ids(raw, "movieId", path, 2),
-                   Event.RATING, rating, ts)
+    inter = _ratings(raw, path, 2, ("userId", "movieId", "rating", "timestamp"))
     items = None
     if (d / "movies.csv").exists():
         mv = pd.read_csv(d / "movies.csv", dtype=str, keep_default_na=False)
