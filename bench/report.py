@@ -19,7 +19,9 @@ def quality(r: dict) -> list[str]:
            f"`python bench/bench_quality.py` · {r['split']}, all ratings as implicit "
            f"interactions, full ranking over unseen items, k={r['k']}. Weights tuned on a "
            f"validation split carved from training data only "
-           f"(validation NDCG@10 {r['tuning']['ndcg_before']} → {r['tuning']['ndcg_after']}).",
+           f"(validation NDCG@10 {r['tuning']['ndcg_before']} → {r['tuning']['ndcg_after']}; "
+           f"chosen history half-life {r['tuning'].get('history_half_life')}, ALS share "
+           f"{r['tuning']['als_mix']}, weights {r['tuning']['weights']}).",
            "", "| method | cohort | users | Recall@10 | NDCG@10 | HitRate@10 | MRR@10 | coverage |",
            "|---|---|---:|---:|---:|---:|---:|---:|"]
     for row in r["rows"]:

@@ -59,7 +59,7 @@ def steps(title: str) -> Iterator[Callable[..., Callable[[int], None]]]:
             return lambda n: progress.advance(task, n)
 
         yield step
-        progress.update(task, description=f"{title}: done")
+        progress.update(task, description=f"{title}: done", total=1, completed=1)
 
 
 def metrics_table(rows: list[dict], title: str, cohorts: bool = True) -> Table:

@@ -15,6 +15,7 @@ from novarank.ranking.blend import standardize
 
 PARAMS = ("als_mix", "freshness", "trending", "affinity", "quality")
 GRID = (0.0, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+HALF_LIVES = (4.0, 8.0, 16.0)  # recency of the history, in interactions
 
 
 @dataclass
@@ -29,14 +30,16 @@ class TuneResult:
         return {"ndcg_before": round(self.ndcg_before, 4), "ndcg_after": round(self.ndcg_after, 4),
                 "users": self.users, "evaluations": self.evaluations,
                 "als_mix": self.ranker.als_mix,
+                "history_half_life": self.ranker.history_half_life,
                 "weights": self.ranker.variants["control"].model_dump()}
 
 
 class _Validation:
     """Standardised components of every sampled user's candidates, padded into one tensor."""
 
-    def __init__(self, model: Model, holdout: Holdout, users: np.ndarray, k: int) -> None:
-        rec = Recommender(model)
+    def __init__(self, model: Model, holdout: Holdout, users: np.ndarray, k: int,
+                 ranker: RankerConfig) -> None:
+        rec = Recommender(model, ranker)
         rows, masks, truths = [], [], []
         for u in users.tolist():
             p = rec.profile(str(model.user_ids[u]))
@@ -75,16 +78,24 @@ class _Validation:
 
 def tune(model: Model, holdout: Holdout, k: int = 10, max_users: int = 3_000, seed: int = 0,
          rounds: int = 3, progress: Callable[[int], None] | None = None) -> TuneResult:
-    """Coordinate ascent over ALS share and four signal weights (relevance fixed at 1)."""
+    """Pick the history half-life, then coordinate ascent over the ALS share and four
+    signal weights (relevance fixed at 1 as the scale), all on validation NDCG@k."""
     users = holdout.users
     if len(users) > max_users:
         users = np.sort(np.random.default_rng(seed).choice(users, max_users, replace=False))
-    val = _Validation(model, holdout, users, k)
     base = model.config.ranker
     w = base.variants.get("control", Weights())
     params = np.array([base.als_mix, w.freshness, w.trending, w.affinity, w.quality])
-    best = before = val.ndcg(params)
-    evals = 1
+    before = _Validation(model, holdout, users, k, base).ndcg(params)
+    best, val = -1.0, None
+    for hl in HALF_LIVES:
+        cand = _Validation(model, holdout, users, k,
+                           base.model_copy(update={"history_half_life": hl}))
+        score = cand.ndcg(params)
+        if score > best:
+            best, val, base = score, cand, base.model_copy(update={"history_half_life": hl})
+    assert val is not None
+    evals = 1 + len(HALF_LIVES)
     for _ in range(rounds):
         improved = False
         for i in range(len(PARAMS)):
