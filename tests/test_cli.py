@@ -62,3 +62,28 @@ def test_bad_arguments_are_named(trained):
     assert res.exit_code == 2 and "k must be between" in res.output
     res = runner.invoke(app, ["train", "--data", "synthetic:colour=3", "--out", "x"])
     assert res.exit_code == 2 and "unknown synthetic option 'colour'" in res.output
+
+
+def test_evaluate_prints_and_writes_json(tmp_path):
+    out = tmp_path / "eval.json"
+    res = runner.invoke(app, ["evaluate", "--data", DATA, "--out", str(out), "--no-tune"])
+    assert res.exit_code == 0, res.output
+    body = json.loads(out.read_text())
+    methods = {r["method"] for r in body["evaluation"]["rows"]}
+    assert methods == {"ranker", "item_item", "als", "popularity"}
+    assert body["data"]["events"] == 20_000
+
+
+def test_synth_round_trips_through_the_generic_loader(tmp_path):
+    from novarank.data.loaders import load
+    from novarank.data.synthetic import SyntheticConfig, TasteModel, generate
+
+    res = runner.invoke(app, ["data", "synth", "--out", str(tmp_path), "--users", "100",
+                              "--items", "80", "--events", "3000", "--seed", "2"])
+    assert res.exit_code == 0, res.output
+    again = load(tmp_path)
+    original = generate(SyntheticConfig(users=100, items=80, events=3000, seed=2)).dataset
+    assert again.n_events == original.n_events == 3000
+    assert sorted(again.items.ids.tolist()) == sorted(original.items.ids.tolist())
+    assert set(again.items.creator.tolist()) == set(original.items.creator.tolist())
+    assert TasteModel.load(tmp_path / "truth").user_factors.shape == (100, 16)
