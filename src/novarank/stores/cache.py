@@ -1,0 +1,147 @@
+"""Key/value cache: an in-process TTL LRU bounded by entries and bytes, or Redis."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from cachetools import TLRUCache
+
+
+class Cache(Protocol):
+    """Derived data only: anything here can be purged and rebuilt."""
+
+    name: str
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
+    def set_many(self, items: Mapping[str, bytes], ttl_s: float) -> None: ...
+    def delete(self, keys: Sequence[str]) -> None: ...
+    def incr(self, key: str) -> int: ...
+    def ping(self) -> bool: ...
+    def close(self) -> None: ...
+
+
+class _Evicting(TLRUCache):
+    """TLRUCache that counts what it evicts for capacity (not expiry)."""
+
+    def __init__(self, maxsize: int, ttu, getsizeof) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(maxsize, ttu, getsizeof=getsizeof)
+        self.evictions = 0
+
+    def popitem(self):  # type: ignore[no-untyped-def]
+        self.evictions += 1
+        return super().popitem()
+
+
+class MemoryCache:
+    """In-process LRU with per-entry TTL, bounded both by entry count and by value bytes."""
+
+    name = "memory"
+
+    def __init__(self, max_entries: int = 200_000, max_bytes: int = 256 << 20) -> None:
+        self.max_entries = max_entries
+        self._data = _Evicting(max_bytes, ttu=lambda _k, v, now: now + v[1],
+                               getsizeof=lambda v: len(v[0]) + 64)
+        self._counters: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        with self._lock:
+            out = []
+            for k in keys:
+                hit = self._data.get(k)
+                out.append(hit[0] if hit is not None else None)
+            return out
+
+    def set_many(self, items: Mapping[str, bytes], ttl_s: float) -> None:
+        with self._lock:
+            for k, v in items.items():
+                if len(v) + 64 > self._data.maxsize:
+                    continue  # larger than the whole cache: never stored
+                self._data[k] = (v, ttl_s)
+                while len(self._data) > self.max_entries:
+                    self._data.popitem()
+
+    def delete(self, keys: Sequence[str]) -> None:
+        with self._lock:
+            for k in keys:
+                self._data.pop(k, None)
+                self._counters.pop(k, None)
+
+    def incr(self, key: str) -> int:
+        with self._lock:
+            self._counters[key] = self._counters.get(key, 0) + 1
+            return self._counters[key]
+
+    def ping(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+    # ---- introspection for metrics ------------------------------------------------------
+    @property
+    def evictions(self) -> int:
+        return self._data.evictions
+
+    @property
+    def bytes_used(self) -> int:
+        return int(self._data.currsize)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+class RedisCache:
+    """Shared L2: MGET for reads (one round trip), pipelined SET PX for writes."""
+
+    name = "redis"
+
+    def __init__(self, url: str, prefix: str = "nr:") -> None:
+        import redis
+
+        self._r = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        self.prefix = prefix
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        return self._r.mget([self.prefix + k for k in keys])
+
+    def set_many(self, items: Mapping[str, bytes], ttl_s: float) -> None:
+        if not items:
+            return
+        pipe = self._r.pipeline(transaction=False)
+        for k, v in items.items():
+            pipe.set(self.prefix + k, v, px=max(1, int(ttl_s * 1000)))
+        pipe.execute()
+
+    def delete(self, keys: Sequence[str]) -> None:
+        if keys:
+            self._r.delete(*[self.prefix + k for k in keys])
+
+    def incr(self, key: str) -> int:
+        return int(self._r.incr(self.prefix + key))
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._r.ping())
+        except Exception:  # noqa: BLE001 - readiness reports any failure as "not reachable"
+            return False
+
+    def close(self) -> None:
+        self._r.close()
+
+    def flush_prefix(self) -> int:
+        """Delete every key under this cache's prefix (tests and `cache purge`)."""
+        n = 0
+        for key in self._r.scan_iter(match=self.prefix + "*", count=1000):
+            n += self._r.delete(key)
+        return n
+
+
+def now_s() -> float:
+    return time.time()

@@ -1,0 +1,148 @@
+"""One contract suite per store interface, run against every backend for real."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from novarank.errors import ConfigError
+from novarank.stores import open_cache, open_counters, open_events, open_state
+from novarank.stores.cache import MemoryCache, RedisCache
+from novarank.stores.state import CatalogItem, Engagement, PostgresStateStore
+from tests.services import postgres_url, redis_url, unique_prefix
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
+def cache(request):
+    if request.param == "memory":
+        c = open_cache("memory://")
+    else:
+        c = open_cache(redis_url(), prefix=unique_prefix())
+    yield c
+    if isinstance(c, RedisCache):
+        c.flush_prefix()
+    c.close()
+
+
+def test_cache_contract(cache):
+    assert cache.get_many(["a", "b"]) == [None, None]
+    cache.set_many({"a": b"1", "b": b"22"}, ttl_s=30)
+    assert cache.get_many(["a", "x", "b"]) == [b"1", None, b"22"]
+    cache.delete(["a"])
+    assert cache.get_many(["a", "b"]) == [None, b"22"]
+    assert cache.incr("gen:u1") == 1
+    assert cache.incr("gen:u1") == 2
+    assert cache.ping()
+
+
+def test_cache_entries_expire(cache):
+    cache.set_many({"short": b"x"}, ttl_s=0.2)
+    assert cache.get_many(["short"]) == [b"x"]
+    time.sleep(0.35)
+    assert cache.get_many(["short"]) == [None]
+
+
+def test_memory_cache_is_bounded_by_entries_and_bytes():
+    c = MemoryCache(max_entries=3, max_bytes=10_000)
+    c.set_many({f"k{i}": b"v" for i in range(5)}, 60)
+    assert len(c) == 3 and c.evictions == 2
+    assert c.get_many(["k0", "k4"]) == [None, b"v"]  # least recently used went first
+    big = MemoryCache(max_entries=100, max_bytes=1_000)
+    big.set_many({f"b{i}": b"x" * 300 for i in range(5)}, 60)
+    assert big.bytes_used <= 1_000 and len(big) < 5
+    big.set_many({"huge": b"x" * 5_000}, 60)
+    assert big.get_many(["huge"]) == [None]  # larger than the cache: never stored
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
+def counters(request):
+    if request.param == "memory":
+        c = open_counters("memory://")
+    else:
+        c = open_counters(redis_url(), prefix=unique_prefix())
+    yield c
+    c.forget()
+
+
+def test_counters_contract(counters):
+    hour = 3_600
+    now = 1_000 * hour
+    counters.add({"a": 2.0, "b": 1.0}, now - 10)
+    counters.add({"a": 1.0}, now - 10)
+    counters.add({"b": 8.0}, now - 24 * hour)  # one day older
+    got = counters.decayed(now, half_life_s=24 * hour, horizon_s=3 * 24 * hour)
+    assert got["a"] == pytest.approx(3.0, rel=0.02)
+    assert got["b"] == pytest.approx(1.0 + 4.0, rel=0.03)  # 8 halves after one half-life
+    assert counters.decayed(now + 10 * 24 * hour, 24 * hour, 2 * 24 * hour) == {}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def state(request, tmp_path):
+    if request.param == "sqlite":
+        s = open_state(f"sqlite:///{tmp_path}/state.db")
+    else:
+        s = open_state(postgres_url())
+        assert isinstance(s, PostgresStateStore)
+    s.reset()
+    yield s
+    s.reset()
+    s.close()
+
+
+def test_state_engagement_and_forgetting(state):
+    rows = [Engagement("u1", "i1", 2, 0.5, 100), Engagement("u1", "i2", 3, 1.0, 200),
+            Engagement("u2", "i1", 1, 1.0, 150)]
+    state.add_engagement(rows)
+    hist = state.history("u1")
+    assert [(e.item_id, e.ts) for e in hist] == [("i2", 200), ("i1", 100)]  # newest first
+    assert hist[1].value == pytest.approx(0.5)
+    assert state.history("u1", limit=1)[0].item_id == "i2"
+    assert state.delete_user("u1") == 2
+    assert state.history("u1") == []
+    assert len(state.history("u2")) == 1
+
+
+def test_state_catalog_upserts_are_sequenced(state):
+    s1 = state.upsert_item(CatalogItem("new1", "First", "c9", "a|b", 1_000, 60.0))
+    s2 = state.upsert_item(CatalogItem("new2", "Second"))
+    s3 = state.upsert_item(CatalogItem("new1", "First, renamed", available=False))
+    assert s1 < s2 < s3
+    since = state.items_since(s1)
+    assert [(i.item_id, i.seq) for i in since] == [("new2", s2), ("new1", s3)]
+    got = state.get_item("new1")
+    assert got is not None and got.title == "First, renamed" and got.available is False
+    assert state.get_item("missing") is None
+    assert state.get_item("new2").published_at is None
+
+
+def test_state_documents(state):
+    state.set_doc("toggle:kill_switch", True)
+    state.set_doc("toggle:signals_off", ["freshness"])
+    state.set_doc("rollout:current", {"step": 2})
+    assert state.get_docs("toggle:") == {"toggle:kill_switch": True,
+                                         "toggle:signals_off": ["freshness"]}
+    state.set_doc("toggle:kill_switch", False)
+    assert state.get_docs("toggle:kill")["toggle:kill_switch"] is False
+    assert state.ping()
+
+
+def test_parquet_sink_writes_date_partitions_atomically(tmp_path):
+    import pyarrow.parquet as pq
+
+    sink = open_events(f"file://{tmp_path}")
+    sink.emit("click", {"ts": 1_767_225_600, "user": "u", "item": "i"})  # 2026-01-01
+    sink.emit("click", {"ts": 1_767_312_000, "user": "u", "item": "j"})  # 2026-01-02
+    assert sink.flush() == 2
+    parts = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.parquet"))
+    assert [p.rsplit("/", 1)[0] for p in parts] == ["events/click/event_date=2026-01-01",
+                                                   "events/click/event_date=2026-01-02"]
+    assert not list(tmp_path.rglob("*.tmp"))
+    assert pq.read_table(tmp_path / parts[0]).to_pylist()[0]["item"] == "i"
+
+
+def test_unknown_schemes_are_named():
+    with pytest.raises(ConfigError, match="cache_url: unsupported URL scheme 'mongodb'"):
+        open_cache("mongodb://x")
+    with pytest.raises(ConfigError, match="state_url"):
+        open_state("mysql://x")
