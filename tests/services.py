@@ -23,7 +23,7 @@ def redis_url() -> str:
 
     try:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _unavailable("Redis at " + REDIS_URL, exc)
     return REDIS_URL
 
@@ -33,7 +33,7 @@ def postgres_url() -> str:
 
     try:
         psycopg.connect(POSTGRES_URL, connect_timeout=2).close()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _unavailable("PostgreSQL at " + POSTGRES_URL, exc)
     return POSTGRES_URL
 

@@ -129,7 +129,7 @@ class RedisCache:
     def ping(self) -> bool:
         try:
             return bool(self._r.ping())
-        except Exception:  # noqa: BLE001 - readiness reports any failure as "not reachable"
+        except Exception:
             return False
 
     def close(self) -> None:

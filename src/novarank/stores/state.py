@@ -159,7 +159,7 @@ class SqlStateStore:
             with self._lock:
                 self._exec("SELECT 1").fetchone()
             return True
-        except Exception:  # noqa: BLE001 - readiness reports any failure as "not reachable"
+        except Exception:
             return False
 
     def close(self) -> None:
