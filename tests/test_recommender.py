@@ -41,8 +41,7 @@ def test_variants_select_weight_sets(small_model):
     rec = Recommender(small_model, ranker)
     feed = rec.recommend("u2", 10, variant="trend_only", now=small_model.as_of)
     trend = np.log1p(small_model.trending)
-    got = [trend[rec._user_index and list(small_model.item_ids).index(i.item_id)]
-           for i in feed.items]
+    got = [trend[rec.catalog.index[i.item_id]] for i in feed.items]
     assert got == sorted(got, reverse=True)
     with pytest.raises(ConfigError, match="unknown variant"):
         rec.recommend("u2", 10, variant="nope")

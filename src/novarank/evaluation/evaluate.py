@@ -45,12 +45,12 @@ def _top_excluding(cands: np.ndarray, scores: np.ndarray, seen: np.ndarray, k: i
 
 def rank_functions(rec: Recommender, k: int, variant: str, now: int) -> dict[str, RankFn]:
     """The ranker as served, and each baseline scored over the same candidates."""
-    weights = np.asarray(rec.ranker.weights(variant).vector(), np.float32)
+    weights = rec.weights(variant)
     model = rec.model
 
     def ranker(p: UserProfile) -> np.ndarray:
-        items, _, _, backfill = rec.rank(p, k, weights, now)
-        return np.concatenate([items, backfill])
+        r = rec.rank(p, k, weights, now)
+        return np.concatenate([r.items, r.backfill])
 
     def baseline(column: int | None) -> RankFn:
         def fn(p: UserProfile) -> np.ndarray:
