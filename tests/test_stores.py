@@ -146,3 +146,10 @@ def test_unknown_schemes_are_named():
         open_cache("mongodb://x")
     with pytest.raises(ConfigError, match="state_url"):
         open_state("mysql://x")
+
+
+def test_state_item_stats(state):
+    state.add_engagement([Engagement("u1", "i1", 1, 1.0, 1), Engagement("u2", "i1", 1, 1.0, 2),
+                          Engagement("u2", "i1", 3, 1.0, 3), Engagement("u2", "i2", 1, 1.0, 4)])
+    assert state.item_stats("i1") == {1: 2, 3: 1}
+    assert state.item_stats("nope") == {}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SIGNALS = ("relevance", "freshness", "trending", "affinity", "quality")
 
@@ -85,3 +87,30 @@ class TrainConfig(BaseModel):
     holdout_fraction: float = Field(0.2, gt=0, lt=1)
     seed: int = 0
     ranker: RankerConfig = Field(default_factory=RankerConfig)
+
+
+class ServiceSettings(BaseSettings):
+    """How `novarank serve` runs. Every field can be set as NOVARANK_<FIELD> in the
+    environment (e.g. NOVARANK_CACHE_URL=redis://127.0.0.1:6379/0)."""
+
+    model_config = SettingsConfigDict(env_prefix="NOVARANK_", extra="forbid", frozen=True)
+
+    release: Path = Field(Path("runs/demo/release"), description="locked release directory")
+    cache_url: str = Field("memory://", description="L2 cache: memory:// (none) or redis://")
+    counters_url: str = Field("memory://", description="live trending counters")
+    state_url: str = Field("sqlite:///runs/state.db", description="sqlite:/// or postgresql://")
+    events_url: str = Field("file://runs/lake", description="telemetry sink: file://DIR or null://")
+    admin_token: SecretStr | None = Field(None, description="bearer token; unset = admin off")
+    experiment_salt: str = "novarank-exp-1"
+    split: dict[str, float] = Field(default_factory=lambda: {"control": 100.0})
+    variant_weights: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="extra weight sets by variant, on top of the release's")
+    l1_max_entries: int = Field(200_000, ge=0)
+    l1_max_bytes: int = Field(256 << 20, ge=0)
+    feed_ttl_s: float = Field(300.0, gt=0)
+    feed_window: int = Field(200, ge=1, le=1000, description="items ranked per feed snapshot")
+    snapshot_ttl_s: float = Field(1800.0, gt=0, description="how long a cursor stays valid")
+    max_batch: int = Field(1000, ge=1, description="events per POST /v1/events")
+    refresh_s: float = Field(1.0, gt=0, description="toggles and catalog re-read period")
+    trending_refresh_s: float = Field(5.0, gt=0)
+    key_prefix: str = "nr:"

@@ -37,3 +37,29 @@ class ReleaseError(NovarankError):
 
 class ConfigError(NovarankError):
     """A setting or argument breaks a rule; the message names it."""
+
+
+class InputError(NovarankError):
+    """A request argument breaks a rule; `field` names it (mapped to HTTP 422)."""
+
+    status = 422
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+class NotFoundError(InputError):
+    status = 404
+
+
+class TooLargeError(InputError):
+    status = 413
+
+
+class AuthError(NovarankError):
+    """Missing or wrong admin token (401), or admin API disabled (403)."""
+
+    def __init__(self, message: str, status: int = 401) -> None:
+        self.status = status
+        super().__init__(message)

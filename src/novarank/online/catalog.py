@@ -86,7 +86,7 @@ class CatalogView:
             index[it.item_id] = n_old + j
             ids[n_old + j] = it.item_id
         rows, cols = [], []
-        for it in items:
+        for it in latest.values():
             i = index[it.item_id]
             titles[i], tags[i], available[i] = it.title, it.tags, it.available
             published[i] = NO_TIME if it.published_at is None else it.published_at

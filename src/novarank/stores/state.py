@@ -43,6 +43,7 @@ class StateStore(Protocol):
     def add_engagement(self, rows: Sequence[Engagement]) -> None: ...
     def history(self, user_id: str, limit: int = 500) -> list[Engagement]: ...
     def delete_user(self, user_id: str) -> int: ...
+    def item_stats(self, item_id: str) -> dict[int, int]: ...
     def upsert_item(self, item: CatalogItem) -> int: ...
     def items_since(self, seq: int) -> list[CatalogItem]: ...
     def get_item(self, item_id: str) -> CatalogItem | None: ...
@@ -57,6 +58,7 @@ CREATE TABLE IF NOT EXISTS nr_engagement (
     user_id TEXT NOT NULL, item_id TEXT NOT NULL, event SMALLINT NOT NULL,
     value REAL NOT NULL, ts BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS nr_engagement_user ON nr_engagement (user_id, ts);
+CREATE INDEX IF NOT EXISTS nr_engagement_item ON nr_engagement (item_id);
 CREATE TABLE IF NOT EXISTS nr_items (
     item_id TEXT PRIMARY KEY, title TEXT NOT NULL, creator_id TEXT NOT NULL,
     tags TEXT NOT NULL, published_at BIGINT, duration REAL, available BOOLEAN NOT NULL,
@@ -112,6 +114,13 @@ class SqlStateStore:
         with self._lock:
             n = self._exec("DELETE FROM nr_engagement WHERE user_id = ?", (user_id,)).rowcount
         return int(n)
+
+    def item_stats(self, item_id: str) -> dict[int, int]:
+        """Live engagement count per event code for one item."""
+        with self._lock:
+            rows = self._exec("SELECT event, COUNT(*) FROM nr_engagement WHERE item_id = ? "
+                              "GROUP BY event", (item_id,)).fetchall()
+        return {int(e): int(n) for e, n in rows}
 
     def upsert_item(self, item: CatalogItem) -> int:
         with self._lock, self._tx():

@@ -1,0 +1,46 @@
+"""Shared pieces of the HTTP layer: JSON responses, the service dependency, admin auth."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Header, Request
+from fastapi.responses import Response
+
+from novarank.errors import AuthError
+from novarank.online.service import RankingService
+
+
+class JSON(Response):
+    """orjson-rendered JSON: several times cheaper than FastAPI's default encoder."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def get_service(request: Request) -> RankingService:
+    return request.app.state.service
+
+
+Service = Annotated[RankingService, Depends(get_service)]
+
+
+def check_admin(service: RankingService, authorization: str | None) -> None:
+    token = service.settings.admin_token
+    if token is None:
+        raise AuthError("admin API is disabled: set NOVARANK_ADMIN_TOKEN to enable it", 403)
+    expected = f"Bearer {token.get_secret_value()}"
+    if not authorization or not hmac.compare_digest(authorization, expected):
+        raise AuthError("missing or wrong bearer token", 401)
+
+
+def require_admin(service: Service,
+                  authorization: Annotated[str | None, Header()] = None) -> None:
+    check_admin(service, authorization)
+
+
+Admin = Annotated[None, Depends(require_admin)]

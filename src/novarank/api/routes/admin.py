@@ -1,0 +1,32 @@
+"""Token-protected operations: toggles (kill switch, signals, variants), release info."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from novarank.api.common import JSON, Admin, Service
+from novarank.api.models import TogglesIn, TogglesOut
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+
+@router.get("/toggles", response_model=TogglesOut, response_class=JSON)
+def get_toggles(service: Service, _: Admin) -> JSON:
+    return JSON(service.toggles.current().to_dict())
+
+
+@router.put("/toggles", response_model=TogglesOut, response_class=JSON)
+def put_toggles(service: Service, _: Admin, body: TogglesIn) -> JSON:
+    """Change toggles; every replica applies them within `refresh_s` (1 s by default)."""
+    return JSON(service.set_toggles(body.kill_switch, body.signals_off, body.variants_off))
+
+
+@router.get("/release", response_class=JSON)
+def release(service: Service, _: Admin) -> JSON:
+    lock = service.lock
+    return JSON({"version": service.release, "code_version": lock.get("code_version"),
+                 "created_at": lock.get("created_at"),
+                 "data_fingerprint": lock.get("data_fingerprint"),
+                 "ranker_digest": service.digest, "files": len(lock["files"]),
+                 "variants": sorted(service.rec.ranker.variants),
+                 "split": service.splitter.split})

@@ -1,0 +1,28 @@
+"""Engagement ingestion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body
+
+from novarank.api.common import JSON, Service
+from novarank.api.models import EventIn, EventsResponse
+from novarank.errors import InputError
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+
+@router.post("/events", response_model=EventsResponse, response_class=JSON,
+             openapi_extra={"requestBody": {"content": {"application/json": {"schema": {
+                 "type": "array", "items": EventIn.model_json_schema()}}}}})
+def post_events(service: Service, batch: Any = Body(...)) -> JSON:
+    """A batch of impression/click/watch/like/share/skip events. Each event is accepted or
+    rejected on its own (with the field and rule); accepted events are kept even when
+    a neighbour is rejected."""
+    if isinstance(batch, dict) and isinstance(batch.get("events"), list):
+        batch = batch["events"]
+    if not isinstance(batch, list):
+        raise InputError("events", "the body must be a JSON array of events "
+                         "(or an object with an 'events' array)")
+    return JSON(service.ingest(batch))

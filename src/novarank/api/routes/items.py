@@ -1,0 +1,41 @@
+"""Catalog items: read with live stats, upsert, more-like-this."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from novarank.api.common import JSON, Service
+from novarank.api.models import ItemOut, ItemUpsert, SimilarResponse
+from novarank.stores.state import CatalogItem
+
+router = APIRouter(prefix="/v1/items", tags=["items"])
+ItemId = Annotated[str, Path(min_length=1, max_length=256, pattern=r"^[^|]+$")]
+
+
+@router.get("/{item_id}", response_model=ItemOut, response_class=JSON)
+def get_item(service: Service, item_id: ItemId) -> JSON:
+    """An item with its live engagement counts, trending score and quality."""
+    return JSON(service.get_item(item_id))
+
+
+@router.put("/{item_id}", response_model=ItemOut, response_class=JSON)
+def put_item(service: Service, item_id: ItemId, body: ItemUpsert) -> JSON:
+    """Create or update an item; new uploads are eligible at once, without retraining."""
+    for tag in body.tags:
+        if "|" in tag or not tag.strip():
+            from novarank.errors import InputError
+
+            raise InputError("tags", f"a tag must be non-empty and contain no '|', got {tag!r}")
+    item = CatalogItem(item_id=item_id, title=body.title, creator_id=body.creator_id,
+                       tags="|".join(t.strip() for t in body.tags),
+                       published_at=body.published_at, duration=body.duration,
+                       available=body.available)
+    return JSON(service.upsert_item(item))
+
+
+@router.get("/{item_id}/similar", response_model=SimilarResponse, response_class=JSON)
+def similar(service: Service, item_id: ItemId, k: Annotated[int, Query()] = 10) -> JSON:
+    """More like this: co-engagement neighbours, then embedding neighbours, then backfill."""
+    return JSON(service.similar(item_id, k))

@@ -1,0 +1,35 @@
+"""Prometheus metrics of one service instance (its own registry, so tests can run many)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class ServiceMetrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.request_latency = Histogram(
+            "novarank_request_duration_seconds", "Request latency by route and cache level",
+            ["route", "cache"], buckets=LATENCY_BUCKETS, registry=r)
+        self.requests = Counter("novarank_requests_total", "Requests by route and status",
+                                ["route", "status"], registry=r)
+        self.cache = Counter("novarank_cache_requests_total", "Cache lookups by level and result",
+                             ["level", "result"], registry=r)
+        self.cache_evictions = Gauge("novarank_cache_evictions", "L1 evictions since start",
+                                     registry=r)
+        self.cache_bytes = Gauge("novarank_cache_bytes", "L1 bytes in use", registry=r)
+        self.cache_entries = Gauge("novarank_cache_entries", "L1 entries", registry=r)
+        self.fallbacks = Counter("novarank_fallback_total", "Responses served by a fallback path",
+                                 ["reason"], registry=r)
+        self.fill = Histogram("novarank_feed_fill_ratio", "Items returned / items asked",
+                              buckets=(0.5, 0.8, 0.9, 0.99, 1.0), registry=r)
+        self.events = Counter("novarank_events_total", "Engagement events by kind and result",
+                              ["kind", "result"], registry=r)
+        self.assignments = Counter("novarank_assignments_total", "Feed requests by variant",
+                                   ["variant"], registry=r)
+        self.catalog_items = Gauge("novarank_catalog_items", "Items in the live catalog",
+                                   registry=r)
+        self.release_info = Gauge("novarank_release_info", "The release being served",
+                                  ["version"], registry=r)

@@ -1,0 +1,518 @@
+"""The request path as one object: the API, the CLI and the launch harness all call this."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+import uuid
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import orjson
+
+from novarank.config import SIGNALS, ServiceSettings, Weights
+from novarank.data.events import PREFERENCE_WEIGHT, SEEN_EVENTS, Event
+from novarank.errors import ConfigError, InputError, NotFoundError, TooLargeError
+from novarank.online.assignment import Splitter
+from novarank.online.metrics import ServiceMetrics
+from novarank.online.recommender import Recommender, UserProfile
+from novarank.online.search import SearchIndex
+from novarank.online.tiered_cache import TieredCache
+from novarank.online.toggles import Toggles, ToggleWatcher, validate
+from novarank.ranking.blend import blend, standardize
+from novarank.release.bundle import load_release
+from novarank.stores import open_cache, open_counters, open_events, open_state
+from novarank.stores.cache import MemoryCache, RedisCache
+from novarank.stores.state import CatalogItem, Engagement
+
+log = logging.getLogger("novarank.service")
+DAY = 86_400
+ENGAGEMENT_KINDS = {"impression": Event.IMPRESSION, "click": Event.CLICK, "watch": Event.WATCH,
+                    "like": Event.LIKE, "share": Event.SHARE, "skip": Event.SKIP}
+TRENDING_WINDOWS = {"1h": 3_600, "24h": DAY, "7d": 7 * DAY}
+CATALOG_LOOKBACK = 1_000  # re-read recent catalog changes: concurrent writers may commit late
+
+
+def encode_cursor(snapshot: str, offset: int) -> str:
+    return base64.urlsafe_b64encode(f"{snapshot}:{offset}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        snapshot, offset = raw.split(":")
+        return snapshot, int(offset)
+    except (ValueError, UnicodeDecodeError):
+        raise InputError("cursor", "not a cursor returned by this API") from None
+
+
+class RankingService:
+    """Loads and verifies a release, opens the stores, and serves every product call."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        s = self.settings = settings
+        model, index, lock = load_release(s.release)
+        self.lock = lock
+        self.release = str(lock["version"])
+        base = model.config.ranker
+        extra = {name: Weights(**w) for name, w in s.variant_weights.items()}
+        self.rec = Recommender(model, base.model_copy(update={
+            "variants": {**base.variants, **extra}}), index=index)
+        unknown = set(s.split) - set(self.rec.ranker.variants)
+        if unknown:
+            raise ConfigError(f"split: variant(s) {sorted(unknown)} have no weights (known: "
+                              f"{sorted(self.rec.ranker.variants)}; add them to variant_weights)")
+        self.splitter = Splitter(s.split, s.experiment_salt)
+        self.digest = self.rec.ranker.digest()
+        self.metrics = ServiceMetrics()
+        self.metrics.release_info.labels(self.release).set(1)
+        self.state = open_state(s.state_url)
+        l2 = None if s.cache_url.startswith("memory") else open_cache(s.cache_url,
+                                                                     prefix=s.key_prefix)
+        self.cache = TieredCache(MemoryCache(s.l1_max_entries, s.l1_max_bytes), l2,
+                                 self.metrics)
+        self.counters = open_counters(s.counters_url, prefix=s.key_prefix)
+        self.events = open_events(s.events_url)
+        self.toggles = ToggleWatcher(self.state, s.refresh_s)
+        self._forgotten: set[str] = set()
+        self._catalog_lock = threading.Lock()
+        self._search: tuple[int, SearchIndex] | None = None
+        self._trending_at = 0.0
+        self._stop = threading.Event()
+        self._sync()
+        self._threads = [threading.Thread(target=self._refresh_loop, name="nr-refresh",
+                                          daemon=True)]
+        if isinstance(l2, RedisCache):
+            self._threads.append(threading.Thread(target=self._listen_invalidations,
+                                                  args=(l2,), name="nr-invalidate",
+                                                  daemon=True))
+        for t in self._threads:
+            t.start()
+
+    # ---- background sync ----------------------------------------
+    def _sync(self) -> None:
+        """Re-read toggles, catalog upserts, forgotten users and (less often) trending."""
+        self.toggles.current()
+        cat = self.rec.catalog
+        changed = [it for it in self.state.items_since(max(0, cat.version - CATALOG_LOOKBACK))
+                   if it.seq > cat.version or cat.index.get(it.item_id) is None]
+        if changed:
+            with self._catalog_lock:
+                self.rec.catalog = self.rec.catalog.with_upserts(changed, self._quality_prior())
+        self._forgotten = {k.split(":", 1)[1] for k in self.state.get_docs("forgotten:")}
+        if time.monotonic() - self._trending_at >= self.settings.trending_refresh_s:
+            self.refresh_trending()
+        self.metrics.catalog_items.set(self.rec.catalog.n_items)
+        self.cache.observe()
+
+    def refresh_trending(self) -> None:
+        m, r = self.rec.model, self.rec.ranker
+        hl = r.trending_half_life_days * DAY
+        now = int(time.time())
+        live = self.counters.decayed(now, hl, int(4 * hl))
+        factor = float(np.exp2(-max(0, now - m.as_of) / hl))
+        with self._catalog_lock:
+            self.rec.catalog = self.rec.catalog.with_trending(m.trending, factor, live)
+        self._trending_at = time.monotonic()
+
+    def _refresh_loop(self) -> None:
+        while not self._stop.wait(self.settings.refresh_s):
+            try:
+                self._sync()
+            except Exception:
+                log.exception("background sync failed; serving the previous view")
+                self.metrics.fallbacks.labels("sync_error").inc()
+
+    def _listen_invalidations(self, l2: RedisCache) -> None:
+        pubsub = l2._r.pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe(self._channel)
+        while not self._stop.is_set():
+            msg = pubsub.get_message(timeout=0.5)
+            if msg and msg.get("type") == "message":
+                self.cache.l1.delete(self._feed_keys(msg["data"].decode()))
+        pubsub.close()
+
+    @property
+    def _channel(self) -> str:
+        return f"{self.settings.key_prefix}invalidate"
+
+    def _quality_prior(self) -> float:
+        return float(np.mean(self.rec.model.quality)) if self.rec.model.n_items else 0.5
+
+    def close(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=2)
+        self.events.close()
+        self.state.close()
+
+    # ---- assignment ----------------------------------------
+    def assignment(self, user_id: str, override: str | None = None) -> dict[str, Any]:
+        variant, bucket = self.splitter.assign(user_id)
+        assigned = variant
+        if override is not None:
+            if override not in self.rec.ranker.variants:
+                raise InputError("X-Variant-Override", f"unknown variant '{override}' "
+                                 f"(known: {sorted(self.rec.ranker.variants)})")
+            variant = override
+        toggles = self.toggles.current()
+        served = "control" if variant in toggles.variants_off else variant
+        return {"user_id": user_id, "bucket": bucket, "assigned_variant": assigned,
+                "variant": served, "override": override is not None,
+                "variant_off": variant in toggles.variants_off, "release": self.release,
+                "salt": self.splitter.salt}
+
+    # ---- profiles ----------------------------------------
+    def profile(self, user_id: str) -> UserProfile:
+        live = self.state.history(user_id, self.rec.ranker.max_history * 2)
+        if user_id in self._forgotten:  # the release still holds their old rows: ignore them
+            return self.rec.profile(f"\x00forgotten:{user_id}", live)
+        return self.rec.profile(user_id, live)
+
+    def _weights(self, variant: str, toggles: Toggles) -> np.ndarray:
+        w = self.rec.weights(variant).copy()
+        for name in toggles.signals_off:
+            w[SIGNALS.index(name)] = 0.0
+        return w
+
+    def _feed_key(self, variant: str, user_id: str, toggles: Toggles) -> str:
+        tog = ",".join(sorted(toggles.signals_off))
+        return f"feed:{self.release}:{self.digest}:{tog}:{variant}:{user_id}"
+
+    def _feed_keys(self, user_id: str) -> list[str]:
+        toggles = self.toggles.current()
+        return [self._feed_key(v, user_id, toggles) for v in self.rec.ranker.variants]
+
+    def invalidate(self, user_id: str) -> None:
+        """Drop the user's cached feeds here, in L2, and (via pub/sub) in every replica's L1."""
+        self.cache.delete(self._feed_keys(user_id))
+        if isinstance(self.cache.l2, RedisCache):
+            self.cache.l2._r.publish(self._channel, user_id)
+
+    # ---- feed ----------------------------------------
+    def _check_k(self, k: int, limit: int | None = None) -> None:
+        limit = limit or self.settings.feed_window
+        if not 1 <= k <= limit:
+            raise InputError("k", f"must be between 1 and {limit}, got {k}")
+
+    def feed(self, user_id: str, k: int = 10, cursor: str | None = None,
+             override: str | None = None) -> dict[str, Any]:
+        self._check_k(k)
+        t0 = time.perf_counter()
+        request_id = uuid.uuid4().hex
+        if cursor:
+            snapshot, offset = decode_cursor(cursor)
+            raw, level = self.cache.get(f"snap:{snapshot}", self.settings.snapshot_ttl_s)
+            if raw is None:
+                raise InputError("cursor", "expired or unknown: request the first page again")
+            window = orjson.loads(raw)
+            if window["user_id"] != user_id:
+                raise InputError("cursor", "belongs to another user")
+        else:
+            offset = 0
+            a = self.assignment(user_id, override)
+            variant = a["variant"]
+            self.metrics.assignments.labels(variant).inc()
+            toggles = self.toggles.current()
+            if toggles.kill_switch:
+                return self._fallback_feed(user_id, k, variant, request_id, t0)
+            key = self._feed_key(variant, user_id, toggles)
+            raw, level = self.cache.get(key, self.settings.feed_ttl_s)
+            if raw is None:
+                raw = self._rank_window(user_id, variant, toggles)
+                self.cache.set({key: raw}, self.settings.feed_ttl_s)
+                window = orjson.loads(raw)
+                self.cache.set({f"snap:{window['snapshot']}": raw}, self.settings.snapshot_ttl_s)
+            else:
+                window = orjson.loads(raw)
+        items = window["items"][offset: offset + k]
+        more = offset + k < len(window["items"])
+        body = {"request_id": request_id, "user_id": user_id, "variant": window["variant"],
+                "release": self.release, "cold": window["cold"], "fallback": False,
+                "cache": level, "items": items,
+                "next_cursor": encode_cursor(window["snapshot"], offset + k) if more else None}
+        self._observe("feed", level, t0, k, len(items))
+        self._emit_request("feed", request_id, user_id, window["variant"], level, k, items, t0)
+        return body
+
+    def _rank_window(self, user_id: str, variant: str, toggles: Toggles) -> bytes:
+        p = self.profile(user_id)
+        ranked = self.rec.rank(p, self.settings.feed_window, self._weights(variant, toggles),
+                               int(time.time()))
+        items = [{"item_id": it.item_id, "title": it.title, "score": it.score,
+                  "source": it.source, "reasons": it.reasons}
+                 for it in self.rec.to_items(ranked)]
+        return orjson.dumps({"snapshot": uuid.uuid4().hex[:16], "user_id": user_id,
+                             "variant": variant, "cold": p.cold, "items": items})
+
+    def _fallback_feed(self, user_id: str, k: int, variant: str, request_id: str,
+                       t0: float) -> dict[str, Any]:
+        p = self.profile(user_id)
+        cat = self.rec.catalog
+        items = [{"item_id": str(cat.item_ids[i]), "title": str(cat.titles[i]), "score": 0.0,
+                  "source": "fallback",
+                  "reasons": {"trending": round(float(np.log1p(cat.trending[i])), 5)}}
+                 for i in self.rec.fallback(p, k)]
+        self.metrics.fallbacks.labels("kill_switch").inc()
+        self._observe("feed", "fallback", t0, k, len(items))
+        self._emit_request("feed", request_id, user_id, variant, "fallback", k, items, t0)
+        return {"request_id": request_id, "user_id": user_id, "variant": variant,
+                "release": self.release, "cold": p.cold, "fallback": True, "cache": "fallback",
+                "items": items, "next_cursor": None}
+
+    def _observe(self, route: str, level: str, t0: float, k: int, n: int) -> None:
+        self.metrics.request_latency.labels(route, level).observe(time.perf_counter() - t0)
+        self.metrics.fill.observe(n / k if k else 1.0)
+
+    def _emit_request(self, route: str, request_id: str, user_id: str, variant: str,
+                      level: str, k: int, items: list[dict], t0: float) -> None:
+        self.events.emit("request", {
+            "ts": int(time.time()), "request_id": request_id, "route": route,
+            "user_id": user_id, "variant": variant, "release": self.release, "cache": level,
+            "k": k, "returned": len(items), "latency_ms": (time.perf_counter() - t0) * 1e3,
+            "items": [it["item_id"] for it in items]})
+
+    # ---- other product calls ----------------------------------------
+    def trending(self, window: str = "24h", k: int = 20) -> dict[str, Any]:
+        self._check_k(k)
+        if window not in TRENDING_WINDOWS:
+            raise InputError("window", f"must be one of {list(TRENDING_WINDOWS)}, got '{window}'")
+        t0 = time.perf_counter()
+        seconds = TRENDING_WINDOWS[window]
+        now = int(time.time())
+        cat = self.rec.catalog
+        live = self.counters.decayed(now, seconds / 2, seconds)
+        scores = np.zeros(cat.n_items, np.float32)
+        for item_id, w in live.items():
+            i = cat.index.get(item_id)
+            if i is not None:
+                scores[i] = w
+        scores[~cat.available] = -1
+        live_top = [i for i in np.argsort(-scores, kind="stable")[:k] if scores[i] > 0]
+        rest = [i for i in cat.trending_order[: 2 * k] if cat.available[i] and i not in live_top]
+        chosen = (live_top + rest)[:k]
+        items = [{"item_id": str(cat.item_ids[i]), "title": str(cat.titles[i]),
+                  "score": round(float(scores[i] if scores[i] > 0 else cat.trending[i]), 5),
+                  "source": "live" if scores[i] > 0 else "release"} for i in chosen]
+        request_id = uuid.uuid4().hex
+        self._observe("trending", "none", t0, k, len(items))
+        self._emit_request("trending", request_id, "", "", "none", k, items, t0)
+        return {"request_id": request_id, "window": window, "release": self.release,
+                "items": items}
+
+    def similar(self, item_id: str, k: int = 10) -> dict[str, Any]:
+        self._check_k(k)
+        cat, m = self.rec.catalog, self.rec.model
+        i = cat.index.get(item_id)
+        if i is None:
+            raise NotFoundError("item_id", f"unknown item '{item_id}'")
+        scores: dict[int, tuple[float, str]] = {}
+        if i < m.n_items:
+            s = m.item_item
+            for j, v in zip(s.indices[s.indptr[i]: s.indptr[i + 1]].tolist(),
+                            s.data[s.indptr[i]: s.indptr[i + 1]].tolist(), strict=True):
+                scores[j] = (float(v), "co_engagement")
+            if len(scores) < k:
+                for j in self.rec.index.search(m.als_items[i], 3 * k).tolist():
+                    scores.setdefault(j, (0.0, "embedding"))
+        row = cat.facets[i]
+        if row.nnz and len(scores) < k:
+            sim = np.asarray(cat.facets @ row.T.toarray()).ravel()
+            for j in np.argsort(-sim)[: 3 * k].tolist():
+                if sim[j] > 0:
+                    scores.setdefault(j, (0.0, "same_creator_or_tags"))
+        ranked = [j for j, _ in sorted(scores.items(), key=lambda kv: -kv[1][0])
+                  if j != i and cat.available[j]][:k]
+        for j in cat.trending_order.tolist():  # backfill: always k when the catalog has them
+            if len(ranked) >= k:
+                break
+            if j != i and cat.available[j] and j not in ranked:
+                scores.setdefault(j, (0.0, "trending"))
+                ranked.append(j)
+        items = [{"item_id": str(cat.item_ids[j]), "title": str(cat.titles[j]),
+                  "score": round(scores[j][0], 5), "reason": scores[j][1]} for j in ranked]
+        return {"item_id": item_id, "items": items}
+
+    def creators(self, user_id: str, k: int = 10) -> dict[str, Any]:
+        self._check_k(k)
+        cat = self.rec.catalog
+        p = self.profile(user_id)
+        aff: dict[int, float] = defaultdict(float)
+        for item, w in zip(p.recent.tolist(), p.recency.tolist(), strict=True):
+            if cat.creators[item] >= 0:
+                aff[int(cat.creators[item])] += w
+        out = [(c, s, "affinity") for c, s in sorted(aff.items(), key=lambda kv: -kv[1])]
+        seen = {c for c, _, _ in out}
+        for i in cat.trending_order.tolist():  # backfill: creators of trending items
+            if len(out) >= k:
+                break
+            c = int(cat.creators[i])
+            if c >= 0 and c not in seen:
+                seen.add(c)
+                out.append((c, 0.0, "trending"))
+        return {"user_id": user_id, "cold": p.cold, "creators": [
+            {"creator_id": cat.creator_names[c], "score": round(s, 5), "reason": why}
+            for c, s, why in out[:k]]}
+
+    def search(self, q: str, user_id: str | None = None, k: int = 10) -> dict[str, Any]:
+        self._check_k(k)
+        q = q.strip()
+        if not q or len(q) > 200:
+            raise InputError("q", "must be 1 to 200 characters")
+        t0 = time.perf_counter()
+        cat = self.rec.catalog
+        if self._search is None or self._search[0] != id(cat.titles):
+            self._search = (id(cat.titles), SearchIndex(cat.titles, cat.tags))
+        hits, text = self._search[1].search(q, 500)
+        keep = cat.available[hits]
+        hits, text = hits[keep], text[keep]
+        score = standardize(text)
+        personal = np.zeros(len(hits), np.float32)
+        if user_id and len(hits) > 1:
+            p = self.profile(user_id)
+            variant = self.assignment(user_id)["variant"]
+            personal, _ = blend(self.rec.signals(self.rec.components(p, hits, int(time.time()))),
+                                self._weights(variant, self.toggles.current()))
+            score = score + 0.5 * standardize(personal)
+        order = np.argsort(-score, kind="stable")[:k]
+        items = [{"item_id": str(cat.item_ids[hits[j]]), "title": str(cat.titles[hits[j]]),
+                  "score": round(float(score[j]), 5), "text_score": round(float(text[j]), 5),
+                  "personal_score": round(float(personal[j]), 5)} for j in order]
+        request_id = uuid.uuid4().hex
+        self._observe("search", "none", t0, k, len(items))
+        self._emit_request("search", request_id, user_id or "", "", "none", k, items, t0)
+        return {"request_id": request_id, "q": q, "user_id": user_id, "items": items}
+
+    # ---- items ----------------------------------------
+    def get_item(self, item_id: str) -> dict[str, Any]:
+        cat = self.rec.catalog
+        i = cat.index.get(item_id)
+        if i is None:
+            raise NotFoundError("item_id", f"unknown item '{item_id}'")
+        stats = self.state.item_stats(item_id)
+        published = int(cat.published_at[i])
+        c = int(cat.creators[i])
+        return {"item_id": item_id, "title": str(cat.titles[i]),
+                "creator_id": cat.creator_names[c] if c >= 0 else None,
+                "tags": [t for t in str(cat.tags[i]).split("|") if t],
+                "published_at": published if published > np.iinfo(np.int64).min else None,
+                "available": bool(cat.available[i]), "in_release": i < cat.n_release,
+                "stats": {"trending_score": round(float(cat.trending[i]), 5),
+                          "quality": round(float(cat.quality[i]), 5),
+                          "live_events": {Event(e).name.lower(): n for e, n in stats.items()}}}
+
+    def upsert_item(self, item: CatalogItem) -> dict[str, Any]:
+        seq = self.state.upsert_item(item)
+        with self._catalog_lock:
+            self.rec.catalog = self.rec.catalog.with_upserts(
+                [CatalogItem(**{**item.__dict__, "seq": seq})], self._quality_prior())
+        self._search = None
+        return {**self.get_item(item.item_id), "catalog_seq": seq}
+
+    # ---- users ----------------------------------------
+    def history(self, user_id: str, limit: int = 50) -> dict[str, Any]:
+        if not 1 <= limit <= 500:
+            raise InputError("limit", f"must be between 1 and 500, got {limit}")
+        live = self.state.history(user_id, limit)
+        p = self.profile(user_id)
+        cat = self.rec.catalog
+        return {"user_id": user_id, "forgotten": user_id in self._forgotten,
+                "live": [{"item_id": e.item_id, "type": Event(e.event).name.lower(),
+                          "value": e.value, "ts": e.ts} for e in live],
+                "release_history_items": int(len(p.seen) - sum(
+                    1 for e in live if Event(e.event) in SEEN_EVENTS)) if p.index is not None
+                else 0,
+                "recent_positive": [str(cat.item_ids[i]) for i in p.recent[:20]]}
+
+    def forget(self, user_id: str) -> dict[str, Any]:
+        n = self.state.delete_user(user_id)
+        self.state.set_doc(f"forgotten:{user_id}", int(time.time()))
+        self._forgotten.add(user_id)
+        self.invalidate(user_id)
+        return {"user_id": user_id, "deleted_events": n, "forgotten": True}
+
+    # ---- engagement ----------------------------------------
+    def ingest(self, batch: list[Any]) -> dict[str, Any]:
+        """Validate each event on its own: one bad event never costs its neighbours."""
+        if len(batch) > self.settings.max_batch:
+            raise TooLargeError("events", f"at most {self.settings.max_batch} events per "
+                                f"request, got {len(batch)}")
+        now = int(time.time())
+        results: list[dict[str, Any]] = []
+        rows: list[Engagement] = []
+        trend: dict[str, float] = defaultdict(float)
+        touched: set[str] = set()
+        for n, raw in enumerate(batch):
+            try:
+                ev = self._parse_event(raw, now)
+            except InputError as exc:
+                results.append({"index": n, "accepted": False, "field": exc.field,
+                                "error": str(exc)})
+                kind = raw.get("type") if isinstance(raw, dict) else None
+                self.metrics.events.labels(str(kind if kind in ENGAGEMENT_KINDS else "invalid"),
+                                           "rejected").inc()
+                continue
+            results.append({"index": n, "accepted": True})
+            kind = Event(ev.event)
+            self.metrics.events.labels(kind.name.lower(), "accepted").inc()
+            if kind != Event.IMPRESSION:
+                rows.append(ev)
+            if PREFERENCE_WEIGHT[kind] > 0:
+                trend[ev.item_id] += PREFERENCE_WEIGHT[kind]
+            if kind in SEEN_EVENTS:
+                touched.add(ev.user_id)
+            self.events.emit(kind.name.lower(), {
+                "ts": ev.ts, "user_id": ev.user_id, "item_id": ev.item_id, "value": ev.value,
+                "request_id": raw.get("request_id"), "release": self.release})
+        self.state.add_engagement(rows)  # durable first: counters and caches are derived
+        if trend:
+            self.counters.add(trend, now)
+        for user in touched:
+            self.invalidate(user)
+        accepted = sum(r["accepted"] for r in results)
+        return {"accepted": accepted, "rejected": len(results) - accepted, "results": results}
+
+    def _parse_event(self, raw: Any, now: int) -> Engagement:
+        if not isinstance(raw, dict):
+            raise InputError("event", "must be a JSON object")
+        kind = raw.get("type")
+        if kind not in ENGAGEMENT_KINDS:
+            raise InputError("type", f"must be one of {sorted(ENGAGEMENT_KINDS)}, got {kind!r}")
+        for field in ("user_id", "item_id"):
+            v = raw.get(field)
+            if not isinstance(v, str) or not 1 <= len(v) <= 256:
+                raise InputError(field, "must be a string of 1 to 256 characters")
+        if raw["item_id"] not in self.rec.catalog.index:
+            raise InputError("item_id", f"unknown item '{raw['item_id']}'")
+        ts = raw.get("ts", now)
+        if not isinstance(ts, int) or isinstance(ts, bool) or not 0 < ts <= now + 300:
+            raise InputError("ts", "must be unix seconds, not more than 5 minutes ahead")
+        value = raw.get("value", 1.0)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise InputError("value", "must be a number")
+        if kind == "watch" and not 0.0 <= value <= 1.0:
+            raise InputError("value", f"watched fraction must be within [0, 1], got {value}")
+        rid = raw.get("request_id")
+        if rid is not None and (not isinstance(rid, str) or len(rid) > 64):
+            raise InputError("request_id", "must be a string of at most 64 characters")
+        return Engagement(raw["user_id"], raw["item_id"], int(ENGAGEMENT_KINDS[kind]),
+                          float(value), ts)
+
+    # ---- admin ----------------------------------------
+    def set_toggles(self, kill_switch: bool | None, signals_off: list[str] | None,
+                    variants_off: list[str] | None) -> dict[str, Any]:
+        try:
+            validate(kill_switch, signals_off, variants_off, set(self.rec.ranker.variants))
+        except ConfigError as exc:
+            field = str(exc).split(":", 1)[0]
+            raise InputError(field, str(exc).split(": ", 1)[1]) from None
+        return self.toggles.set(kill_switch=kill_switch, signals_off=signals_off,
+                                variants_off=variants_off).to_dict()
+
+    def ready(self) -> dict[str, Any]:
+        checks = {"release_verified": True, "state": self.state.ping(),
+                  "cache": self.cache.l2.ping() if self.cache.l2 is not None else True}
+        return {"ready": all(checks.values()), "checks": checks, "release": self.release}

@@ -1,0 +1,279 @@
+"""The HTTP contract, end to end, on the embedded and the scale-out backends."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from novarank.api import create_app
+from novarank.config import ServiceSettings, TrainConfig
+from novarank.data.synthetic import SyntheticConfig, generate
+from novarank.release import save_release
+from novarank.stores import open_state
+from novarank.stores.cache import RedisCache
+from novarank.training import fit_model
+from tests.services import postgres_url, redis_url, unique_prefix
+
+TOKEN = "s3cret"
+ADMIN = {"Authorization": f"Bearer {TOKEN}"}
+SPLIT = {"control": 20.0, "treatment_a": 40.0, "treatment_b": 40.0}
+VARIANTS = {"treatment_a": {"trending": 1.0}, "treatment_b": {"freshness": 3.0}}
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    d = generate(SyntheticConfig(users=300, items=250, creators=30, events=20_000, seed=5))
+    model = fit_model(d.dataset, TrainConfig(als_iterations=3, als_factors=8, tune=False))
+    out = tmp_path_factory.mktemp("api") / "r1"
+    save_release(model, out, version="r1")
+    return out
+
+
+def _settings(release, tmp_path, backend: str, **over) -> ServiceSettings:
+    base = dict(release=release, events_url=f"file://{tmp_path}/lake", admin_token=TOKEN,
+                split=SPLIT, variant_weights=VARIANTS, refresh_s=0.2)
+    if backend == "embedded":
+        base.update(state_url=f"sqlite:///{tmp_path}/state.db")
+    else:
+        prefix = unique_prefix()
+        base.update(state_url=postgres_url(), cache_url=redis_url(), counters_url=redis_url(),
+                    key_prefix=prefix)
+    base.update(over)
+    return ServiceSettings(**base)
+
+
+@pytest.fixture(params=["embedded", pytest.param("scaleout", marks=pytest.mark.integration)])
+def settings(request, release, tmp_path):
+    s = _settings(release, tmp_path, request.param)
+    state = open_state(s.state_url)
+    state.reset()
+    state.close()
+    yield s
+    if request.param == "scaleout":
+        RedisCache(s.cache_url, prefix=s.key_prefix).flush_prefix()
+
+
+@pytest.fixture()
+def client(settings):
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def test_feed_pages_without_duplicates(client):
+    first = client.get("/v1/users/u3/feed", params={"k": 7})
+    assert first.status_code == 200
+    body = first.json()
+    assert len(body["items"]) == 7 and len(body["request_id"]) == 32
+    assert body["variant"] in SPLIT and body["release"] == "r1" and body["cache"] == "miss"
+    seen = [i["item_id"] for i in body["items"]]
+    cursor = body["next_cursor"]
+    for _ in range(3):
+        page = client.get("/v1/users/u3/feed", params={"k": 7, "cursor": cursor}).json()
+        assert len(page["items"]) == 7
+        seen += [i["item_id"] for i in page["items"]]
+        assert page["request_id"] != body["request_id"]
+        cursor = page["next_cursor"]
+    assert len(seen) == len(set(seen)) == 28
+    for item in body["items"]:
+        if item["source"] == "ranked":
+            assert set(item["reasons"]) == {"relevance", "freshness", "trending", "affinity",
+                                            "quality"}
+
+
+def test_second_request_is_an_l1_hit(client):
+    assert client.get("/v1/users/u4/feed").json()["cache"] == "miss"
+    assert client.get("/v1/users/u4/feed").json()["cache"] == "l1"
+
+
+def test_bad_input_names_the_field(client):
+    for params, field in (({"k": 0}, "k"), ({"k": 5000}, "k"), ({"cursor": "%%%"}, "cursor")):
+        r = client.get("/v1/users/u1/feed", params=params)
+        assert r.status_code == 422, params
+        assert r.json()["error"]["field"] == field
+    other = client.get("/v1/users/u1/feed", params={"k": 2}).json()["next_cursor"]
+    r = client.get("/v1/users/u2/feed", params={"cursor": other})
+    assert r.status_code == 422 and "another user" in r.json()["error"]["message"]
+    r = client.get("/v1/trending", params={"window": "2w"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "window"
+    r = client.get("/v1/items/nope/similar")
+    assert r.status_code == 404 and r.json()["error"]["field"] == "item_id"
+    r = client.get("/v1/search", params={"q": "   "})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "q"
+
+
+def test_cold_user_gets_a_full_feed(client):
+    body = client.get("/v1/users/brand-new-user/feed", params={"k": 12}).json()
+    assert body["cold"] is True and len(body["items"]) == 12
+
+
+def test_engagement_reaches_the_next_feed_within_a_second(client):
+    before = client.get("/v1/users/u5/feed", params={"k": 5}).json()
+    liked = before["items"][0]["item_id"]
+    t0 = time.monotonic()
+    r = client.post("/v1/events", json=[
+        {"type": "impression", "user_id": "u5", "item_id": liked,
+         "request_id": before["request_id"]},
+        {"type": "like", "user_id": "u5", "item_id": liked, "request_id": before["request_id"]}])
+    assert r.json()["accepted"] == 2
+    after = client.get("/v1/users/u5/feed", params={"k": 5}).json()
+    assert time.monotonic() - t0 < 1.0
+    assert after["cache"] == "miss"
+    assert liked not in [i["item_id"] for i in after["items"]]
+    hist = client.get("/v1/users/u5/history").json()
+    assert hist["recent_positive"][0] == liked  # affinity moved toward it
+
+
+def test_events_are_accepted_one_by_one(client):
+    batch = [
+        {"type": "click", "user_id": "u6", "item_id": "v1"},
+        {"type": "watch", "user_id": "u6", "item_id": "v2", "value": 1.5},
+        {"type": "teleport", "user_id": "u6", "item_id": "v3"},
+        {"type": "like", "user_id": "u6", "item_id": "no-such-item"},
+        {"type": "share", "user_id": "", "item_id": "v4"},
+        "not an object",
+        {"type": "watch", "user_id": "u6", "item_id": "v5", "value": 0.4},
+    ]
+    body = client.post("/v1/events", json=batch).json()
+    assert body["accepted"] == 2 and body["rejected"] == 5
+    fields = {r["index"]: r.get("field") for r in body["results"] if not r["accepted"]}
+    assert fields == {1: "value", 2: "type", 3: "item_id", 4: "user_id", 5: "event"}
+    live = {e["item_id"] for e in client.get("/v1/users/u6/history").json()["live"]}
+    assert live == {"v1", "v5"}  # accepted neighbours kept
+
+
+def test_oversized_and_malformed_batches(client, settings):
+    too_many = [{"type": "click", "user_id": "u", "item_id": "v1"}] * (settings.max_batch + 1)
+    r = client.post("/v1/events", json=too_many)
+    assert r.status_code == 413 and r.json()["error"]["field"] == "events"
+    r = client.post("/v1/events", json={"nope": 1})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "events"
+
+
+def test_new_upload_is_eligible_at_once(client):
+    now = int(time.time())
+    r = client.put("/v1/items/fresh-1", json={"title": "Fresh cooking upload", "creator_id": "c3",
+                                              "tags": ["cooking"], "published_at": now})
+    assert r.status_code == 200 and r.json()["in_release"] is False
+    assert client.get("/v1/items/fresh-1").json()["title"] == "Fresh cooking upload"
+    feed = client.get("/v1/users/new-person/feed", params={"k": 5},
+                      headers={**ADMIN, "X-Variant-Override": "treatment_b"}).json()
+    assert feed["variant"] == "treatment_b"
+    assert feed["items"][0]["item_id"] == "fresh-1"  # freshness-heavy variant puts it first
+    hits = client.get("/v1/search", params={"q": "fresh cooking"}).json()["items"]
+    assert hits[0]["item_id"] == "fresh-1"
+    r = client.post("/v1/events", json=[{"type": "click", "user_id": "u1", "item_id": "fresh-1"}])
+    assert r.json()["accepted"] == 1
+    r = client.put("/v1/items/bad", json={"title": "x", "tags": ["a|b"]})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "tags"
+    r = client.put("/v1/items/bad", json={"title": ""})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "title"
+
+
+def test_toggles_kill_switch_signals_and_variants(client):
+    r = client.put("/v1/admin/toggles", json={"kill_switch": True}, headers=ADMIN)
+    assert r.json()["kill_switch"] is True
+    body = client.get("/v1/users/u7/feed", params={"k": 15}).json()
+    assert body["fallback"] is True and len(body["items"]) == 15
+    assert {i["source"] for i in body["items"]} == {"fallback"}
+    client.put("/v1/admin/toggles", json={"kill_switch": False,
+                                          "signals_off": ["relevance"]}, headers=ADMIN)
+    body = client.get("/v1/users/u7/feed", params={"k": 5}).json()
+    assert body["fallback"] is False
+    ranked = [i for i in body["items"] if i["source"] == "ranked"]
+    assert ranked and all(i["reasons"]["relevance"] == 0 for i in ranked)
+    client.put("/v1/admin/toggles", json={"signals_off": [],
+                                          "variants_off": ["treatment_a", "treatment_b"]},
+               headers=ADMIN)
+    a = client.get("/v1/users/u8/assignment").json()
+    assert a["variant"] == "control"
+    r = client.put("/v1/admin/toggles", json={"signals_off": ["magic"]}, headers=ADMIN)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "signals_off"
+    client.put("/v1/admin/toggles", json={"variants_off": []}, headers=ADMIN)
+
+
+def test_admin_requires_the_token(client):
+    assert client.get("/v1/admin/toggles").status_code == 401
+    assert client.get("/v1/admin/toggles",
+                      headers={"Authorization": "Bearer wrong"}).status_code == 401
+    r = client.get("/v1/users/u1/feed", headers={"X-Variant-Override": "control"})
+    assert r.status_code == 401
+    assert client.get("/v1/admin/release", headers=ADMIN).json()["version"] == "r1"
+
+
+def test_admin_is_disabled_without_a_token(release, tmp_path):
+    s = _settings(release, tmp_path, "embedded", admin_token=None)
+    with TestClient(create_app(s)) as c:
+        r = c.put("/v1/admin/toggles", json={"kill_switch": True},
+                  headers={"Authorization": "Bearer anything"})
+        assert r.status_code == 403 and "disabled" in r.json()["error"]["message"]
+
+
+def test_forget_user(client):
+    client.post("/v1/events", json=[{"type": "like", "user_id": "u9", "item_id": "v1"}])
+    assert client.get("/v1/users/u9/history").json()["release_history_items"] > 0
+    body = client.delete("/v1/users/u9").json()
+    assert body == {"user_id": "u9", "deleted_events": 1, "forgotten": True}
+    hist = client.get("/v1/users/u9/history").json()
+    assert hist["live"] == [] and hist["forgotten"] is True
+    assert hist["recent_positive"] == [] and hist["release_history_items"] == 0
+    assert client.get("/v1/users/u9/feed").json()["cold"] is True
+
+
+def test_similar_creators_trending_item(client):
+    sim = client.get("/v1/items/v10/similar", params={"k": 6}).json()["items"]
+    assert len(sim) == 6 and "v10" not in [i["item_id"] for i in sim]
+    creators = client.get("/v1/users/u2/creators", params={"k": 4}).json()["creators"]
+    assert len(creators) == 4 and len({c["creator_id"] for c in creators}) == 4
+    client.post("/v1/events", json=[{"type": "share", "user_id": f"x{n}", "item_id": "v33"}
+                                    for n in range(5)])
+    trend = client.get("/v1/trending", params={"window": "1h", "k": 5}).json()["items"]
+    assert trend[0]["item_id"] == "v33" and trend[0]["source"] == "live"
+    item = client.get("/v1/items/v33").json()
+    assert item["stats"]["live_events"]["share"] == 5
+
+
+def test_operations_endpoints(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["ready"] is True and ready["checks"]["state"] is True
+    client.get("/v1/users/u1/feed")
+    text = client.get("/metrics").text
+    for name in ("novarank_request_duration_seconds_bucket", "novarank_requests_total",
+                 "novarank_cache_requests_total", "novarank_fallback_total",
+                 "novarank_feed_fill_ratio", "novarank_events_total",
+                 "novarank_assignments_total", "novarank_cache_bytes"):
+        assert name in text, name
+    assert 'route="/v1/users/{user_id}/feed"' in text
+    spec = client.get("/openapi.json").json()
+    product = [(path, method) for path, ops in spec["paths"].items() for method in ops
+               if path.startswith("/v1/") and "admin" not in path]
+    assert len(product) == 11  # the eleven endpoints of the service contract
+
+
+@pytest.mark.integration
+def test_two_replicas_share_l2_and_toggles(release, tmp_path):
+    s = _settings(release, tmp_path, "scaleout")
+    open_state(s.state_url).reset()
+    try:
+        with TestClient(create_app(s)) as a, TestClient(create_app(s)) as b:
+            assert a.get("/v1/users/u11/feed").json()["cache"] == "miss"
+            assert b.get("/v1/users/u11/feed").json()["cache"] == "l2"  # filled by the other
+            b.get("/v1/users/u11/feed")
+            a.put("/v1/admin/toggles", json={"kill_switch": True}, headers=ADMIN)
+            t0 = time.monotonic()
+            while not b.get("/v1/users/u11/feed").json()["fallback"]:
+                assert time.monotonic() - t0 < 2.0, "toggle not seen by the other replica in 2 s"
+                time.sleep(0.05)
+            a.put("/v1/admin/toggles", json={"kill_switch": False}, headers=ADMIN)
+            time.sleep(0.3)
+            liked = b.get("/v1/users/u12/feed").json()["items"][0]["item_id"]
+            assert b.get("/v1/users/u12/feed").json()["cache"] == "l1"
+            a.post("/v1/events", json=[{"type": "like", "user_id": "u12", "item_id": liked}])
+            t0 = time.monotonic()
+            while liked in [i["item_id"] for i in b.get("/v1/users/u12/feed").json()["items"]]:
+                assert time.monotonic() - t0 < 1.0, "other replica kept a stale feed"
+                time.sleep(0.02)
+    finally:
+        RedisCache(s.cache_url, prefix=s.key_prefix).flush_prefix()
