@@ -54,6 +54,11 @@ class RequestMetrics:
                     time.perf_counter() - t0)
 
 
+def app_from_env() -> FastAPI:
+    """uvicorn factory: every worker reads its settings from NOVARANK_* variables."""
+    return create_app(ServiceSettings())
+
+
 def create_app(settings: ServiceSettings | None = None,
                service: RankingService | None = None) -> FastAPI:
     """Build the app. `service` may be injected (tests, benchmarks); else built on startup."""

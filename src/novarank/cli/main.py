@@ -7,6 +7,7 @@ import typer
 from novarank.cli import data, release
 from novarank.cli.common import single_blas_thread
 from novarank.cli.recommend import recommend
+from novarank.cli.serve import cache_app, serve
 from novarank.cli.train import demo, evaluate, train
 
 app = typer.Typer(help="novarank: personalized ranking that proves its own launch.",
@@ -15,6 +16,8 @@ app.command()(train)
 app.command()(evaluate)
 app.command()(recommend)
 app.command()(demo)
+app.command()(serve)
+app.add_typer(cache_app, name="cache")
 app.add_typer(release.app, name="release")
 app.add_typer(data.app, name="data")
 

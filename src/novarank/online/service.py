@@ -11,7 +11,6 @@ from collections import defaultdict
 from typing import Any
 
 import numpy as np
-import orjson
 
 from novarank.config import SIGNALS, ServiceSettings, Weights
 from novarank.data.events import PREFERENCE_WEIGHT, SEEN_EVENTS, Event
@@ -22,6 +21,7 @@ from novarank.online.recommender import Recommender, UserProfile
 from novarank.online.search import SearchIndex
 from novarank.online.tiered_cache import TieredCache
 from novarank.online.toggles import Toggles, ToggleWatcher, validate
+from novarank.online.window import SOURCES, Window
 from novarank.ranking.blend import blend, standardize
 from novarank.release.bundle import load_release
 from novarank.stores import open_cache, open_counters, open_events, open_state
@@ -208,8 +208,8 @@ class RankingService:
             raw, level = self.cache.get(f"snap:{snapshot}", self.settings.snapshot_ttl_s)
             if raw is None:
                 raise InputError("cursor", "expired or unknown: request the first page again")
-            window = orjson.loads(raw)
-            if window["user_id"] != user_id:
+            window = Window.decode(raw)
+            if window.meta["user_id"] != user_id:
                 raise InputError("cursor", "belongs to another user")
         else:
             offset = 0
@@ -222,31 +222,52 @@ class RankingService:
             key = self._feed_key(variant, user_id, toggles)
             raw, level = self.cache.get(key, self.settings.feed_ttl_s)
             if raw is None:
-                raw = self._rank_window(user_id, variant, toggles)
+                window = self._rank_window(user_id, variant, toggles)
+                raw = window.encode()
                 self.cache.set({key: raw}, self.settings.feed_ttl_s)
-                window = orjson.loads(raw)
-                self.cache.set({f"snap:{window['snapshot']}": raw}, self.settings.snapshot_ttl_s)
+                self.cache.set({f"snap:{window.meta['snapshot']}": raw},
+                               self.settings.snapshot_ttl_s)
             else:
-                window = orjson.loads(raw)
-        items = window["items"][offset: offset + k]
-        more = offset + k < len(window["items"])
-        body = {"request_id": request_id, "user_id": user_id, "variant": window["variant"],
-                "release": self.release, "cold": window["cold"], "fallback": False,
+                window = Window.decode(raw)
+        items = self._render(window, offset, k)
+        more = offset + k < len(window.items)
+        meta = window.meta
+        body = {"request_id": request_id, "user_id": user_id, "variant": meta["variant"],
+                "release": self.release, "cold": meta["cold"], "fallback": False,
                 "cache": level, "items": items,
-                "next_cursor": encode_cursor(window["snapshot"], offset + k) if more else None}
+                "next_cursor": encode_cursor(meta["snapshot"], offset + k) if more else None}
         self._observe("feed", level, t0, k, len(items))
-        self._emit_request("feed", request_id, user_id, window["variant"], level, k, items, t0)
+        self._emit_request("feed", request_id, user_id, meta["variant"], level, k, items, t0)
         return body
 
-    def _rank_window(self, user_id: str, variant: str, toggles: Toggles) -> bytes:
+    def _rank_window(self, user_id: str, variant: str, toggles: Toggles) -> Window:
         p = self.profile(user_id)
-        ranked = self.rec.rank(p, self.settings.feed_window, self._weights(variant, toggles),
-                               int(time.time()))
-        items = [{"item_id": it.item_id, "title": it.title, "score": it.score,
-                  "source": it.source, "reasons": it.reasons}
-                 for it in self.rec.to_items(ranked)]
-        return orjson.dumps({"snapshot": uuid.uuid4().hex[:16], "user_id": user_id,
-                             "variant": variant, "cold": p.cold, "items": items})
+        r = self.rec.rank(p, self.settings.feed_window, self._weights(variant, toggles),
+                          int(time.time()))
+        n_bf = len(r.backfill)
+        return Window(
+            meta={"snapshot": uuid.uuid4().hex[:16], "user_id": user_id, "variant": variant,
+                  "cold": p.cold},
+            items=np.concatenate([r.items, r.backfill]).astype(np.int32),
+            scores=np.concatenate([r.scores, np.zeros(n_bf, np.float32)]),
+            reasons=np.vstack([r.contributions.reshape(-1, len(SIGNALS)),
+                               np.zeros((n_bf, len(SIGNALS)), np.float32)]),
+            sources=np.array([0] * len(r.items) + [1] * n_bf, np.uint8))
+
+    def _render(self, w: Window, offset: int, k: int) -> list[dict[str, Any]]:
+        cat = self.rec.catalog
+        out = []
+        for j in range(offset, min(offset + k, len(w.items))):
+            i = int(w.items[j])
+            source = SOURCES[w.sources[j]]
+            reasons = ({"trending": round(float(np.log1p(cat.trending[i])), 5)}
+                       if source != "ranked" else
+                       {s: round(float(v), 5) for s, v in zip(SIGNALS, w.reasons[j].tolist(),
+                                                             strict=True)})
+            out.append({"item_id": str(cat.item_ids[i]), "title": str(cat.titles[i]),
+                        "score": round(float(w.scores[j]), 5), "source": source,
+                        "reasons": reasons})
+        return out
 
     def _fallback_feed(self, user_id: str, k: int, variant: str, request_id: str,
                        t0: float) -> dict[str, Any]:
@@ -500,6 +521,36 @@ class RankingService:
             raise InputError("request_id", "must be a string of at most 64 characters")
         return Engagement(raw["user_id"], raw["item_id"], int(ENGAGEMENT_KINDS[kind]),
                           float(value), ts)
+
+    # ---- cache warm plan ----------------------------------------
+    def warm(self, max_users: int | None = None) -> dict[str, Any]:
+        """Precompute feed windows for the release's most active users, each under the
+        variant they are assigned, into L1 and the shared L2. Returns the manifest."""
+        t0 = time.perf_counter()
+        m = self.rec.model
+        sizes = np.diff(m.hist_indptr)
+        order = np.argsort(-sizes, kind="stable")
+        if max_users is not None:
+            order = order[:max_users]
+        toggles = self.toggles.current()
+        objects = size = 0
+        variants: dict[str, int] = defaultdict(int)
+        for u in order.tolist():
+            user_id = str(m.user_ids[u])
+            variant = self.assignment(user_id)["variant"]
+            window = self._rank_window(user_id, variant, toggles)
+            raw = window.encode()
+            snapshot = window.meta["snapshot"]
+            self.cache.set({self._feed_key(variant, user_id, toggles): raw},
+                           self.settings.feed_ttl_s)
+            self.cache.set({f"snap:{snapshot}": raw}, self.settings.snapshot_ttl_s)
+            objects += 2
+            size += 2 * len(raw)
+            variants[variant] += 1
+        return {"release": self.release, "users": len(order), "objects": objects,
+                "bytes": size, "seconds": round(time.perf_counter() - t0, 3),
+                "by_variant": dict(variants),
+                "l2": self.cache.l2.name if self.cache.l2 is not None else None}
 
     # ---- admin ----------------------------------------
     def set_toggles(self, kill_switch: bool | None, signals_off: list[str] | None,

@@ -21,6 +21,12 @@ def put_toggles(service: Service, _: Admin, body: TogglesIn) -> JSON:
     return JSON(service.set_toggles(body.kill_switch, body.signals_off, body.variants_off))
 
 
+@router.post("/cache/warm", response_class=JSON)
+def warm(service: Service, _: Admin, max_users: int | None = None) -> JSON:
+    """Run the warm plan inside this replica (fills its L1 and the shared L2)."""
+    return JSON(service.warm(max_users))
+
+
 @router.get("/release", response_class=JSON)
 def release(service: Service, _: Admin) -> JSON:
     lock = service.lock
