@@ -70,6 +70,7 @@ def demo(
     workdir: Path = typer.Option(Path("runs/demo"), help="where the demo writes its release"),
     data: str = typer.Option("synthetic:users=4000,items=1500,events=250000",
                              help=DATA_HELP),
+    serve: bool = typer.Option(True, help="also start the service and send it requests"),
 ) -> None:
     """The main job on the embedded default: train, evaluate, lock, show feeds."""
     import shutil
@@ -88,6 +89,14 @@ def demo(
     model, index, _ = load_release(release)
     rec = Recommender(model, index=index)
     sizes = model.hist_indptr[1:] - model.hist_indptr[:-1]
-    for user in (str(model.user_ids[int(sizes.argmax())]),
-                 str(model.user_ids[int(abs(sizes - 10).argmin())]), "new-user"):
+    heavy = str(model.user_ids[int(sizes.argmax())])
+    light = str(model.user_ids[int(abs(sizes - 10).argmin())])
+    for user in (heavy, light, "new-user"):
         print_feed(rec.recommend(user, k=5, now=model.as_of), lock["version"])
+    if serve:
+        from novarank.cli.demo_service import tour
+
+        for stale in ("state.db", "state.db-wal", "state.db-shm"):
+            (workdir / stale).unlink(missing_ok=True)
+        shutil.rmtree(workdir / "lake", ignore_errors=True)
+        tour(release, workdir.resolve(), [heavy, light])
