@@ -153,3 +153,27 @@ def test_state_item_stats(state):
                           Engagement("u2", "i1", 3, 1.0, 3), Engagement("u2", "i2", 1, 1.0, 4)])
     assert state.item_stats("i1") == {1: 2, 3: 1}
     assert state.item_stats("nope") == {}
+
+
+def test_parquet_sink_never_blocks_and_counts_drops(tmp_path):
+    from novarank.stores.events import ParquetEventSink
+
+    sink = ParquetEventSink(tmp_path, batch=10_000, max_buffer=5, flush_s=60)
+    for i in range(8):
+        sink.emit("request", {"ts": 1_767_225_600 + i, "n": i})
+    assert sink.dropped == 3
+    sink.close()
+    assert sink.written == 5
+
+
+def test_parquet_sink_flushes_in_the_background(tmp_path):
+    from novarank.stores.events import ParquetEventSink
+
+    sink = ParquetEventSink(tmp_path, batch=3, flush_s=60)
+    for i in range(3):
+        sink.emit("click", {"ts": 1_767_225_600 + i})
+    deadline = time.monotonic() + 5
+    while sink.written < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert sink.written == 3 and list(tmp_path.rglob("*.parquet"))
+    sink.close()

@@ -114,3 +114,4 @@ class ServiceSettings(BaseSettings):
     refresh_s: float = Field(1.0, gt=0, description="toggles and catalog re-read period")
     trending_refresh_s: float = Field(5.0, gt=0)
     key_prefix: str = "nr:"
+    bench_routes: bool = Field(False, description="expose /bench/echo (framework ceiling)")

@@ -76,7 +76,7 @@ class RankingService:
                                  self.metrics)
         self.counters = open_counters(s.counters_url, prefix=s.key_prefix)
         self.events = open_events(s.events_url)
-        self.toggles = ToggleWatcher(self.state, s.refresh_s)
+        self.toggles = ToggleWatcher(self.state)
         self._forgotten: set[str] = set()
         self._catalog_lock = threading.Lock()
         self._search: tuple[int, SearchIndex] | None = None
@@ -95,7 +95,7 @@ class RankingService:
     # ---- background sync ----------------------------------------
     def _sync(self) -> None:
         """Re-read toggles, catalog upserts, forgotten users and (less often) trending."""
-        self.toggles.current()
+        self.toggles.refresh()
         cat = self.rec.catalog
         changed = [it for it in self.state.items_since(max(0, cat.version - CATALOG_LOOKBACK))
                    if it.seq > cat.version or cat.index.get(it.item_id) is None]
@@ -199,36 +199,47 @@ class RankingService:
             raise InputError("k", f"must be between 1 and {limit}, got {k}")
 
     def feed(self, user_id: str, k: int = 10, cursor: str | None = None,
-             override: str | None = None) -> dict[str, Any]:
+             override: str | None = None, *, l1_only: bool = False) -> dict[str, Any] | None:
+        """One page of the user's feed. The first page ranks a window of `feed_window`
+        items and caches it as a snapshot; cursors page through that snapshot, so pages
+        never repeat an item. With `l1_only` nothing but process memory is touched and
+        None means "not in L1": the async route's fast path, before it offloads."""
         self._check_k(k)
         t0 = time.perf_counter()
-        request_id = uuid.uuid4().hex
         if cursor:
             snapshot, offset = decode_cursor(cursor)
-            raw, level = self.cache.get(f"snap:{snapshot}", self.settings.snapshot_ttl_s)
+            raw, level = self._lookup(f"snap:{snapshot}", self.settings.snapshot_ttl_s, l1_only)
             if raw is None:
+                if l1_only:
+                    return None
                 raise InputError("cursor", "expired or unknown: request the first page again")
             window = Window.decode(raw)
             if window.meta["user_id"] != user_id:
                 raise InputError("cursor", "belongs to another user")
         else:
             offset = 0
-            a = self.assignment(user_id, override)
-            variant = a["variant"]
-            self.metrics.assignments.labels(variant).inc()
+            variant = self.assignment(user_id, override)["variant"]
             toggles = self.toggles.current()
             if toggles.kill_switch:
-                return self._fallback_feed(user_id, k, variant, request_id, t0)
+                return None if l1_only else self._fallback_feed(user_id, k, variant, t0)
             key = self._feed_key(variant, user_id, toggles)
-            raw, level = self.cache.get(key, self.settings.feed_ttl_s)
+            pointer, level = self._lookup(key, self.settings.feed_ttl_s, l1_only)
+            raw = None
+            if pointer is not None:
+                raw, _ = self._lookup(f"snap:{pointer.decode()}", self.settings.snapshot_ttl_s,
+                                      l1_only)
             if raw is None:
+                if l1_only:
+                    return None
                 window = self._rank_window(user_id, variant, toggles)
-                raw = window.encode()
-                self.cache.set({key: raw}, self.settings.feed_ttl_s)
-                self.cache.set({f"snap:{window.meta['snapshot']}": raw},
-                               self.settings.snapshot_ttl_s)
+                self._store(key, window)
+                level = "miss"
             else:
                 window = Window.decode(raw)
+            self.metrics.assignments.labels(variant).inc()
+        if l1_only:
+            self.metrics.cache.labels("l1", "hit").inc()
+        request_id = uuid.uuid4().hex
         items = self._render(window, offset, k)
         more = offset + k < len(window.items)
         meta = window.meta
@@ -239,6 +250,18 @@ class RankingService:
         self._observe("feed", level, t0, k, len(items))
         self._emit_request("feed", request_id, user_id, meta["variant"], level, k, items, t0)
         return body
+
+    def _lookup(self, key: str, ttl_s: float, l1_only: bool) -> tuple[bytes | None, str]:
+        if l1_only:  # uncounted: a miss here is retried (and counted) on the full path
+            hit = self.cache.l1.get_many([key])[0]
+            return hit, "l1" if hit is not None else "miss"
+        return self.cache.get(key, ttl_s)
+
+    def _store(self, key: str, window: Window) -> None:
+        """Snapshot under its own id (what cursors point at); the feed key holds its id."""
+        snap = window.meta["snapshot"]
+        self.cache.set({f"snap:{snap}": window.encode()}, self.settings.snapshot_ttl_s)
+        self.cache.set({key: snap.encode()}, self.settings.feed_ttl_s)
 
     def _rank_window(self, user_id: str, variant: str, toggles: Toggles) -> Window:
         p = self.profile(user_id)
@@ -269,8 +292,8 @@ class RankingService:
                         "reasons": reasons})
         return out
 
-    def _fallback_feed(self, user_id: str, k: int, variant: str, request_id: str,
-                       t0: float) -> dict[str, Any]:
+    def _fallback_feed(self, user_id: str, k: int, variant: str, t0: float) -> dict[str, Any]:
+        request_id = uuid.uuid4().hex
         p = self.profile(user_id)
         cat = self.rec.catalog
         items = [{"item_id": str(cat.item_ids[i]), "title": str(cat.titles[i]), "score": 0.0,
@@ -539,13 +562,9 @@ class RankingService:
             user_id = str(m.user_ids[u])
             variant = self.assignment(user_id)["variant"]
             window = self._rank_window(user_id, variant, toggles)
-            raw = window.encode()
-            snapshot = window.meta["snapshot"]
-            self.cache.set({self._feed_key(variant, user_id, toggles): raw},
-                           self.settings.feed_ttl_s)
-            self.cache.set({f"snap:{snapshot}": raw}, self.settings.snapshot_ttl_s)
+            self._store(self._feed_key(variant, user_id, toggles), window)
             objects += 2
-            size += 2 * len(raw)
+            size += len(window.encode()) + 16
             variants[variant] += 1
         return {"release": self.release, "users": len(order), "objects": objects,
                 "bytes": size, "seconds": round(time.perf_counter() - t0, 3),

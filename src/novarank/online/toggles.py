@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass, field
 
 from novarank.config import SIGNALS
@@ -45,21 +43,20 @@ def validate(kill_switch: bool | None, signals_off: list[str] | None,
 
 
 class ToggleWatcher:
-    """Caches the toggles for `refresh_s`; a write through this replica is seen at once."""
+    """The last toggles read from the state store. `current()` never does I/O (the request
+    path may be on the event loop); the service's background loop calls `refresh()`, and a
+    write through this replica is applied here at once."""
 
-    def __init__(self, state: StateStore, refresh_s: float = 1.0) -> None:
-        self.state, self.refresh_s = state, refresh_s
+    def __init__(self, state: StateStore) -> None:
+        self.state = state
         self._current = Toggles()
-        self._read_at = 0.0
-        self._lock = threading.Lock()
+        self.refresh()
 
     def current(self) -> Toggles:
-        now = time.monotonic()
-        if now - self._read_at >= self.refresh_s:
-            with self._lock:
-                if now - self._read_at >= self.refresh_s:
-                    self._current = Toggles.from_docs(self.state.get_docs(PREFIX))
-                    self._read_at = now
+        return self._current
+
+    def refresh(self) -> Toggles:
+        self._current = Toggles.from_docs(self.state.get_docs(PREFIX))
         return self._current
 
     def set(self, *, kill_switch: bool | None = None, signals_off: list[str] | None = None,
@@ -70,5 +67,4 @@ class ToggleWatcher:
             self.state.set_doc(PREFIX + "signals_off", sorted(set(signals_off)))
         if variants_off is not None:
             self.state.set_doc(PREFIX + "variants_off", sorted(set(variants_off)))
-        self._read_at = 0.0
-        return self.current()
+        return self.refresh()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query
+from starlette.concurrency import run_in_threadpool
 
 from novarank.api.common import JSON, Service, check_admin
 from novarank.api.models import CreatorsResponse, FeedResponse, SearchResponse, TrendingResponse
@@ -15,14 +16,20 @@ K = Annotated[int, Query(description="items to return")]
 
 
 @router.get("/users/{user_id}/feed", response_model=FeedResponse, response_class=JSON)
-def feed(service: Service, user_id: UserId, k: K = 10,
-         cursor: Annotated[str | None, Query(max_length=200)] = None,
-         x_variant_override: Annotated[str | None, Header()] = None,
-         authorization: Annotated[str | None, Header()] = None) -> JSON:
-    """Personalized feed, paged by an opaque cursor; each item carries per-signal reasons."""
+async def feed(service: Service, user_id: UserId, k: K = 10,
+               cursor: Annotated[str | None, Query(max_length=200)] = None,
+               x_variant_override: Annotated[str | None, Header()] = None,
+               authorization: Annotated[str | None, Header()] = None) -> JSON:
+    """Personalized feed, paged by an opaque cursor; each item carries per-signal reasons.
+
+    An L1 hit is answered on the event loop (memory only, ~100 us); anything else, L2
+    lookups and ranking included, runs in the thread pool so the loop never blocks."""
     if x_variant_override is not None:
         check_admin(service, authorization)  # QA override: admins only
-    return JSON(service.feed(user_id, k, cursor, x_variant_override))
+    body = service.feed(user_id, k, cursor, x_variant_override, l1_only=True)
+    if body is None:
+        body = await run_in_threadpool(service.feed, user_id, k, cursor, x_variant_override)
+    return JSON(body)
 
 
 @router.get("/trending", response_model=TrendingResponse, response_class=JSON)

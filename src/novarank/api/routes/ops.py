@@ -24,6 +24,16 @@ def readyz(service: Service) -> JSON:
     return JSON(body, status_code=200 if body["ready"] else 503)
 
 
+@router.get("/bench/echo", include_in_schema=False)
+async def echo(service: Service, size: int = 1000) -> Response:
+    """A trivial endpoint of the same app returning `size` bytes of JSON: the ceiling that
+    feed throughput is compared with. Enabled only with bench_routes."""
+    if not service.settings.bench_routes:
+        return JSON({"error": {"field": None, "message": "not found", "code": "not_found"}},
+                    status_code=404)
+    return JSON({"pad": "x" * max(0, min(size, 1 << 20) - 10)})
+
+
 @router.get("/metrics")
 def metrics(service: Service) -> Response:
     service.cache.observe()

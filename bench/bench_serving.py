@@ -1,0 +1,211 @@
+"""Serving benchmarks over real HTTP with an open-loop load generator.
+
+The service runs as `novarank serve` pinned to core 1, the load generator on core 0.
+Every figure sits next to a trivial endpoint of the same app returning the same JSON
+size (/bench/echo), measured in the same run.
+
+Run: OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/bench_serving.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import orjson
+
+from common import write
+from novarank.cli.demo_service import TOKEN, free_port
+from novarank.config import TrainConfig
+from novarank.data.synthetic import SyntheticConfig, generate
+from novarank.launch.loadgen import closed_loop, open_loop
+from novarank.release import save_release
+from novarank.training import fit_model
+
+ADMIN = {"Authorization": f"Bearer {TOKEN}"}
+REDIS = os.environ.get("NOVARANK_BENCH_REDIS", "redis://127.0.0.1:6379/14")
+
+
+def build_release(out: Path, users: int, items: int, events: int) -> list[str]:
+    data = generate(SyntheticConfig(users=users, items=items, creators=max(50, items // 50),
+                                    events=events, days=60, seed=21))
+    model = fit_model(data.dataset, TrainConfig(als_iterations=5, tune=False))
+    save_release(model, out)
+    sizes = np.diff(model.hist_indptr)
+    order = np.argsort(-sizes, kind="stable")
+    return [str(model.user_ids[u]) for u in order]  # most active first
+
+
+def serve(release: Path, work: Path, *, workers: int = 1, cores: str = "1",
+          env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    full = {**os.environ, "NOVARANK_STATE_URL": f"sqlite:///{work}/state-{port}.db",
+            "NOVARANK_EVENTS_URL": f"file://{work}/lake", "NOVARANK_ADMIN_TOKEN": TOKEN,
+            "NOVARANK_BENCH_ROUTES": "true", **(env or {})}
+    cmd = [sys.executable, "-m", "novarank.cli.main", "serve", "--release", str(release),
+           "--port", str(port), "--workers", str(workers)]
+    if shutil.which("taskset"):
+        cmd = ["taskset", "-c", cores, *cmd]
+    proc = subprocess.Popen(cmd, env=full)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("service did not start")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def cache_tag(body: bytes) -> str | None:
+    try:
+        return orjson.loads(body).get("cache")
+    except orjson.JSONDecodeError:
+        return None
+
+
+def pin_self() -> None:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {0})
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="smaller and shorter (smoke run)")
+    args = ap.parse_args()
+    q = args.quick
+    pin_self()
+    work = Path(tempfile.mkdtemp(prefix="nr-bench-"))
+    out: dict = {"layout": "service pinned to core 1 (one worker unless stated), "
+                           "load generator on core 0"}
+    try:
+        # ---- L1 hits vs the framework ceiling -------------------------------------------
+        users = build_release(work / "small", 20_000 if not q else 3_000, 5_000 if not q
+                              else 1_000, 1_500_000 if not q else 100_000)
+        proc, url = serve(work / "small", work)
+        try:
+            warm = httpx.post(url + "/v1/admin/cache/warm", headers=ADMIN, timeout=600).json()
+            hot = users[:5_000]
+            sample = httpx.get(url + f"/v1/users/{hot[0]}/feed?k=10").content
+            size = len(sample)
+            feed_path = lambda i: f"/v1/users/{hot[i % len(hot)]}/feed?k=10"  # noqa: E731
+            echo_path = lambda i: f"/bench/echo?size={size}"  # noqa: E731
+            secs = 3 if q else 8
+            ceiling = run(closed_loop(url, echo_path, 32, secs))
+            hits = run(closed_loop(url, feed_path, 32, secs))
+            rate = 1_000
+            echo_open = run(open_loop(url, echo_path, rate, secs))
+            feed_open = run(open_loop(url, feed_path, rate, secs, tag=cache_tag))
+            out["l1_hit"] = {
+                "warm_manifest": warm, "response_bytes": size,
+                "ceiling_capacity": ceiling, "feed_capacity": hits,
+                "throughput_ratio": round(hits["rps"] / ceiling["rps"], 3),
+                "open_loop_1000rps": {"feed": feed_open.summary(),
+                                      "ceiling": echo_open.summary()},
+            }
+            # ---- Zipf replay after the warm plan, L1 bounded to 256 MB -------------------
+            stop(proc)
+            proc, url = serve(work / "small", work,
+                              env={"NOVARANK_L1_MAX_BYTES": str(256 << 20)})
+            warm = httpx.post(url + "/v1/admin/cache/warm", headers=ADMIN,
+                              params={"max_users": len(users) // 4}, timeout=600).json()
+            rng = np.random.default_rng(3)
+            ranks = np.arange(1, len(users) + 1)
+            p = 1.0 / ranks**1.05
+            draws = rng.choice(len(users), 30_000 if not q else 5_000, p=p / p.sum())
+            replay = run(open_loop(url, lambda i: f"/v1/users/{users[draws[i]]}/feed?k=10",
+                                   800, len(draws) / 800, tag=cache_tag))
+            tags = replay.headers
+            total = sum(tags.values())
+            out["zipf_replay"] = {
+                "users": len(users), "requests": len(draws), "zipf_exponent": 1.05,
+                "warmed_users": warm["users"], "warm_manifest": warm,
+                "by_cache_level": dict(tags),
+                "hit_rate": round((tags.get("l1", 0) + tags.get("l2", 0)) / total, 4),
+                "load": replay.summary()}
+        finally:
+            stop(proc)
+
+        # ---- full miss at 1M items -----------------------------------------------------------
+        big_users = build_release(work / "big", 100_000 if not q else 20_000,
+                                  1_000_000 if not q else 100_000,
+                                  4_000_000 if not q else 400_000)
+        proc, url = serve(work / "big", work)
+        try:
+            order = np.random.default_rng(5).permutation(len(big_users))
+            run(open_loop(url, lambda i: f"/v1/users/{big_users[order[-1 - i]]}/feed?k=10",
+                          50, 2))  # warm-up: imports, first-call costs
+            miss = run(open_loop(url, lambda i: f"/v1/users/{big_users[order[i]]}/feed?k=10",
+                                 200, 20 if not q else 5, tag=cache_tag))
+            out["full_miss_1m"] = {"catalog_items": 1_000_000 if not q else 100_000,
+                                   "load": miss.summary()}
+        finally:
+            stop(proc)
+
+        # ---- two workers sharing Redis ----------------------------------------------------------
+        import redis
+
+        prefix = f"nrbench{int(time.time())}:"
+        proc, url = serve(work / "small", work, workers=2, cores="1",
+                          env={"NOVARANK_CACHE_URL": REDIS, "NOVARANK_COUNTERS_URL": REDIS,
+                               "NOVARANK_KEY_PREFIX": prefix})
+        try:
+            pair = run(open_loop(url, lambda i: f"/v1/users/{users[i // 2]}/feed?k=10",
+                                 200, 10 if not q else 4, tag=cache_tag))
+            t0 = time.perf_counter()
+            httpx.put(url + "/v1/admin/toggles", json={"kill_switch": True}, headers=ADMIN)
+            consecutive = 0
+            while consecutive < 20 and time.perf_counter() - t0 < 10:
+                body = httpx.get(url + f"/v1/users/{users[1]}/feed?k=3").json()
+                consecutive = consecutive + 1 if body["fallback"] else 0
+            effect = time.perf_counter() - t0
+            httpx.put(url + "/v1/admin/toggles", json={"kill_switch": False}, headers=ADMIN)
+            out["two_workers_redis"] = {
+                "by_cache_level": dict(pair.headers), "load": pair.summary(),
+                "toggle_effect_on_all_workers_s": round(effect, 3),
+                "toggle_effect_rule": "20 consecutive fallback responses"}
+        finally:
+            stop(proc)
+            r = redis.Redis.from_url(REDIS)
+            for key in r.scan_iter(match=prefix + "*"):
+                r.delete(key)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    ratio = out["l1_hit"]["throughput_ratio"]
+    out["targets"] = {"l1_throughput_ratio_min": 0.7, "l1_p99_ms_at_1000rps_max": 10,
+                      "miss_1m_p95_ms_at_200rps_max": 30, "zipf_hit_rate_min": 0.95}
+    out["pass"] = {
+        "l1_throughput_ratio": ratio >= 0.7,
+        "l1_p99_at_1000rps": out["l1_hit"]["open_loop_1000rps"]["feed"]["p99_ms"] <= 10,
+        "miss_1m_p95_at_200rps": out["full_miss_1m"]["load"]["p95_ms"] <= 30,
+        "zipf_hit_rate": out["zipf_replay"]["hit_rate"] >= 0.95,
+        "l2_hit_seen": out["two_workers_redis"]["by_cache_level"].get("l2", 0) > 0,
+        "toggle_within_2s": out["two_workers_redis"]["toggle_effect_on_all_workers_s"] <= 2.0,
+    }
+    write("serving" if not q else "serving-quick", out)
+
+
+if __name__ == "__main__":
+    main()
