@@ -49,8 +49,8 @@ class RequestMetrics:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
             if service is not None:
-                service.metrics.requests.labels(path, str(status)).inc()
-                service.metrics.request_latency.labels(path, "all").observe(
+                service.metrics.of(service.metrics.requests, path, str(status)).inc()
+                service.metrics.of(service.metrics.request_latency, path, "all").observe(
                     time.perf_counter() - t0)
 
 

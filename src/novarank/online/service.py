@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 import logging
+import random
 import threading
 import time
-import uuid
 from collections import defaultdict
 from typing import Any
 
@@ -34,6 +34,11 @@ ENGAGEMENT_KINDS = {"impression": Event.IMPRESSION, "click": Event.CLICK, "watch
                     "like": Event.LIKE, "share": Event.SHARE, "skip": Event.SKIP}
 TRENDING_WINDOWS = {"1h": 3_600, "24h": DAY, "7d": 7 * DAY}
 CATALOG_LOOKBACK = 1_000  # re-read recent catalog changes: concurrent writers may commit late
+
+
+def new_id() -> str:
+    """Request/snapshot ids: unique, not secret (uuid4 reads the OS entropy pool, 10x slower)."""
+    return f"{random.getrandbits(128):032x}"
 
 
 def encode_cursor(snapshot: str, offset: int) -> str:
@@ -68,7 +73,7 @@ class RankingService:
         self.splitter = Splitter(s.split, s.experiment_salt)
         self.digest = self.rec.ranker.digest()
         self.metrics = ServiceMetrics()
-        self.metrics.release_info.labels(self.release).set(1)
+        self.metrics.of(self.metrics.release_info, self.release).set(1)
         self.state = open_state(s.state_url)
         l2 = None if s.cache_url.startswith("memory") else open_cache(s.cache_url,
                                                                      prefix=s.key_prefix)
@@ -124,7 +129,7 @@ class RankingService:
                 self._sync()
             except Exception:
                 log.exception("background sync failed; serving the previous view")
-                self.metrics.fallbacks.labels("sync_error").inc()
+                self.metrics.of(self.metrics.fallbacks, "sync_error").inc()
 
     def _listen_invalidations(self, l2: RedisCache) -> None:
         pubsub = l2._r.pubsub(ignore_subscribe_messages=True)
@@ -150,16 +155,23 @@ class RankingService:
         self.state.close()
 
     # ---- assignment ----------------------------------------
-    def assignment(self, user_id: str, override: str | None = None) -> dict[str, Any]:
-        variant, bucket = self.splitter.assign(user_id)
-        assigned = variant
+    def _variant(self, user_id: str, override: str | None, toggles: Toggles) -> str:
+        """The variant served: the override (validated) or the assignment, unless that
+        variant is switched off."""
         if override is not None:
             if override not in self.rec.ranker.variants:
                 raise InputError("X-Variant-Override", f"unknown variant '{override}' "
                                  f"(known: {sorted(self.rec.ranker.variants)})")
             variant = override
+        else:
+            variant = self.splitter.assign(user_id)[0]
+        return "control" if variant in toggles.variants_off else variant
+
+    def assignment(self, user_id: str, override: str | None = None) -> dict[str, Any]:
+        assigned, bucket = self.splitter.assign(user_id)
         toggles = self.toggles.current()
-        served = "control" if variant in toggles.variants_off else variant
+        variant = override if override is not None else assigned
+        served = self._variant(user_id, override, toggles)
         return {"user_id": user_id, "bucket": bucket, "assigned_variant": assigned,
                 "variant": served, "override": override is not None,
                 "variant_off": variant in toggles.variants_off, "release": self.release,
@@ -218,8 +230,8 @@ class RankingService:
                 raise InputError("cursor", "belongs to another user")
         else:
             offset = 0
-            variant = self.assignment(user_id, override)["variant"]
             toggles = self.toggles.current()
+            variant = self._variant(user_id, override, toggles)
             if toggles.kill_switch:
                 return None if l1_only else self._fallback_feed(user_id, k, variant, t0)
             key = self._feed_key(variant, user_id, toggles)
@@ -236,10 +248,10 @@ class RankingService:
                 level = "miss"
             else:
                 window = Window.decode(raw)
-            self.metrics.assignments.labels(variant).inc()
+            self.metrics.of(self.metrics.assignments, variant).inc()
         if l1_only:
-            self.metrics.cache.labels("l1", "hit").inc()
-        request_id = uuid.uuid4().hex
+            self.metrics.of(self.metrics.cache, "l1", "hit").inc()
+        request_id = new_id()
         items = self._render(window, offset, k)
         more = offset + k < len(window.items)
         meta = window.meta
@@ -269,7 +281,7 @@ class RankingService:
                           int(time.time()))
         n_bf = len(r.backfill)
         return Window(
-            meta={"snapshot": uuid.uuid4().hex[:16], "user_id": user_id, "variant": variant,
+            meta={"snapshot": new_id()[:16], "user_id": user_id, "variant": variant,
                   "cold": p.cold},
             items=np.concatenate([r.items, r.backfill]).astype(np.int32),
             scores=np.concatenate([r.scores, np.zeros(n_bf, np.float32)]),
@@ -278,29 +290,32 @@ class RankingService:
             sources=np.array([0] * len(r.items) + [1] * n_bf, np.uint8))
 
     def _render(self, w: Window, offset: int, k: int) -> list[dict[str, Any]]:
+        """The page's items from the catalog; rounding is vectorised (this is the hit path)."""
         cat = self.rec.catalog
+        end = min(offset + k, len(w.items))
+        idx = w.items[offset:end]
+        scores = np.round(w.scores[offset:end].astype(np.float64), 5).tolist()
+        reasons = np.round(w.reasons[offset:end].astype(np.float64), 5).tolist()
+        trend = np.round(np.log1p(cat.trending[idx].astype(np.float64)), 5).tolist()
         out = []
-        for j in range(offset, min(offset + k, len(w.items))):
-            i = int(w.items[j])
-            source = SOURCES[w.sources[j]]
-            reasons = ({"trending": round(float(np.log1p(cat.trending[i])), 5)}
-                       if source != "ranked" else
-                       {s: round(float(v), 5) for s, v in zip(SIGNALS, w.reasons[j].tolist(),
-                                                             strict=True)})
-            out.append({"item_id": str(cat.item_ids[i]), "title": str(cat.titles[i]),
-                        "score": round(float(w.scores[j]), 5), "source": source,
-                        "reasons": reasons})
+        for n, (i, src) in enumerate(zip(idx.tolist(), w.sources[offset:end].tolist(),
+                                         strict=True)):
+            source = SOURCES[src]
+            out.append({"item_id": cat.item_ids[i], "title": cat.titles[i], "score": scores[n],
+                        "source": source,
+                        "reasons": dict(zip(SIGNALS, reasons[n], strict=True))
+                        if source == "ranked" else {"trending": trend[n]}})
         return out
 
     def _fallback_feed(self, user_id: str, k: int, variant: str, t0: float) -> dict[str, Any]:
-        request_id = uuid.uuid4().hex
+        request_id = new_id()
         p = self.profile(user_id)
         cat = self.rec.catalog
         items = [{"item_id": str(cat.item_ids[i]), "title": str(cat.titles[i]), "score": 0.0,
                   "source": "fallback",
                   "reasons": {"trending": round(float(np.log1p(cat.trending[i])), 5)}}
                  for i in self.rec.fallback(p, k)]
-        self.metrics.fallbacks.labels("kill_switch").inc()
+        self.metrics.of(self.metrics.fallbacks, "kill_switch").inc()
         self._observe("feed", "fallback", t0, k, len(items))
         self._emit_request("feed", request_id, user_id, variant, "fallback", k, items, t0)
         return {"request_id": request_id, "user_id": user_id, "variant": variant,
@@ -308,7 +323,8 @@ class RankingService:
                 "items": items, "next_cursor": None}
 
     def _observe(self, route: str, level: str, t0: float, k: int, n: int) -> None:
-        self.metrics.request_latency.labels(route, level).observe(time.perf_counter() - t0)
+        elapsed = time.perf_counter() - t0
+        self.metrics.of(self.metrics.request_latency, route, level).observe(elapsed)
         self.metrics.fill.observe(n / k if k else 1.0)
 
     def _emit_request(self, route: str, request_id: str, user_id: str, variant: str,
@@ -341,7 +357,7 @@ class RankingService:
         items = [{"item_id": str(cat.item_ids[i]), "title": str(cat.titles[i]),
                   "score": round(float(scores[i] if scores[i] > 0 else cat.trending[i]), 5),
                   "source": "live" if scores[i] > 0 else "release"} for i in chosen]
-        request_id = uuid.uuid4().hex
+        request_id = new_id()
         self._observe("trending", "none", t0, k, len(items))
         self._emit_request("trending", request_id, "", "", "none", k, items, t0)
         return {"request_id": request_id, "window": window, "release": self.release,
@@ -425,7 +441,7 @@ class RankingService:
         items = [{"item_id": str(cat.item_ids[hits[j]]), "title": str(cat.titles[hits[j]]),
                   "score": round(float(score[j]), 5), "text_score": round(float(text[j]), 5),
                   "personal_score": round(float(personal[j]), 5)} for j in order]
-        request_id = uuid.uuid4().hex
+        request_id = new_id()
         self._observe("search", "none", t0, k, len(items))
         self._emit_request("search", request_id, user_id or "", "", "none", k, items, t0)
         return {"request_id": request_id, "q": q, "user_id": user_id, "items": items}
@@ -496,12 +512,12 @@ class RankingService:
                 results.append({"index": n, "accepted": False, "field": exc.field,
                                 "error": str(exc)})
                 kind = raw.get("type") if isinstance(raw, dict) else None
-                self.metrics.events.labels(str(kind if kind in ENGAGEMENT_KINDS else "invalid"),
-                                           "rejected").inc()
+                label = kind if kind in ENGAGEMENT_KINDS else "invalid"
+                self.metrics.of(self.metrics.events, label, "rejected").inc()
                 continue
             results.append({"index": n, "accepted": True})
             kind = Event(ev.event)
-            self.metrics.events.labels(kind.name.lower(), "accepted").inc()
+            self.metrics.of(self.metrics.events, kind.name.lower(), "accepted").inc()
             if kind != Event.IMPRESSION:
                 rows.append(ev)
             if PREFERENCE_WEIGHT[kind] > 0:

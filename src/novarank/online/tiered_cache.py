@@ -16,14 +16,14 @@ class TieredCache:
 
     def get_l1(self, key: str) -> bytes | None:
         hit = self.l1.get_many([key])[0]
-        self.metrics.cache.labels("l1", "hit" if hit is not None else "miss").inc()
+        self.metrics.of(self.metrics.cache, "l1", "hit" if hit is not None else "miss").inc()
         return hit
 
     def get_l2(self, key: str, ttl_s: float) -> bytes | None:
         if self.l2 is None:
             return None
         hit = self.l2.get_many([key])[0]
-        self.metrics.cache.labels("l2", "hit" if hit is not None else "miss").inc()
+        self.metrics.of(self.metrics.cache, "l2", "hit" if hit is not None else "miss").inc()
         if hit is not None:
             self.l1.set_many({key: hit}, ttl_s)
         return hit

@@ -4,28 +4,58 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from novarank.api.common import JSON, Service, check_admin
 from novarank.api.models import CreatorsResponse, FeedResponse, SearchResponse, TrendingResponse
+from novarank.errors import InputError
+from novarank.online.service import RankingService
 
 router = APIRouter(prefix="/v1", tags=["feeds"])
 UserId = Annotated[str, Path(min_length=1, max_length=256)]
 K = Annotated[int, Query(description="items to return")]
 
 
-@router.get("/users/{user_id}/feed", response_model=FeedResponse, response_class=JSON)
-async def feed(service: Service, user_id: UserId, k: K = 10,
-               cursor: Annotated[str | None, Query(max_length=200)] = None,
-               x_variant_override: Annotated[str | None, Header()] = None,
-               authorization: Annotated[str | None, Header()] = None) -> JSON:
+FEED_PARAMS = [
+    {"name": "k", "in": "query", "required": False, "description": "items per page (1..200)",
+     "schema": {"type": "integer", "default": 10}},
+    {"name": "cursor", "in": "query", "required": False,
+     "description": "next_cursor of the previous page", "schema": {"type": "string"}},
+    {"name": "X-Variant-Override", "in": "header", "required": False,
+     "description": "QA: force a variant (needs the admin bearer token)",
+     "schema": {"type": "string"}},
+]
+
+
+def _int_param(raw: str | None, name: str, default: int) -> int:
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise InputError(name, f"must be an integer, got {raw!r}") from None
+
+
+@router.get("/users/{user_id}/feed", response_model=FeedResponse, response_class=JSON,
+            openapi_extra={"parameters": FEED_PARAMS})
+async def feed(request: Request, user_id: str) -> JSON:
     """Personalized feed, paged by an opaque cursor; each item carries per-signal reasons.
 
-    An L1 hit is answered on the event loop (memory only, ~100 us); anything else, L2
-    lookups and ranking included, runs in the thread pool so the loop never blocks."""
+    The hot path: parameters are read by hand (FastAPI's per-parameter machinery costs
+    more than the cache hit itself). An L1 hit is answered on the event loop (memory
+    only); anything else, L2 lookups and ranking included, runs in the thread pool."""
+    service: RankingService = request.app.state.service
+    if not 1 <= len(user_id) <= 256:
+        raise InputError("user_id", "must be 1 to 256 characters")
+    query, headers = request.query_params, request.headers
+    k = _int_param(query.get("k"), "k", 10)
+    cursor = query.get("cursor") or None
+    if cursor is not None and len(cursor) > 200:
+        raise InputError("cursor", "must be at most 200 characters")
+    x_variant_override = headers.get("x-variant-override")
     if x_variant_override is not None:
-        check_admin(service, authorization)  # QA override: admins only
+        check_admin(service, headers.get("authorization"))  # QA override: admins only
     body = service.feed(user_id, k, cursor, x_variant_override, l1_only=True)
     if body is None:
         body = await run_in_threadpool(service.feed, user_id, k, cursor, x_variant_override)
