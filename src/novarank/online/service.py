@@ -11,6 +11,7 @@ from collections import defaultdict
 from typing import Any
 
 import numpy as np
+import orjson
 
 from novarank.config import SIGNALS, ServiceSettings, Weights
 from novarank.data.events import PREFERENCE_WEIGHT, SEEN_EVENTS, Event
@@ -211,11 +212,13 @@ class RankingService:
             raise InputError("k", f"must be between 1 and {limit}, got {k}")
 
     def feed(self, user_id: str, k: int = 10, cursor: str | None = None,
-             override: str | None = None, *, l1_only: bool = False) -> dict[str, Any] | None:
+             override: str | None = None, *, l1_only: bool = False,
+             raw_items: bool = False) -> dict[str, Any] | None:
         """One page of the user's feed. The first page ranks a window of `feed_window`
         items and caches it as a snapshot; cursors page through that snapshot, so pages
         never repeat an item. With `l1_only` nothing but process memory is touched and
-        None means "not in L1": the async route's fast path, before it offloads."""
+        None means "not in L1": the async route's fast path, before it offloads. With
+        `raw_items`, "items" is pre-serialised JSON (orjson.Fragment) for the HTTP layer."""
         self._check_k(k)
         t0 = time.perf_counter()
         if cursor:
@@ -252,16 +255,29 @@ class RankingService:
         if l1_only:
             self.metrics.of(self.metrics.cache, "l1", "hit").inc()
         request_id = new_id()
-        items = self._render(window, offset, k)
-        more = offset + k < len(window.items)
         meta = window.meta
+        page = self._page(window, offset, k)
+        end = min(offset + k, len(window.items))
+        ids = self.rec.catalog.item_ids[window.items[offset:end]].tolist()
+        more = offset + k < len(window.items)
         body = {"request_id": request_id, "user_id": user_id, "variant": meta["variant"],
                 "release": self.release, "cold": meta["cold"], "fallback": False,
-                "cache": level, "items": items,
+                "cache": level, "items": orjson.Fragment(page) if raw_items
+                else orjson.loads(page),
                 "next_cursor": encode_cursor(meta["snapshot"], offset + k) if more else None}
-        self._observe("feed", level, t0, k, len(items))
-        self._emit_request("feed", request_id, user_id, meta["variant"], level, k, items, t0)
+        self._observe("feed", level, t0, k, len(ids))
+        self._emit_request("feed", request_id, user_id, meta["variant"], level, k, ids, t0)
         return body
+
+    def _page(self, window: Window, offset: int, k: int) -> bytes:
+        """The page's items as JSON, rendered once per snapshot, offset, k and catalog
+        version (an upsert re-renders: titles may have changed) and kept in L1."""
+        key = f"page:{window.meta['snapshot']}:{offset}:{k}:{self.rec.catalog.version}"
+        page = self.cache.l1.get_many([key])[0]
+        if page is None:
+            page = orjson.dumps(self._render(window, offset, k))
+            self.cache.l1.set_many({key: page}, self.settings.feed_ttl_s)
+        return page
 
     def _lookup(self, key: str, ttl_s: float, l1_only: bool) -> tuple[bytes | None, str]:
         if l1_only:  # uncounted: a miss here is retried (and counted) on the full path
@@ -317,7 +333,8 @@ class RankingService:
                  for i in self.rec.fallback(p, k)]
         self.metrics.of(self.metrics.fallbacks, "kill_switch").inc()
         self._observe("feed", "fallback", t0, k, len(items))
-        self._emit_request("feed", request_id, user_id, variant, "fallback", k, items, t0)
+        self._emit_request("feed", request_id, user_id, variant, "fallback", k,
+                           [it["item_id"] for it in items], t0)
         return {"request_id": request_id, "user_id": user_id, "variant": variant,
                 "release": self.release, "cold": p.cold, "fallback": True, "cache": "fallback",
                 "items": items, "next_cursor": None}
@@ -328,12 +345,12 @@ class RankingService:
         self.metrics.fill.observe(n / k if k else 1.0)
 
     def _emit_request(self, route: str, request_id: str, user_id: str, variant: str,
-                      level: str, k: int, items: list[dict], t0: float) -> None:
+                      level: str, k: int, items: list[str], t0: float) -> None:
         self.events.emit("request", {
             "ts": int(time.time()), "request_id": request_id, "route": route,
             "user_id": user_id, "variant": variant, "release": self.release, "cache": level,
             "k": k, "returned": len(items), "latency_ms": (time.perf_counter() - t0) * 1e3,
-            "items": [it["item_id"] for it in items]})
+            "items": items})
 
     # ---- other product calls ----------------------------------------
     def trending(self, window: str = "24h", k: int = 20) -> dict[str, Any]:
@@ -359,7 +376,8 @@ class RankingService:
                   "source": "live" if scores[i] > 0 else "release"} for i in chosen]
         request_id = new_id()
         self._observe("trending", "none", t0, k, len(items))
-        self._emit_request("trending", request_id, "", "", "none", k, items, t0)
+        self._emit_request("trending", request_id, "", "", "none", k,
+                           [it["item_id"] for it in items], t0)
         return {"request_id": request_id, "window": window, "release": self.release,
                 "items": items}
 
@@ -443,7 +461,8 @@ class RankingService:
                   "personal_score": round(float(personal[j]), 5)} for j in order]
         request_id = new_id()
         self._observe("search", "none", t0, k, len(items))
-        self._emit_request("search", request_id, user_id or "", "", "none", k, items, t0)
+        self._emit_request("search", request_id, user_id or "", "", "none", k,
+                           [it["item_id"] for it in items], t0)
         return {"request_id": request_id, "q": q, "user_id": user_id, "items": items}
 
     # ---- items ----------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
@@ -56,9 +57,10 @@ async def feed(request: Request, user_id: str) -> JSON:
     x_variant_override = headers.get("x-variant-override")
     if x_variant_override is not None:
         check_admin(service, headers.get("authorization"))  # QA override: admins only
-    body = service.feed(user_id, k, cursor, x_variant_override, l1_only=True)
+    body = service.feed(user_id, k, cursor, x_variant_override, l1_only=True, raw_items=True)
     if body is None:
-        body = await run_in_threadpool(service.feed, user_id, k, cursor, x_variant_override)
+        body = await run_in_threadpool(partial(service.feed, raw_items=True), user_id, k,
+                                       cursor, x_variant_override)
     return JSON(body)
 
 
