@@ -132,11 +132,22 @@ def main() -> None:
             warm = httpx.post(url + "/v1/admin/cache/warm", headers=ADMIN,
                               timeout=600).json()
             rng = np.random.default_rng(3)
-            ranks = np.arange(1, len(users) + 1)
-            p = 1.0 / ranks**1.05
-            draws = rng.choice(len(users), 30_000 if not q else 5_000, p=p / p.sum())
-            replay = run(open_loop(url, lambda i: f"/v1/users/{users[draws[i]]}/feed?k=10",
-                                   800, len(draws) / 800, tag=cache_tag))
+            # 90% of requests from release users, 10% from new users the release never
+            # saw (their first request is a miss), each population Zipf-distributed
+            newcomers = [f"newcomer-{i}" for i in range(len(users) // 4)]
+            population = users + newcomers
+            n_req = 30_000 if not q else 5_000
+
+            def zipf(n: int, size: int) -> np.ndarray:
+                p = 1.0 / np.arange(1, n + 1) ** 1.05
+                return rng.choice(n, size, p=p / p.sum())
+
+            is_new = rng.random(n_req) < 0.10
+            draws = np.where(is_new, len(users) + zipf(len(newcomers), n_req),
+                             zipf(len(users), n_req))
+            replay = run(open_loop(url,
+                                   lambda i: f"/v1/users/{population[draws[i]]}/feed?k=10",
+                                   800, n_req / 800, tag=cache_tag))
             tags = replay.headers
             total = sum(tags.values())
             out["zipf_replay"] = {

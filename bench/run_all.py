@@ -8,6 +8,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 
-for script in ("bench_quality.py", "bench_train.py", "bench_latency.py", "report.py"):
+for script in ("bench_quality.py", "bench_train.py", "bench_latency.py", "bench_serving.py",
+               "report.py"):
     print(f"== {script}", flush=True)
     subprocess.run([sys.executable, str(HERE / script)], check=True)
