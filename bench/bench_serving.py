@@ -151,7 +151,8 @@ def main() -> None:
             tags = replay.headers
             total = sum(tags.values())
             out["zipf_replay"] = {
-                "users": len(users), "requests": len(draws), "zipf_exponent": 1.05,
+                "users": len(users), "newcomers": len(newcomers), "newcomer_share": 0.10,
+                "requests": len(draws), "zipf_exponent": 1.05,
                 "warmed_users": warm["users"], "warm_manifest": warm,
                 "by_cache_level": dict(tags),
                 "hit_rate": round((tags.get("l1", 0) + tags.get("l2", 0)) / total, 4),

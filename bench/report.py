@@ -102,7 +102,8 @@ def serving(r: dict) -> list[str]:
         f"{m['load']['p50_ms']} ms, p95 {m['load']['p95_ms']} ms, p99 {m['load']['p99_ms']} ms "
         f"| every request a distinct known user | p95 ≤ 30 ms | "
         f"**{_ok(p['miss_1m_p95_at_200rps'])}** |",
-        f"| Zipf replay (s={z['zipf_exponent']}) after the warm plan, L1 ≤ 256 MB | hit rate "
+        f"| Zipf replay (s={z['zipf_exponent']}; {z.get('newcomer_share', 0):.0%} of requests "
+        f"from users the release never saw) after the warm plan, L1 ≤ 256 MB | hit rate "
         f"{z['hit_rate']:.4f} over {z['requests']:,} requests ({z['by_cache_level']}) | warm "
         f"plan: {z['warm_manifest']['users']:,} users, {z['warm_manifest']['objects']:,} "
         f"objects, {z['warm_manifest']['bytes'] / 1e6:.1f} MB, "
