@@ -85,10 +85,15 @@ class Recommender:
             raise ConfigError(str(exc.args[0])) from None
 
     # ---- users --------------------------------------------------------------------------
-    def profile(self, user_id: str, live: Sequence[Engagement] = ()) -> UserProfile:
-        """Release history merged with live engagement (newest first), for filters and taste."""
+    def release_user(self, user_id: str) -> int | None:
+        return self._user_index.get(user_id)
+
+    def profile(self, user_id: str, live: Sequence[Engagement] = (),
+                use_release: bool = True) -> UserProfile:
+        """Release history merged with live engagement (newest first), for filters and taste.
+        `use_release=False` ignores the user's rows in the release (a forgotten user)."""
         m, r, cat = self.model, self.ranker, self.catalog
-        u = self._user_index.get(user_id)
+        u = self._user_index.get(user_id) if use_release else None
         live_seen, live_pos = [], []
         for e in live:  # newest first
             i = cat.index.get(e.item_id)

@@ -133,8 +133,7 @@ class RankingService:
                 self.metrics.of(self.metrics.fallbacks, "sync_error").inc()
 
     def _listen_invalidations(self, l2: RedisCache) -> None:
-        pubsub = l2._r.pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(self._channel)
+        pubsub = l2.subscribe(self._channel)
         while not self._stop.is_set():
             msg = pubsub.get_message(timeout=0.5)
             if msg and msg.get("type") == "message":
@@ -181,9 +180,8 @@ class RankingService:
     # ---- profiles ----------------------------------------
     def profile(self, user_id: str) -> UserProfile:
         live = self.state.history(user_id, self.rec.ranker.max_history * 2)
-        if user_id in self._forgotten:  # the release still holds their old rows: ignore them
-            return self.rec.profile(f"\x00forgotten:{user_id}", live)
-        return self.rec.profile(user_id, live)
+        # a forgotten user's old rows are still in the release: never use them again
+        return self.rec.profile(user_id, live, use_release=user_id not in self._forgotten)
 
     def _weights(self, variant: str, toggles: Toggles) -> np.ndarray:
         w = self.rec.weights(variant).copy()
@@ -203,7 +201,7 @@ class RankingService:
         """Drop the user's cached feeds here, in L2, and (via pub/sub) in every replica's L1."""
         self.cache.delete(self._feed_keys(user_id))
         if isinstance(self.cache.l2, RedisCache):
-            self.cache.l2._r.publish(self._channel, user_id)
+            self.cache.l2.publish(self._channel, user_id)
 
     # ---- feed ----------------------------------------
     def _check_k(self, k: int, limit: int | None = None) -> None:
@@ -497,13 +495,13 @@ class RankingService:
             raise InputError("limit", f"must be between 1 and 500, got {limit}")
         live = self.state.history(user_id, limit)
         p = self.profile(user_id)
-        cat = self.rec.catalog
+        cat, m = self.rec.catalog, self.rec.model
+        u = p.index
         return {"user_id": user_id, "forgotten": user_id in self._forgotten,
                 "live": [{"item_id": e.item_id, "type": Event(e.event).name.lower(),
                           "value": e.value, "ts": e.ts} for e in live],
-                "release_history_items": int(len(p.seen) - sum(
-                    1 for e in live if Event(e.event) in SEEN_EVENTS)) if p.index is not None
-                else 0,
+                "release_history_items": 0 if u is None
+                else int(m.hist_indptr[u + 1] - m.hist_indptr[u]),
                 "recent_positive": [str(cat.item_ids[i]) for i in p.recent[:20]]}
 
     def forget(self, user_id: str) -> dict[str, Any]:

@@ -135,6 +135,15 @@ class RedisCache:
     def close(self) -> None:
         self._r.close()
 
+    def publish(self, channel: str, message: str) -> None:
+        self._r.publish(channel, message)
+
+    def subscribe(self, channel: str):  # type: ignore[no-untyped-def]
+        """A redis-py PubSub on `channel` (poll it with get_message)."""
+        pubsub = self._r.pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe(channel)
+        return pubsub
+
     def flush_prefix(self) -> int:
         """Delete every key under this cache's prefix (tests and `cache purge`)."""
         n = 0
