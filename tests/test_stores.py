@@ -7,7 +7,7 @@ import time
 import pytest
 
 from novarank.errors import ConfigError
-from novarank.stores import open_cache, open_counters, open_events, open_state
+from novarank.stores import open_cache, open_counters, open_state
 from novarank.stores.cache import MemoryCache, RedisCache
 from novarank.stores.state import CatalogItem, Engagement, PostgresStateStore
 from tests.services import postgres_url, redis_url, unique_prefix
@@ -127,20 +127,6 @@ def test_state_documents(state):
     assert state.ping()
 
 
-def test_parquet_sink_writes_date_partitions_atomically(tmp_path):
-    import pyarrow.parquet as pq
-
-    sink = open_events(f"file://{tmp_path}")
-    sink.emit("click", {"ts": 1_767_225_600, "user": "u", "item": "i"})  # 2026-01-01
-    sink.emit("click", {"ts": 1_767_312_000, "user": "u", "item": "j"})  # 2026-01-02
-    assert sink.flush() == 2
-    parts = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.parquet"))
-    assert [p.rsplit("/", 1)[0] for p in parts] == ["events/click/event_date=2026-01-01",
-                                                   "events/click/event_date=2026-01-02"]
-    assert not list(tmp_path.rglob("*.tmp"))
-    assert pq.read_table(tmp_path / parts[0]).to_pylist()[0]["item"] == "i"
-
-
 def test_unknown_schemes_are_named():
     with pytest.raises(ConfigError, match="cache_url: unsupported URL scheme 'mongodb'"):
         open_cache("mongodb://x")
@@ -154,26 +140,3 @@ def test_state_item_stats(state):
     assert state.item_stats("i1") == {1: 2, 3: 1}
     assert state.item_stats("nope") == {}
 
-
-def test_parquet_sink_never_blocks_and_counts_drops(tmp_path):
-    from novarank.stores.events import ParquetEventSink
-
-    sink = ParquetEventSink(tmp_path, batch=10_000, max_buffer=5, flush_s=60)
-    for i in range(8):
-        sink.emit("request", {"ts": 1_767_225_600 + i, "n": i})
-    assert sink.dropped == 3
-    sink.close()
-    assert sink.written == 5
-
-
-def test_parquet_sink_flushes_in_the_background(tmp_path):
-    from novarank.stores.events import ParquetEventSink
-
-    sink = ParquetEventSink(tmp_path, batch=3, flush_s=60)
-    for i in range(3):
-        sink.emit("click", {"ts": 1_767_225_600 + i})
-    deadline = time.monotonic() + 5
-    while sink.written < 3 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert sink.written == 3 and list(tmp_path.rglob("*.parquet"))
-    sink.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,8 +18,18 @@ from novarank.config import ServiceSettings
 from novarank.errors import AuthError, InputError, NovarankError
 from novarank.online.service import RankingService
 
+log = logging.getLogger("novarank.api")
 
-def _error(status: int, code: str, message: str, field: str | None = None) -> JSON:
+
+def _error(status: int, code: str, message: str, field: str | None = None,
+           request: Request | None = None) -> JSON:
+    """The JSON error body; also an `error` telemetry event (the error rate's source)."""
+    if request is not None:
+        service = getattr(request.app.state, "service", None)
+        if service is not None:
+            route = getattr(request.scope.get("route"), "path", request.url.path)
+            user = request.path_params.get("user_id") if request.path_params else None
+            service.record_error(route, status, code, message, user_id=user)
     return JSON({"error": {"field": field, "message": message, "code": code}},
                 status_code=status)
 
@@ -80,25 +91,32 @@ def create_app(settings: ServiceSettings | None = None,
     app.add_middleware(RequestMetrics)
 
     @app.exception_handler(InputError)
-    async def _input(_: Request, exc: InputError) -> JSON:
+    async def _input(request: Request, exc: InputError) -> JSON:
         code = {404: "not_found", 413: "too_large"}.get(exc.status, "invalid")
-        return _error(exc.status, code, str(exc), exc.field)
+        return _error(exc.status, code, str(exc), exc.field, request)
 
     @app.exception_handler(AuthError)
-    async def _auth(_: Request, exc: AuthError) -> JSON:
-        return _error(exc.status, "unauthorized" if exc.status == 401 else "forbidden", str(exc))
+    async def _auth(request: Request, exc: AuthError) -> JSON:
+        return _error(exc.status, "unauthorized" if exc.status == 401 else "forbidden", str(exc),
+                      request=request)
 
     @app.exception_handler(NovarankError)
-    async def _other(_: Request, exc: NovarankError) -> JSON:
-        return _error(422, "invalid", str(exc))
+    async def _other(request: Request, exc: NovarankError) -> JSON:
+        return _error(422, "invalid", str(exc), request=request)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSON:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSON:
         first = exc.errors()[0]
         loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path",
                                                                   "header")]
         field = ".".join(loc) or None
         return _error(422, "invalid", f"{field}: {first.get('msg')}" if field
-                      else str(first.get("msg")), field)
+                      else str(first.get("msg")), field, request)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSON:
+        log.exception("unhandled error on %s", request.url.path)
+        return _error(500, "internal", f"internal error ({type(exc).__name__})",
+                      request=request)
 
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from novarank.cli import data, release
+from novarank.cli.analytics import ingest, rollup, tiles
 from novarank.cli.common import single_blas_thread
 from novarank.cli.recommend import recommend
 from novarank.cli.serve import cache_app, serve
@@ -17,6 +18,9 @@ app.command()(evaluate)
 app.command()(recommend)
 app.command()(demo)
 app.command()(serve)
+app.command()(ingest)
+app.command()(rollup)
+app.command()(tiles)
 app.add_typer(cache_app, name="cache")
 app.add_typer(release.app, name="release")
 app.add_typer(data.app, name="data")

@@ -42,6 +42,8 @@ class ServiceMetrics:
                               ["kind", "result"], registry=r)
         self.assignments = Counter("novarank_assignments_total", "Feed requests by variant",
                                    ["variant"], registry=r)
+        self.telemetry_dropped = Counter("novarank_telemetry_dropped_total",
+                                         "Telemetry events dropped: buffer full", registry=r)
         self.catalog_items = Gauge("novarank_catalog_items", "Items in the live catalog",
                                    registry=r)
         self.release_info = Gauge("novarank_release_info", "The release being served",

@@ -25,9 +25,12 @@ from novarank.online.toggles import Toggles, ToggleWatcher, validate
 from novarank.online.window import SOURCES, Window
 from novarank.ranking.blend import blend, standardize
 from novarank.release.bundle import load_release
-from novarank.stores import open_cache, open_counters, open_events, open_state
+from novarank.stores import open_cache, open_counters, open_state
 from novarank.stores.cache import MemoryCache, RedisCache
 from novarank.stores.state import CatalogItem, Engagement
+from novarank.telemetry.emitter import Emitter
+from novarank.telemetry.schemas import user_key
+from novarank.telemetry.sinks import StreamWriter, open_sink
 
 log = logging.getLogger("novarank.service")
 DAY = 86_400
@@ -35,6 +38,7 @@ ENGAGEMENT_KINDS = {"impression": Event.IMPRESSION, "click": Event.CLICK, "watch
                     "like": Event.LIKE, "share": Event.SHARE, "skip": Event.SKIP}
 TRENDING_WINDOWS = {"1h": 3_600, "24h": DAY, "7d": 7 * DAY}
 CATALOG_LOOKBACK = 1_000  # re-read recent catalog changes: concurrent writers may commit late
+_TELEMETRY_TYPE = {Event.IMPRESSION: "impression", Event.CLICK: "click"}
 
 
 def new_id() -> str:
@@ -81,7 +85,9 @@ class RankingService:
         self.cache = TieredCache(MemoryCache(s.l1_max_entries, s.l1_max_bytes), l2,
                                  self.metrics)
         self.counters = open_counters(s.counters_url, prefix=s.key_prefix)
-        self.events = open_events(s.events_url)
+        self.events = Emitter(open_sink(s.events_url, f"{s.key_prefix}telemetry"),
+                              release=self.release,
+                              on_drop=self.metrics.telemetry_dropped.inc)
         self.toggles = ToggleWatcher(self.state)
         self._forgotten: set[str] = set()
         self._catalog_lock = threading.Lock()
@@ -344,11 +350,22 @@ class RankingService:
 
     def _emit_request(self, route: str, request_id: str, user_id: str, variant: str,
                       level: str, k: int, items: list[str], t0: float) -> None:
+        """The request and its ranking: what impressions and clicks join back to."""
+        ukey = user_key(user_id) if user_id else ""
         self.events.emit("request", {
-            "ts": int(time.time()), "request_id": request_id, "route": route,
-            "user_id": user_id, "variant": variant, "release": self.release, "cache": level,
-            "k": k, "returned": len(items), "latency_ms": (time.perf_counter() - t0) * 1e3,
-            "items": items})
+            "request_id": request_id, "user_key": ukey, "variant": variant, "route": route,
+            "status": 200, "cache": level, "k": k, "returned": len(items),
+            "latency_ms": (time.perf_counter() - t0) * 1e3, "fallback": level == "fallback"})
+        self.events.emit("ranking", {"request_id": request_id, "user_key": ukey,
+                                     "variant": variant, "items": items})
+
+    def record_error(self, route: str, status: int, code: str, message: str,
+                     user_id: str | None = None, request_id: str | None = None) -> None:
+        """An error event for a 4xx/5xx answer (the error rate's numerator)."""
+        self.events.emit("error", {"request_id": request_id, "route": route, "status": status,
+                                   "code": code, "message": message[:500],
+                                   "user_key": user_key(user_id) if user_id else None,
+                                   "dropped": 0})
 
     # ---- other product calls ----------------------------------------
     def trending(self, window: str = "24h", k: int = 20) -> dict[str, Any]:
@@ -522,6 +539,8 @@ class RankingService:
         rows: list[Engagement] = []
         trend: dict[str, float] = defaultdict(float)
         touched: set[str] = set()
+        telemetry: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        toggles = self.toggles.current()
         for n, raw in enumerate(batch):
             try:
                 ev = self._parse_event(raw, now)
@@ -531,6 +550,10 @@ class RankingService:
                 kind = raw.get("type") if isinstance(raw, dict) else None
                 label = kind if kind in ENGAGEMENT_KINDS else "invalid"
                 self.metrics.of(self.metrics.events, label, "rejected").inc()
+                self.record_error("/v1/events", 422, "invalid_event", str(exc),
+                                  request_id=raw.get("request_id")
+                                  if isinstance(raw, dict) and isinstance(
+                                      raw.get("request_id"), str) else None)
                 continue
             results.append({"index": n, "accepted": True})
             kind = Event(ev.event)
@@ -541,16 +564,32 @@ class RankingService:
                 trend[ev.item_id] += PREFERENCE_WEIGHT[kind]
             if kind in SEEN_EVENTS:
                 touched.add(ev.user_id)
-            self.events.emit(kind.name.lower(), {
-                "ts": ev.ts, "user_id": ev.user_id, "item_id": ev.item_id, "value": ev.value,
-                "request_id": raw.get("request_id"), "release": self.release})
+            telemetry[_TELEMETRY_TYPE.get(kind, "engagement")].append({
+                "ts": ev.ts * 1000, "request_id": raw.get("request_id"),
+                "user_key": user_key(ev.user_id), "variant": self._variant(ev.user_id, None,
+                                                                           toggles),
+                "item_id": ev.item_id, "kind": kind.name.lower(), "value": ev.value,
+                "position": raw.get("position") if isinstance(raw.get("position"), int)
+                else None})
         self.state.add_engagement(rows)  # durable first: counters and caches are derived
+        self._emit_client_events(telemetry)
         if trend:
             self.counters.add(trend, now)
         for user in touched:
             self.invalidate(user)
         accepted = sum(r["accepted"] for r in results)
         return {"accepted": accepted, "rejected": len(results) - accepted, "results": results}
+
+    def _emit_client_events(self, telemetry: dict[str, list[dict[str, Any]]]) -> None:
+        """Client events reach a Redis Stream before the HTTP answer (a replica killed after
+        acknowledging loses none); the lake sink buffers them like request telemetry and
+        flushes on SIGTERM (a SIGKILL can lose up to one flush interval)."""
+        if isinstance(self.events.sink, StreamWriter):
+            self.events.write_now(telemetry)
+        else:
+            for kind, rows in telemetry.items():
+                for row in rows:
+                    self.events.emit(kind, row)
 
     def _parse_event(self, raw: Any, now: int) -> Engagement:
         if not isinstance(raw, dict):

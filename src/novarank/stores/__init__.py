@@ -3,10 +3,9 @@
 cache    derived and purgeable (memory TTL LRU | Redis)
 counters live engagement for trending (memory | Redis)
 state    source of truth for catalog upserts, engagement, toggles (SQLite | PostgreSQL)
-events   telemetry write path (Parquet lake)
 Backends are chosen by URL scheme in `factory.py`.
 """
 
-from novarank.stores.factory import open_cache, open_counters, open_events, open_state
+from novarank.stores.factory import open_cache, open_counters, open_state
 
-__all__ = ["open_cache", "open_counters", "open_events", "open_state"]
+__all__ = ["open_cache", "open_counters", "open_state"]

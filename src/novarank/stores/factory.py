@@ -7,7 +7,6 @@ from urllib.parse import urlparse
 from novarank.errors import ConfigError
 from novarank.stores.cache import Cache, MemoryCache, RedisCache
 from novarank.stores.counters import Counters, MemoryCounters, RedisCounters
-from novarank.stores.events import EventSink, NullEventSink, ParquetEventSink
 from novarank.stores.state import PostgresStateStore, SQLiteStateStore, StateStore
 
 
@@ -40,9 +39,3 @@ def open_state(url: str) -> StateStore:
         return SQLiteStateStore(path or ":memory:")
     return PostgresStateStore(url)
 
-
-def open_events(url: str) -> EventSink:
-    scheme = _scheme(url, "events_url", ("file", "null"))
-    if scheme == "null":
-        return NullEventSink()
-    return ParquetEventSink(url[len("file://"):])

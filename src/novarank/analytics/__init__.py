@@ -1,0 +1,1 @@
+"""Analytics over the telemetry lake: validated reads, daily rollups (DuckDB), tiles."""

@@ -1,0 +1,54 @@
+"""Reading the lake safely: every part file is checked before a query may count it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from novarank.telemetry.schemas import SCHEMAS
+
+
+@dataclass
+class Scan:
+    date: str
+    files: dict[str, list[Path]] = field(default_factory=dict)  # type -> readable parts
+    bad: list[dict[str, str]] = field(default_factory=list)  # {"file", "reason"}
+
+    def count(self) -> dict[str, int]:
+        return {k: len(v) for k, v in self.files.items()}
+
+
+def partition(lake: Path, kind: str, date: str) -> Path:
+    return lake / "events" / kind / f"event_date={date}"
+
+
+def _compatible(found: pa.Schema, expected: pa.Schema) -> str | None:
+    for f in expected:
+        i = found.get_field_index(f.name)
+        if i < 0:
+            return f"missing column '{f.name}'"
+        if not found.field(i).type.equals(f.type):
+            return f"column '{f.name}' is {found.field(i).type}, expected {f.type}"
+    return None
+
+
+def scan(lake: str | Path, date: str) -> Scan:
+    """Readable part files per event type for one day; bad ones are named, never counted."""
+    root = Path(lake)
+    out = Scan(date)
+    for kind, schema in SCHEMAS.items():
+        good: list[Path] = []
+        for path in sorted(partition(root, kind, date).glob("part-*.parquet")):
+            try:
+                reason = _compatible(pq.read_schema(path), schema)
+            except (pa.ArrowInvalid, OSError) as exc:
+                reason = f"unreadable: {exc}"
+            if reason is None:
+                good.append(path)
+            else:
+                out.bad.append({"file": str(path), "reason": reason})
+        out.files[kind] = good
+    return out

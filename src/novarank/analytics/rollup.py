@@ -1,0 +1,131 @@
+"""`novarank rollup --date D`: versioned SQL (DuckDB) over one day of the lake.
+
+Outputs rollups/<table>/event_date=D/data.parquet and rollups/summary/event_date=D/
+summary.json. Re-running a day rewrites the same files (idempotent). Every run checks
+that the rolled-up totals equal the raw event counts exactly, and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from novarank.analytics.lake import Scan, scan
+from novarank.telemetry.schemas import SCHEMAS
+
+SQL_VERSION = "v1"
+TABLES = ("daily_requests", "daily_errors", "daily_outcomes", "daily_integrity")
+
+
+@dataclass
+class RollupResult:
+    date: str
+    sql_version: str
+    tables: dict[str, list[dict[str, Any]]]
+    raw_events: dict[str, int]
+    reconciliation: dict[str, Any]
+    bad_files: list[dict[str, str]]
+    files_read: dict[str, int]
+    catalog_items: int | None
+    seconds: float = 0.0
+    outputs: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def total(self, table: str, **match: Any) -> dict[str, Any] | None:
+        for row in self.tables[table]:
+            if all(row.get(k) == v for k, v in match.items()):
+                return row
+        return None
+
+
+def _sql(name: str) -> str:
+    return resources.files("novarank.analytics").joinpath(
+        f"sql/{SQL_VERSION}/{name}.sql").read_text()
+
+
+def _register(con: duckdb.DuckDBPyConnection, found: Scan) -> None:
+    """<type>_raw: every row of the readable parts; <type>: one row per event_id."""
+    for kind, schema in SCHEMAS.items():
+        files = found.files.get(kind, [])
+        if files:
+            paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
+            con.execute(f"CREATE VIEW {kind}_raw AS SELECT * FROM read_parquet([{paths}])")
+        else:
+            con.register(f"{kind}_empty", schema.empty_table())
+            con.execute(f"CREATE VIEW {kind}_raw AS SELECT * FROM {kind}_empty")
+        con.execute(f"CREATE TABLE {kind} AS SELECT * FROM {kind}_raw "
+                    "QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY received_ms) = 1")
+
+
+def _write(table: pa.Table, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+def _reconcile(r: RollupResult) -> dict[str, Any]:
+    """Rolled-up totals must equal raw distinct event counts, exactly."""
+    checks: dict[str, Any] = {}
+    fine = [x for x in r.tables["daily_requests"] if x["variant"] is not None
+            or x["release"] is not None]
+    overall = r.total("daily_requests", route=None, variant=None, release=None)
+    checks["requests_by_group"] = (sum(x["requests"] for x in fine), r.raw_events["request"])
+    checks["requests_total"] = (overall["requests"] if overall else 0, r.raw_events["request"])
+    out_total = r.total("daily_outcomes", variant=None, release=None) or {}
+    checks["impressions"] = (out_total.get("impressions", 0), r.raw_events["impression"])
+    checks["clicks"] = (out_total.get("clicks", 0), r.raw_events["click"])
+    eng = sum(out_total.get(k, 0) for k in ("likes", "shares", "skips", "watches"))
+    checks["engagement"] = (eng, r.raw_events["engagement"])
+    checks["errors"] = (sum(x["errors"] for x in r.tables["daily_errors"]),
+                        r.raw_events["error"])
+    ok = all(a == b for a, b in checks.values())
+    return {"ok": ok, "checks": {k: {"rolled_up": a, "raw": b} for k, (a, b) in checks.items()}}
+
+
+def rollup(lake: str | Path, date: str, catalog_items: int | None = None,
+           threads: int = 2) -> RollupResult:
+    t0 = time.perf_counter()
+    root = Path(lake)
+    found = scan(root, date)
+    con = duckdb.connect()
+    con.execute(f"SET threads = {int(threads)}")
+    _register(con, found)
+    raw = {kind: int(con.execute(f"SELECT count(*) FROM {kind}").fetchone()[0])
+           for kind in SCHEMAS}
+    tables: dict[str, list[dict[str, Any]]] = {}
+    outputs = []
+    for name in TABLES:
+        arrow = con.sql(_sql(name)).to_arrow_table()
+        path = root / "rollups" / name / f"event_date={date}" / "data.parquet"
+        _write(arrow, path)
+        outputs.append(str(path))
+        tables[name] = arrow.to_pylist()
+    con.close()
+    result = RollupResult(date=date, sql_version=SQL_VERSION, tables=tables, raw_events=raw,
+                          reconciliation={}, bad_files=found.bad, files_read=found.count(),
+                          catalog_items=catalog_items, outputs=outputs)
+    result.reconciliation = _reconcile(result)
+    result.seconds = round(time.perf_counter() - t0, 3)
+    summary = root / "rollups" / "summary" / f"event_date={date}" / "summary.json"
+    summary.parent.mkdir(parents=True, exist_ok=True)
+    tmp = summary.with_name(".summary.json.tmp")
+    tmp.write_text(json.dumps(result.to_dict(), indent=2, default=str))
+    os.replace(tmp, summary)
+    return result
+
+
+def load_summary(lake: str | Path, date: str) -> dict[str, Any] | None:
+    path = Path(lake) / "rollups" / "summary" / f"event_date={date}" / "summary.json"
+    return json.loads(path.read_text()) if path.exists() else None

@@ -1,0 +1,34 @@
+"""Service-level objectives: one spec read by the tiles (and later the alerts and gates)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Objective:
+    name: str
+    metric: str
+    op: Literal["<=", ">=", "<", ">"]
+    threshold: float
+    unit: str = ""
+    min_samples: int = 1
+
+    def holds(self, value: float) -> bool:
+        return {"<=": value <= self.threshold, ">=": value >= self.threshold,
+                "<": value < self.threshold, ">": value > self.threshold}[self.op]
+
+
+HEALTH = (
+    Objective("Latency p95 (feed)", "p95_ms", "<", 50.0, "ms", min_samples=20),
+    Objective("Coverage (slots filled)", "coverage", ">", 0.95, "", min_samples=20),
+    Objective("Error rate", "error_rate", "<", 0.001, "", min_samples=100),
+    Objective("Cache hit rate (feed)", "cache_hit_rate", ">", 0.85, "", min_samples=20),
+)
+OUTCOMES = (
+    Objective("CTR proxy", "ctr", ">", 0.01, "", min_samples=100),
+    Objective("Traffic allocation (max deviation)", "allocation_max_deviation", "<=", 0.05, "",
+              min_samples=100),
+    Objective("Recall@10 (offline, release)", "recall", ">", 0.15, "", min_samples=1),
+)

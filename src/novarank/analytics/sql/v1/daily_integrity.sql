@@ -1,0 +1,41 @@
+-- daily_integrity v1: duplicates, orphans and late arrivals per event type.
+-- Views *_raw hold every row read; the unsuffixed views keep one row per event_id.
+WITH requests AS (SELECT DISTINCT request_id FROM request),
+     rankings AS (SELECT DISTINCT request_id FROM ranking),
+     counts AS (
+        SELECT 'request' AS type, (SELECT count(*) FROM request_raw) AS raw_rows,
+               (SELECT count(*) FROM request) AS events
+        UNION ALL SELECT 'ranking', (SELECT count(*) FROM ranking_raw), (SELECT count(*) FROM ranking)
+        UNION ALL SELECT 'impression', (SELECT count(*) FROM impression_raw),
+                         (SELECT count(*) FROM impression)
+        UNION ALL SELECT 'click', (SELECT count(*) FROM click_raw), (SELECT count(*) FROM click)
+        UNION ALL SELECT 'engagement', (SELECT count(*) FROM engagement_raw),
+                         (SELECT count(*) FROM engagement)
+        UNION ALL SELECT 'error', (SELECT count(*) FROM error_raw), (SELECT count(*) FROM error)
+     ),
+     orphans AS (
+        SELECT 'impression' AS type,
+               count(*) FILTER (WHERE i.request_id IS NULL
+                                OR i.request_id NOT IN (SELECT request_id FROM requests)
+                                OR i.request_id NOT IN (SELECT request_id FROM rankings)) AS orphans
+        FROM impression i
+        UNION ALL
+        SELECT 'click',
+               count(*) FILTER (WHERE c.request_id IS NULL
+                                OR c.request_id NOT IN (SELECT request_id FROM requests)
+                                OR c.request_id NOT IN (SELECT request_id FROM rankings))
+        FROM click c
+     ),
+     late AS (
+        SELECT 'request' AS type, count(*) FILTER (WHERE received_ms - ts > 3600000) AS late
+        FROM request
+        UNION ALL SELECT 'impression', count(*) FILTER (WHERE received_ms - ts > 3600000)
+        FROM impression
+        UNION ALL SELECT 'click', count(*) FILTER (WHERE received_ms - ts > 3600000) FROM click
+        UNION ALL SELECT 'engagement', count(*) FILTER (WHERE received_ms - ts > 3600000)
+        FROM engagement
+     )
+SELECT c.type, c.raw_rows, c.events, c.raw_rows - c.events AS duplicates,
+       coalesce(o.orphans, 0) AS orphans, coalesce(l.late, 0) AS late
+FROM counts c LEFT JOIN orphans o USING (type) LEFT JOIN late l USING (type)
+ORDER BY c.type

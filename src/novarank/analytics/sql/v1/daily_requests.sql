@@ -1,0 +1,15 @@
+-- daily_requests v1: served requests by route, variant and release (NULL = all).
+SELECT
+    route, variant, release,
+    count(*)                                             AS requests,
+    quantile_cont(latency_ms, 0.50)                      AS p50_ms,
+    quantile_cont(latency_ms, 0.95)                      AS p95_ms,
+    quantile_cont(latency_ms, 0.99)                      AS p99_ms,
+    count(*) FILTER (WHERE cache IN ('l1', 'l2'))        AS cache_hits,
+    count(*) FILTER (WHERE cache IN ('l1', 'l2', 'miss')) AS cache_lookups,
+    count(*) FILTER (WHERE fallback)                     AS fallbacks,
+    sum(returned)                                        AS items_returned,
+    sum(k)                                               AS items_requested
+FROM request
+GROUP BY GROUPING SETS ((route, variant, release), (route), ())
+ORDER BY route NULLS FIRST, variant NULLS FIRST, release NULLS FIRST

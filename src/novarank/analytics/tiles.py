@@ -1,0 +1,77 @@
+"""The Health and Outcomes tiles of one day, from its rollups, each number against its SLO.
+
+Health coverage is the share of requested feed slots that were filled (what a user
+sees); catalog coverage (distinct items shown / catalog) is reported beside it.
+Recall is the release's offline Recall@10 (from its lock); online it has no ground truth.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from novarank.analytics.slo import HEALTH, OUTCOMES, Objective
+
+
+def _status(obj: Objective, value: float | None, samples: int) -> dict[str, Any]:
+    if value is None or samples < obj.min_samples:
+        verdict = "no_data"
+    else:
+        verdict = "ok" if obj.holds(value) else "breach"
+    return {"name": obj.name, "metric": obj.metric, "value": value, "samples": samples,
+            "objective": f"{obj.op} {obj.threshold:g}{obj.unit}", "status": verdict}
+
+
+def health(summary: dict[str, Any]) -> dict[str, Any]:
+    reqs = summary["tables"]["daily_requests"]
+    feed = next((r for r in reqs if r["route"] == "feed" and r["variant"] is None
+                 and r["release"] is None), None)
+    total = next((r for r in reqs if r["route"] is None), None)
+    errors = sum(e["errors"] for e in summary["tables"]["daily_errors"] if e["status"] >= 500)
+    n_total = total["requests"] if total else 0
+    n_feed = feed["requests"] if feed else 0
+    values = {
+        "p95_ms": feed["p95_ms"] if feed else None,
+        "coverage": (feed["items_returned"] / feed["items_requested"])
+        if feed and feed["items_requested"] else None,
+        "error_rate": errors / (n_total + errors) if n_total + errors else None,
+        "cache_hit_rate": (feed["cache_hits"] / feed["cache_lookups"])
+        if feed and feed["cache_lookups"] else None,
+    }
+    samples = {"p95_ms": n_feed, "coverage": n_feed, "error_rate": n_total + errors,
+               "cache_hit_rate": feed["cache_lookups"] if feed else 0}
+    rows = [_status(o, values[o.metric], samples[o.metric]) for o in HEALTH]
+    return {"tile": "health", "date": summary["date"], "metrics": rows,
+            "status": _overall(rows), "server_errors": errors, "requests": n_total}
+
+
+def outcomes(summary: dict[str, Any], split: dict[str, float] | None = None,
+             recall: float | None = None) -> dict[str, Any]:
+    out = summary["tables"]["daily_outcomes"]
+    total = next((r for r in out if r["variant"] is None and r["release"] is None), None)
+    imps = total["impressions"] if total else 0
+    ctr = total["clicks"] / imps if imps else None
+    feed_rows = [r for r in summary["tables"]["daily_requests"]
+                 if r["route"] == "feed" and r["variant"] is not None]
+    by_variant: dict[str, int] = {}
+    for r in feed_rows:
+        by_variant[r["variant"]] = by_variant.get(r["variant"], 0) + r["requests"]
+    n = sum(by_variant.values())
+    allocation = {v: c / n for v, c in by_variant.items()} if n else {}
+    deviation = None
+    if split and n:
+        total_share = sum(split.values())
+        deviation = max(abs(allocation.get(v, 0.0) - s / total_share) for v, s in split.items())
+    catalog = summary.get("catalog_items")
+    rows = [_status(OUTCOMES[0], ctr, imps),
+            _status(OUTCOMES[1], deviation, n if split else 0),
+            _status(OUTCOMES[2], recall, 1 if recall is not None else 0)]
+    return {"tile": "outcomes", "date": summary["date"], "metrics": rows,
+            "status": _overall(rows), "allocation": allocation,
+            "planned_split": split or {},
+            "catalog_coverage": (total["items_shown"] / catalog) if total and catalog else None,
+            "per_variant": [r for r in out if r["variant"] is not None]}
+
+
+def _overall(rows: list[dict[str, Any]]) -> str:
+    states = {r["status"] for r in rows}
+    return "breach" if "breach" in states else "no_data" if "no_data" in states else "ok"

@@ -1,0 +1,116 @@
+"""`novarank ingest`, `novarank rollup`, `novarank tiles`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from novarank.cli.common import console, friendly_errors
+from novarank.errors import ConfigError
+
+
+def _date(value: str | None) -> str:
+    if value is None:
+        return datetime.now(UTC).strftime("%Y-%m-%d")
+    try:
+        datetime.strptime(value, "%Y-%m-%d")
+    except ValueError:
+        raise ConfigError(f"--date must be YYYY-MM-DD, got {value!r}") from None
+    return value
+
+
+def _catalog_items(release: Path | None) -> int | None:
+    if release is None:
+        return None
+    from novarank.release.lock import read_lock
+
+    read_lock(release)
+    return int(json.loads((release / "model.json").read_text())["n_items"])
+
+
+@friendly_errors
+def ingest(
+    redis_url: str = typer.Option("redis://127.0.0.1:6379/0", help="where replicas XADD"),
+    lake: Path = typer.Option(Path("runs/lake"), help="lake root to write"),
+    stream: str = typer.Option("nr:telemetry", help="stream key (<key_prefix>telemetry)"),
+    group: str = typer.Option("nr-ingest"),
+    seconds: float = typer.Option(None, help="stop after this long (default: run forever)"),
+    until_idle: bool = typer.Option(False, help="stop when the stream has nothing new"),
+) -> None:
+    """Drain the telemetry stream into the lake (ack after the durable write)."""
+    from novarank.telemetry.ingest import Ingester
+    from novarank.telemetry.sinks import LakeWriter
+
+    ing = Ingester(redis_url, LakeWriter(lake), stream=stream, group=group)
+    stats = ing.run(seconds=seconds, until_idle=until_idle)
+    console.print_json(json.dumps({**stats.to_dict(), "pending": ing.pending()}))
+
+
+@friendly_errors
+def rollup(
+    date: str = typer.Option(None, help="YYYY-MM-DD (UTC); default today"),
+    lake: Path = typer.Option(Path("runs/lake")),
+    release: Path = typer.Option(None, help="release dir, for catalog coverage"),
+) -> None:
+    """Roll one day of the lake up into daily tables, with integrity and reconciliation."""
+    from novarank.analytics.rollup import rollup as run
+
+    res = run(lake, _date(date), _catalog_items(release))
+    t = Table(title=f"integrity {res.date} (sql {res.sql_version}, {res.seconds} s)")
+    for col in ("type", "raw_rows", "events", "duplicates", "orphans", "late"):
+        t.add_column(col, justify="left" if col == "type" else "right")
+    for r in res.tables["daily_integrity"]:
+        t.add_row(*(str(r[c]) for c in ("type", "raw_rows", "events", "duplicates", "orphans",
+                                        "late")))
+    console.print(t)
+    rec = res.reconciliation
+    verdict = "[green]exact[/]" if rec["ok"] else "[red]MISMATCH[/]"
+    console.print(f"reconciliation with raw counts: {verdict} {json.dumps(rec['checks'])}")
+    for bad in res.bad_files:
+        console.print(f"[yellow]skipped bad file[/] {bad['file']}: {bad['reason']}")
+    if not rec["ok"]:
+        raise typer.Exit(1)
+
+
+@friendly_errors
+def tiles(
+    date: str = typer.Option(None, help="YYYY-MM-DD (UTC); default today"),
+    lake: Path = typer.Option(Path("runs/lake")),
+    release: Path = typer.Option(None, help="release dir: offline recall and catalog size"),
+    split: str = typer.Option(None, help='planned split as JSON, e.g. {"control": 20, "a": 80}'),
+    as_json: bool = typer.Option(False, "--json", help="print JSON only"),
+) -> None:
+    """Health and Outcomes tiles for one day (runs the rollup first if it is missing)."""
+    from novarank.analytics.rollup import load_summary
+    from novarank.analytics.rollup import rollup as run
+    from novarank.analytics.tiles import health, outcomes
+
+    day = _date(date)
+    summary = load_summary(lake, day) or run(lake, day, _catalog_items(release)).to_dict()
+    recall = None
+    if release is not None:
+        from novarank.release.lock import read_lock
+
+        rows = read_lock(release).get("metrics", {}).get("evaluation", {}).get("rows", [])
+        recall = next((r["recall"] for r in rows if r["method"] == "ranker"
+                       and r["cohort"] == "all"), None)
+    plan = json.loads(split) if split else None
+    out = {"health": health(summary), "outcomes": outcomes(summary, plan, recall)}
+    if as_json:
+        console.print_json(json.dumps(out, default=str))
+        return
+    for tile in out.values():
+        t = Table(title=f"{tile['tile'].title()} tile {day}: {tile['status'].upper()}")
+        for col in ("metric", "value", "objective", "samples", "status"):
+            t.add_column(col)
+        for m in tile["metrics"]:
+            v = m["value"]
+            colour = {"ok": "green", "breach": "red"}.get(m["status"], "yellow")
+            t.add_row(m["name"], "—" if v is None else f"{v:.4g}", m["objective"],
+                      str(m["samples"]), f"[{colour}]{m['status']}[/]")
+        console.print(t)
+    console.print(f"allocation: {out['outcomes']['allocation']}")

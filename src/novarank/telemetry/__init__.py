@@ -1,0 +1,1 @@
+"""Telemetry: typed event schemas, the non-blocking emitter, sinks and the stream ingester."""

@@ -1,0 +1,131 @@
+"""The request path's only telemetry call: `emit()` appends to a bounded buffer and returns.
+
+A background thread flushes by size (`batch`) and time (`flush_s`). When the buffer is
+full the event is dropped, counted in `dropped`, and the next flush writes an `error`
+event saying how many were lost. `close()` (called on SIGTERM) flushes everything.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from novarank.telemetry.schemas import SCHEMA_VERSION
+from novarank.telemetry.sinks import Sink
+
+log = logging.getLogger("novarank.telemetry")
+
+
+class Emitter:
+    def __init__(self, sink: Sink | None, *, batch: int = 5_000, max_buffer: int = 200_000,
+                 flush_s: float = 1.0, release: str = "",
+                 on_drop: Callable[[int], None] | None = None) -> None:
+        self.sink = sink
+        self.batch, self.max_buffer, self.flush_s = batch, max_buffer, flush_s
+        self.release = release
+        self.on_drop = on_drop
+        self._buf: list[tuple[str, dict[str, Any]]] = []
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self.written = 0
+        self.dropped = 0
+        self.failed_batches = 0
+        self._unreported_drops = 0
+        self._thread = None
+        if sink is not None:
+            self._thread = threading.Thread(target=self._run, name="nr-telemetry", daemon=True)
+            self._thread.start()
+
+    @property
+    def name(self) -> str:
+        return self.sink.name if self.sink is not None else "null"
+
+    def emit(self, kind: str, row: dict[str, Any]) -> None:
+        """Never blocks on I/O. Fills event_id, schema_version, received_ms and release."""
+        if self.sink is None:
+            return
+        now_ms = int(time.time() * 1000)
+        row.setdefault("event_id", f"{random.getrandbits(128):032x}")
+        row["schema_version"] = SCHEMA_VERSION
+        row["received_ms"] = now_ms
+        row.setdefault("ts", now_ms)
+        row.setdefault("release", self.release)
+        with self._lock:
+            if len(self._buf) >= self.max_buffer:
+                self.dropped += 1
+                self._unreported_drops += 1
+                drop = True
+            else:
+                self._buf.append((kind, row))
+                drop = False
+                if len(self._buf) >= self.batch:
+                    self._wake.set()
+        if drop and self.on_drop is not None:
+            self.on_drop(1)
+
+    def write_now(self, groups: dict[str, list[dict[str, Any]]]) -> None:
+        """Synchronous write (for events a client was told are accepted); raises on failure."""
+        if self.sink is None:
+            return
+        now_ms = int(time.time() * 1000)
+        for kind, rows in groups.items():
+            for row in rows:
+                row.setdefault("event_id", f"{random.getrandbits(128):032x}")
+                row["schema_version"] = SCHEMA_VERSION
+                row["received_ms"] = now_ms
+                row.setdefault("release", self.release)
+            if rows:
+                with self._write_lock:
+                    self.sink.write(kind, rows)
+                    self.written += len(rows)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_s)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:
+                log.exception("telemetry flush failed")
+
+    def flush(self) -> int:
+        with self._lock:
+            buf, self._buf = self._buf, []
+            drops, self._unreported_drops = self._unreported_drops, 0
+        if drops:
+            now_ms = int(time.time() * 1000)
+            buf.append(("error", {
+                "event_id": f"{random.getrandbits(128):032x}", "schema_version": SCHEMA_VERSION,
+                "ts": now_ms, "received_ms": now_ms, "release": self.release,
+                "route": "telemetry", "status": 0, "code": "telemetry_buffer_full",
+                "message": f"{drops} events dropped: telemetry buffer full", "dropped": drops}))
+        if not buf or self.sink is None:
+            return 0
+        groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for kind, row in buf:
+            groups[kind].append(row)
+        with self._write_lock:
+            for kind, rows in groups.items():
+                try:
+                    self.sink.write(kind, rows)
+                except Exception:
+                    self.failed_batches += 1
+                    raise
+            self.written += len(buf)
+        return len(buf)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.flush()
+        if self.sink is not None:
+            self.sink.close()

@@ -1,0 +1,53 @@
+"""Versioned schemas of the telemetry events, as Arrow schemas (what the lake stores).
+
+Every event has event_id, ts (unix ms), received_ms (when the service accepted it),
+request_id, user_key (sha256 of the user id: the lake never holds raw ids), variant,
+release and schema_version. Adding a nullable column is a compatible change; anything
+else bumps SCHEMA_VERSION.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+_COMMON = [
+    ("event_id", pa.string()), ("schema_version", pa.int16()), ("ts", pa.int64()),
+    ("received_ms", pa.int64()), ("request_id", pa.string()), ("user_key", pa.string()),
+    ("variant", pa.string()), ("release", pa.string()),
+]
+
+
+def _schema(*extra: tuple[str, pa.DataType]) -> pa.Schema:
+    return pa.schema([*_COMMON, *extra])
+
+
+SCHEMAS: dict[str, pa.Schema] = {
+    # one per served feed/search/trending response
+    "request": _schema(("route", pa.string()), ("status", pa.int16()), ("cache", pa.string()),
+                       ("k", pa.int32()), ("returned", pa.int32()),
+                       ("latency_ms", pa.float64()), ("fallback", pa.bool_())),
+    # what was ranked for that request, in order
+    "ranking": _schema(("items", pa.list_(pa.string()))),
+    "impression": _schema(("item_id", pa.string()), ("position", pa.int32())),
+    "click": _schema(("item_id", pa.string()), ("position", pa.int32())),
+    # watch (value = watched fraction), like, share, skip
+    "engagement": _schema(("kind", pa.string()), ("item_id", pa.string()),
+                          ("value", pa.float64())),
+    "error": _schema(("route", pa.string()), ("status", pa.int16()), ("code", pa.string()),
+                     ("message", pa.string()), ("dropped", pa.int64())),
+}
+EVENT_TYPES = tuple(SCHEMAS)
+
+
+def user_key(user_id: str, salt: str = "novarank") -> str:
+    """Stable pseudonymous key: joins across events work, the raw id never reaches the lake."""
+    return hashlib.sha256(f"{salt}:{user_id}".encode()).hexdigest()[:20]
+
+
+def table(kind: str, rows: list[dict]) -> pa.Table:
+    """Rows -> an Arrow table of exactly the schema (missing fields become null)."""
+    return pa.Table.from_pylist(rows, schema=SCHEMAS[kind])

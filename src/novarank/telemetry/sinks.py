@@ -1,0 +1,88 @@
+"""Where telemetry batches go: the Parquet lake, or a Redis Stream drained by `novarank ingest`."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+import pyarrow.parquet as pq
+
+from novarank.telemetry.schemas import table
+
+
+class Sink(Protocol):
+    name: str
+
+    def write(self, kind: str, rows: list[dict[str, Any]]) -> None: ...
+    def close(self) -> None: ...
+
+
+def event_date(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, UTC).strftime("%Y-%m-%d")
+
+
+class LakeWriter:
+    """events/<type>/event_date=YYYY-MM-DD/part-*.parquet, written to a temporary name and
+    renamed into place: a reader sees a whole part or none of it."""
+
+    name = "parquet"
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def write(self, kind: str, rows: list[dict[str, Any]]) -> None:
+        by_day: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for r in rows:
+            by_day[event_date(r["ts"])].append(r)
+        for day, day_rows in by_day.items():
+            d = self.root / "events" / kind / f"event_date={day}"
+            d.mkdir(parents=True, exist_ok=True)
+            name = f"part-{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}.parquet"
+            tmp = d / f".{name}.tmp"
+            pq.write_table(table(kind, day_rows), tmp, compression="zstd")
+            os.replace(tmp, d / name)
+
+    def close(self) -> None:
+        pass
+
+
+class StreamWriter:
+    """One XADD per batch of rows (JSON), to `<prefix>telemetry`; MAXLEN bounds memory."""
+
+    name = "redis-stream"
+
+    def __init__(self, url: str, stream: str, maxlen: int = 5_000_000) -> None:
+        import redis
+
+        self._r = redis.Redis.from_url(url, socket_timeout=5.0)
+        self.stream, self.maxlen = stream, maxlen
+
+    def write(self, kind: str, rows: list[dict[str, Any]]) -> None:
+        pipe = self._r.pipeline(transaction=False)
+        for start in range(0, len(rows), 500):  # bounded message size
+            pipe.xadd(self.stream, {"kind": kind, "rows": orjson.dumps(rows[start:start + 500])},
+                      maxlen=self.maxlen, approximate=True)
+        pipe.execute()
+
+    def close(self) -> None:
+        self._r.close()
+
+
+def open_sink(url: str, stream_name: str = "nr:telemetry") -> Sink | None:
+    """file://DIR -> lake, redis://... -> stream, null:// -> telemetry off (None)."""
+    from novarank.errors import ConfigError
+
+    if url.startswith("file://"):
+        return LakeWriter(url[len("file://"):])
+    if url.startswith(("redis://", "rediss://")):
+        return StreamWriter(url, stream_name)
+    if url.startswith("null://"):
+        return None
+    raise ConfigError(f"events_url: unsupported URL {url!r} (allowed: file://DIR, redis://..., "
+                      "null://)")

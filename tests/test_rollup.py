@@ -1,0 +1,127 @@
+"""Traffic through the real API -> lake -> rollup -> tiles; integrity caught on purpose."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from fastapi.testclient import TestClient
+
+from novarank.analytics.rollup import rollup
+from novarank.analytics.tiles import health, outcomes
+from novarank.api import create_app
+from novarank.config import ServiceSettings, TrainConfig
+from novarank.data.synthetic import SyntheticConfig, generate
+from novarank.release import save_release
+from novarank.telemetry.sinks import LakeWriter
+from novarank.training import fit_model
+
+SPLIT = {"control": 50.0, "treatment_a": 50.0}
+
+
+@pytest.fixture(scope="module")
+def day_of_traffic(tmp_path_factory):
+    """A clean run: 60 users' feeds, impressions of what was shown, some clicks and likes."""
+    root = tmp_path_factory.mktemp("lake")
+    d = generate(SyntheticConfig(users=200, items=150, events=10_000, seed=4))
+    save_release(fit_model(d.dataset, TrainConfig(als_iterations=2, als_factors=8, tune=False)),
+                 root / "rel")
+    s = ServiceSettings(release=root / "rel", state_url=f"sqlite:///{root}/s.db",
+                        events_url=f"file://{root}/lake", split=SPLIT,
+                        variant_weights={"treatment_a": {"trending": 1.0}})
+    counts = {"feeds": 0, "impressions": 0, "clicks": 0, "likes": 0, "bad": 0}
+    with TestClient(create_app(s)) as c:
+        for n in range(60):
+            feed = c.get(f"/v1/users/u{n}/feed", params={"k": 5}).json()
+            counts["feeds"] += 1
+            events = [{"type": "impression", "user_id": f"u{n}", "item_id": it["item_id"],
+                       "request_id": feed["request_id"], "position": p}
+                      for p, it in enumerate(feed["items"])]
+            if n % 3 == 0:
+                events.append({"type": "click", "user_id": f"u{n}",
+                               "item_id": feed["items"][0]["item_id"],
+                               "request_id": feed["request_id"]})
+                counts["clicks"] += 1
+            if n % 5 == 0:
+                events.append({"type": "like", "user_id": f"u{n}",
+                               "item_id": feed["items"][1]["item_id"],
+                               "request_id": feed["request_id"]})
+                counts["likes"] += 1
+            counts["impressions"] += len(feed["items"])
+            assert c.post("/v1/events", json=events).json()["rejected"] == 0
+        assert c.get("/v1/users/u1/feed", params={"k": 0}).status_code == 422
+        counts["bad"] += 1
+    date = datetime.now(UTC).strftime("%Y-%m-%d")
+    return root / "lake", date, counts
+
+
+def test_clean_day_has_exact_counts_and_no_orphans(day_of_traffic):
+    lake, date, counts = day_of_traffic
+    res = rollup(lake, date, catalog_items=150)
+    assert res.reconciliation["ok"], res.reconciliation
+    integ = {r["type"]: r for r in res.tables["daily_integrity"]}
+    assert integ["request"]["events"] == counts["feeds"]
+    assert integ["impression"]["events"] == counts["impressions"]
+    assert integ["click"]["events"] == counts["clicks"]
+    assert all(r["orphans"] == 0 and r["duplicates"] == 0 for r in integ.values())
+    total = res.total("daily_outcomes", variant=None, release=None)
+    assert (total["impressions"], total["clicks"], total["likes"]) == (
+        counts["impressions"], counts["clicks"], counts["likes"])
+    feed = res.total("daily_requests", route="feed", variant=None, release=None)
+    assert feed["requests"] == counts["feeds"] and feed["p95_ms"] > 0
+    errors = res.tables["daily_errors"]
+    assert sum(e["errors"] for e in errors if e["status"] == 422) == counts["bad"]
+    assert not res.bad_files
+
+
+def test_rerunning_a_day_is_idempotent(day_of_traffic):
+    lake, date, _ = day_of_traffic
+    first = rollup(lake, date).tables
+    second = rollup(lake, date).tables
+    assert first == second
+    out = lake / "rollups" / "daily_requests" / f"event_date={date}"
+    assert [p.name for p in out.iterdir()] == ["data.parquet"]
+
+
+def test_tiles_read_the_rollup(day_of_traffic):
+    lake, date, counts = day_of_traffic
+    summary = rollup(lake, date, catalog_items=150).to_dict()
+    h = health(summary)
+    by = {m["metric"]: m for m in h["metrics"]}
+    assert by["coverage"]["value"] == 1.0 and by["coverage"]["status"] == "ok"
+    assert by["error_rate"]["value"] == 0.0  # a 422 is the client's error, not the server's
+    o = outcomes(summary, SPLIT, recall=0.2)
+    ctr = next(m for m in o["metrics"] if m["metric"] == "ctr")
+    assert ctr["value"] == pytest.approx(counts["clicks"] / counts["impressions"])
+    assert sum(o["allocation"].values()) == pytest.approx(1.0)
+    assert 0 < o["catalog_coverage"] <= 1
+
+
+def test_injected_orphans_duplicates_and_bad_files_are_counted(day_of_traffic, tmp_path):
+    lake, date, counts = day_of_traffic
+    copy = tmp_path / "lake"
+    shutil.copytree(lake, copy)
+    ts = int(datetime.strptime(date, "%Y-%m-%d").replace(tzinfo=UTC).timestamp() * 1000) + 1
+    LakeWriter(copy).write("click", [
+        {"event_id": f"orphan{i}", "ts": ts, "received_ms": ts, "request_id": f"nope{i}",
+         "item_id": "v1"} for i in range(7)])
+    part = next((copy / "events" / "impression" / f"event_date={date}").glob("part-*.parquet"))
+    n_dup = pq.read_metadata(part).num_rows
+    shutil.copy(part, part.with_name("part-9999999999999-dup.parquet"))
+    truncated = part.with_name("part-9999999999999-trunc.parquet")
+    truncated.write_bytes(part.read_bytes()[:200])
+    wrong = part.with_name("part-9999999999999-wrong.parquet")
+    pq.write_table(pa.table({"event_id": [1, 2], "item_id": ["a", "b"]}), wrong)
+    res = rollup(copy, date)
+    integ = {r["type"]: r for r in res.tables["daily_integrity"]}
+    assert integ["click"]["orphans"] == 7
+    assert integ["click"]["events"] == counts["clicks"] + 7
+    assert integ["impression"]["duplicates"] == n_dup
+    assert integ["impression"]["events"] == counts["impressions"]  # never double counted
+    bad = {b["file"].rsplit("/", 1)[1]: b["reason"] for b in res.bad_files}
+    assert "unreadable" in bad["part-9999999999999-trunc.parquet"]
+    assert bad["part-9999999999999-wrong.parquet"] == "column 'event_id' is int64, expected string"
+    assert res.reconciliation["ok"]

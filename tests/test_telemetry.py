@@ -1,0 +1,124 @@
+"""Emitter, both sinks (the lake and a real Redis Stream), and the ingester's guarantees."""
+
+from __future__ import annotations
+
+import time
+
+import pyarrow.parquet as pq
+import pytest
+
+from novarank.telemetry.emitter import Emitter
+from novarank.telemetry.ingest import Ingester
+from novarank.telemetry.schemas import SCHEMAS, user_key
+from novarank.telemetry.sinks import LakeWriter, StreamWriter
+from tests.services import redis_url, unique_prefix
+
+DAY1 = 1_767_225_600_000  # 2026-01-01T00:00:00Z in ms
+
+
+def _lake_rows(root, kind):
+    return [r for p in sorted((root / "events" / kind).rglob("part-*.parquet"))
+            for r in pq.read_table(p).to_pylist()]
+
+
+def test_lake_writer_partitions_by_day_atomically(tmp_path):
+    lake = LakeWriter(tmp_path)
+    lake.write("click", [{"event_id": "a", "ts": DAY1, "item_id": "i1"},
+                         {"event_id": "b", "ts": DAY1 + 86_400_000, "item_id": "i2"}])
+    parts = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.parquet"))
+    assert [p.rsplit("/", 1)[0] for p in parts] == ["events/click/event_date=2026-01-01",
+                                                   "events/click/event_date=2026-01-02"]
+    assert not list(tmp_path.rglob("*.tmp"))
+    table = pq.read_table(tmp_path / parts[0])
+    assert table.schema.equals(SCHEMAS["click"])  # exactly the versioned schema
+    assert table.to_pylist()[0]["item_id"] == "i1"
+
+
+def test_emitter_never_blocks_counts_drops_and_reports_them(tmp_path):
+    dropped = []
+    em = Emitter(LakeWriter(tmp_path), batch=10_000, max_buffer=5, flush_s=60,
+                 on_drop=dropped.append)
+    t0 = time.perf_counter()
+    for i in range(8):
+        em.emit("request", {"request_id": f"r{i}", "ts": DAY1 + i})
+    assert time.perf_counter() - t0 < 0.05
+    assert em.dropped == 3 and sum(dropped) == 3
+    em.close()  # flushes the 5 kept plus one error event that reports the 3 lost
+    assert len(_lake_rows(tmp_path, "request")) == 5
+    err = _lake_rows(tmp_path, "error")
+    assert len(err) == 1 and err[0]["dropped"] == 3 and err[0]["code"] == "telemetry_buffer_full"
+
+
+def test_emitter_flushes_by_size_in_the_background(tmp_path):
+    em = Emitter(LakeWriter(tmp_path), batch=3, flush_s=60)
+    for i in range(3):
+        em.emit("click", {"ts": DAY1 + i, "item_id": "x"})
+    deadline = time.monotonic() + 5
+    while em.written < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert em.written == 3
+    rows = _lake_rows(tmp_path, "click")
+    assert len({r["event_id"] for r in rows}) == 3 and all(r["schema_version"] == 1 for r in rows)
+    em.close()
+
+
+def test_user_keys_are_stable_and_not_the_id():
+    assert user_key("alice") == user_key("alice") != user_key("bob")
+    assert "alice" not in user_key("alice")
+
+
+@pytest.fixture()
+def stream():
+    url = redis_url()
+    name = unique_prefix() + "telemetry"
+    yield url, name
+    import redis
+
+    redis.Redis.from_url(url).delete(name)
+
+
+@pytest.mark.integration
+def test_stream_sink_and_ingester_land_every_event_once(stream, tmp_path):
+    url, name = stream
+    em = Emitter(StreamWriter(url, name), batch=50, flush_s=0.05)
+    for i in range(120):
+        em.emit("impression", {"ts": DAY1 + i, "request_id": f"r{i}", "item_id": f"i{i}"})
+    em.close()
+    ing = Ingester(url, LakeWriter(tmp_path), stream=name, group="g1")
+    stats = ing.run(until_idle=True)
+    assert stats.events == 120 and ing.pending() == 0
+    rows = _lake_rows(tmp_path, "impression")
+    assert len(rows) == 120 and len({r["event_id"] for r in rows}) == 120
+
+
+@pytest.mark.integration
+def test_a_dead_consumers_messages_are_claimed_not_lost(stream, tmp_path):
+    url, name = stream
+    sink = StreamWriter(url, name)
+    sink.write("click", [{"event_id": f"e{i}", "ts": DAY1 + i, "item_id": "x"}
+                         for i in range(40)])
+    # consumer A reads everything, then dies before writing or acknowledging
+    dead = Ingester(url, LakeWriter(tmp_path / "never"), stream=name, group="g2",
+                    consumer="dead")
+    dead._r.xreadgroup("g2", "dead", {name: ">"}, count=100)
+    assert dead.pending() > 0
+    survivor = Ingester(url, LakeWriter(tmp_path), stream=name, group="g2",
+                        consumer="survivor", claim_idle_ms=0)
+    survivor.run(until_idle=True)
+    assert survivor.stats.claimed > 0 and survivor.pending() == 0
+    assert sorted(r["event_id"] for r in _lake_rows(tmp_path, "click")) == \
+        sorted(f"e{i}" for i in range(40))
+
+
+@pytest.mark.integration
+def test_redelivered_duplicates_are_dropped_by_event_id(stream, tmp_path):
+    url, name = stream
+    sink = StreamWriter(url, name)
+    rows = [{"event_id": f"d{i}", "ts": DAY1 + i, "kind": "like", "item_id": "x"}
+            for i in range(10)]
+    sink.write("engagement", rows)
+    sink.write("engagement", rows[:4])  # a replica retried part of a batch
+    ing = Ingester(url, LakeWriter(tmp_path), stream=name, group="g3")
+    ing.run(until_idle=True)
+    assert ing.stats.duplicates == 4
+    assert len(_lake_rows(tmp_path, "engagement")) == 10
