@@ -102,7 +102,7 @@ def rollup(lake: str | Path, date: str, catalog_items: int | None = None,
     con = duckdb.connect()
     con.execute(f"SET threads = {int(threads)}")
     _register(con, found)
-    raw = {kind: int(con.execute(f"SELECT count(*) FROM {kind}").fetchone()[0])
+    raw = {kind: int(con.sql(f"SELECT count(*) FROM {kind}").fetchall()[0][0])
            for kind in SCHEMAS}
     tables: dict[str, list[dict[str, Any]]] = {}
     outputs = []
