@@ -351,13 +351,16 @@ class RankingService:
     def _emit_request(self, route: str, request_id: str, user_id: str, variant: str,
                       level: str, k: int, items: list[str], t0: float) -> None:
         """The request and its ranking: what impressions and clicks join back to."""
+        if self.events.sink is None:
+            return
         ukey = user_key(user_id) if user_id else ""
-        self.events.emit("request", {
-            "request_id": request_id, "user_key": ukey, "variant": variant, "route": route,
-            "status": 200, "cache": level, "k": k, "returned": len(items),
-            "latency_ms": (time.perf_counter() - t0) * 1e3, "fallback": level == "fallback"})
-        self.events.emit("ranking", {"request_id": request_id, "user_key": ukey,
-                                     "variant": variant, "items": items})
+        self.events.emit_all((
+            ("request", {"request_id": request_id, "user_key": ukey, "variant": variant,
+                         "route": route, "status": 200, "cache": level, "k": k,
+                         "returned": len(items), "latency_ms": (time.perf_counter() - t0) * 1e3,
+                         "fallback": level == "fallback"}),
+            ("ranking", {"request_id": request_id, "user_key": ukey, "variant": variant,
+                         "items": items})))
 
     def record_error(self, route: str, status: int, code: str, message: str,
                      user_id: str | None = None, request_id: str | None = None) -> None:

@@ -49,26 +49,31 @@ class Emitter:
 
     def emit(self, kind: str, row: dict[str, Any]) -> None:
         """Never blocks on I/O. Fills event_id, schema_version, received_ms and release."""
+        self.emit_all(((kind, row),))
+
+    def emit_all(self, events: tuple[tuple[str, dict[str, Any]], ...]) -> None:
+        """Several events under one lock (a feed emits its request and its ranking)."""
         if self.sink is None:
             return
         now_ms = int(time.time() * 1000)
-        row.setdefault("event_id", f"{random.getrandbits(128):032x}")
-        row["schema_version"] = SCHEMA_VERSION
-        row["received_ms"] = now_ms
-        row.setdefault("ts", now_ms)
-        row.setdefault("release", self.release)
+        for _, row in events:
+            row.setdefault("event_id", f"{random.getrandbits(128):032x}")
+            row["schema_version"] = SCHEMA_VERSION
+            row["received_ms"] = now_ms
+            row.setdefault("ts", now_ms)
+            row.setdefault("release", self.release)
         with self._lock:
-            if len(self._buf) >= self.max_buffer:
-                self.dropped += 1
-                self._unreported_drops += 1
-                drop = True
-            else:
-                self._buf.append((kind, row))
-                drop = False
-                if len(self._buf) >= self.batch:
-                    self._wake.set()
-        if drop and self.on_drop is not None:
-            self.on_drop(1)
+            room = self.max_buffer - len(self._buf)
+            kept = events if room >= len(events) else events[:max(room, 0)]
+            lost = len(events) - len(kept)
+            self._buf.extend(kept)
+            if lost:
+                self.dropped += lost
+                self._unreported_drops += lost
+            if len(self._buf) >= self.batch:
+                self._wake.set()
+        if lost and self.on_drop is not None:
+            self.on_drop(lost)
 
     def write_now(self, groups: dict[str, list[dict[str, Any]]]) -> None:
         """Synchronous write (for events a client was told are accepted); raises on failure."""
