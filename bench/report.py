@@ -114,6 +114,29 @@ def serving(r: dict) -> list[str]:
         f"toggle ≤ 2 s | **{_ok(p['l2_hit_seen'] and p['toggle_within_2s'])}** |", ""]
 
 
+def telemetry(r: dict) -> list[str]:
+    e, t, w, ro = r["emitter"], r["throughput"], r["lake_writer"], r["rollup"]
+    p = r["pass"]
+    return [
+        f"## Telemetry and rollups ({r['measured_at']})", "",
+        "`python bench/bench_telemetry.py` · emitter timed in-process over "
+        f"{e['requests']:,} feed requests (request + ranking events each); throughput is the "
+        "closed-loop feed L1-hit capacity of `novarank serve` with `events_url=null://` vs "
+        "`file://`, alternated, medians compared; the lake writer runs pinned to one core; the "
+        "rollup reads one synthetic day written as Parquet parts.", "",
+        "| what | measured | target | result |", "|---|---|---|---|",
+        f"| emitter cost per request | median {e['median_us']} µs, p99 {e['p99_us']} µs | "
+        f"≤ 50 µs | **{_ok(p['emitter'])}** |",
+        f"| throughput with telemetry on / off | {t['median_rps']['telemetry_on']:,} / "
+        f"{t['median_rps']['telemetry_off']:,} req/s = {t['ratio']} (runs: {t['runs_rps']}) | "
+        f"≥ 0.90 | **{_ok(p['throughput'])}** |",
+        f"| lake writer, one core | {w['events_per_s']:,} events/s ({w['events']:,} events in "
+        f"{w['seconds']} s) | ≥ 200,000/s | **{_ok(p['lake_writer'])}** |",
+        f"| rollup of one day, 2 threads | {ro['events']:,} events in {ro['seconds']} s, "
+        f"reconciled: {ro['reconciled']}, orphans: {ro['orphans']} | ≤ 30 s | "
+        f"**{_ok(p['rollup'])}** |", ""]
+
+
 def serving_summary(r: dict) -> list[str]:
     h, z, m = r["l1_hit"], r["zipf_replay"], r["full_miss_1m"]
     fo = h["open_loop_1000rps"]["feed"]
@@ -177,14 +200,23 @@ def main() -> None:
              "benchmark, then the report. Machine: 2 cores. Machines are noisy (up to 2x "
              "between runs): compare numbers only within one run.", ""]
     for name, fn in (("quality", quality), ("train", train), ("latency", latency),
-                     ("serving", serving)):
+                     ("serving", serving), ("telemetry", telemetry)):
         r = _load(name)
         lines += fn(r) if r else [f"## {name}", "", "not measured yet", ""]
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))
     print("\n".join(lines))
     q, t, lat, srv = _load("quality"), _load("train"), _load("latency"), _load("serving")
+    tel = _load("telemetry")
     if q and t and lat:
-        update_readme(summary(q, t, lat) + (serving_summary(srv) if srv else []))
+        rows = summary(q, t, lat) + (serving_summary(srv) if srv else [])
+        if tel:
+            rows += [f"| telemetry: emitter cost per request (median) | "
+                     f"{tel['emitter']['median_us']} µs | ≤ 50 µs |",
+                     f"| telemetry: service throughput on / off | {tel['throughput']['ratio']} "
+                     "| ≥ 0.90 |",
+                     f"| rollup of a {tel['rollup']['events']:,}-event day | "
+                     f"{tel['rollup']['seconds']} s | ≤ 30 s |"]
+        update_readme(rows)
 
 
 if __name__ == "__main__":

@@ -125,3 +125,38 @@ def test_injected_orphans_duplicates_and_bad_files_are_counted(day_of_traffic, t
     assert "unreadable" in bad["part-9999999999999-trunc.parquet"]
     assert bad["part-9999999999999-wrong.parquet"] == "column 'event_id' is int64, expected string"
     assert res.reconciliation["ok"]
+
+
+def test_rollup_and_tiles_commands(day_of_traffic):
+    import json as _json
+
+    from typer.testing import CliRunner
+
+    from novarank.cli.main import app
+
+    lake, date, counts = day_of_traffic
+    runner = CliRunner()
+    res = runner.invoke(app, ["rollup", "--lake", str(lake), "--date", date])
+    assert res.exit_code == 0, res.output
+    assert "exact" in res.output
+    res = runner.invoke(app, ["tiles", "--lake", str(lake), "--date", date, "--json",
+                              "--split", '{"control": 50, "treatment_a": 50}'])
+    assert res.exit_code == 0, res.output
+    out = _json.loads(res.output)
+    assert out["health"]["requests"] == counts["feeds"]
+    assert {m["metric"] for m in out["outcomes"]["metrics"]} == {
+        "ctr", "allocation_max_deviation", "recall"}
+    res = runner.invoke(app, ["rollup", "--lake", str(lake), "--date", "22/11/2026"])
+    assert res.exit_code == 2 and "YYYY-MM-DD" in res.output
+
+
+def test_summary_json_keeps_numbers_numeric(day_of_traffic):
+    from novarank.analytics.rollup import load_summary
+
+    lake, date, _ = day_of_traffic
+    rollup(lake, date)
+    summary = load_summary(lake, date)
+    for table in summary["tables"].values():
+        for row in table:
+            for key, value in row.items():
+                assert not (isinstance(value, str) and value.replace(".", "").isdigit()), key

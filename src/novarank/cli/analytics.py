@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from novarank.analytics.rollup import RollupResult
 from novarank.cli.common import console, friendly_errors
 from novarank.errors import ConfigError
 
@@ -60,6 +61,12 @@ def rollup(
     from novarank.analytics.rollup import rollup as run
 
     res = run(lake, _date(date), _catalog_items(release))
+    print_integrity(res)
+    if not res.reconciliation["ok"]:
+        raise typer.Exit(1)
+
+
+def print_integrity(res: RollupResult) -> None:
     t = Table(title=f"integrity {res.date} (sql {res.sql_version}, {res.seconds} s)")
     for col in ("type", "raw_rows", "events", "duplicates", "orphans", "late"):
         t.add_column(col, justify="left" if col == "type" else "right")
@@ -72,8 +79,31 @@ def rollup(
     console.print(f"reconciliation with raw counts: {verdict} {json.dumps(rec['checks'])}")
     for bad in res.bad_files:
         console.print(f"[yellow]skipped bad file[/] {bad['file']}: {bad['reason']}")
-    if not rec["ok"]:
-        raise typer.Exit(1)
+
+
+def release_recall(release: Path | None) -> float | None:
+    """The release's offline Recall@10 of the full ranker (from its lock)."""
+    if release is None:
+        return None
+    from novarank.release.lock import read_lock
+
+    rows = read_lock(release).get("metrics", {}).get("evaluation", {}).get("rows", [])
+    return next((r["recall"] for r in rows if r["method"] == "ranker" and r["cohort"] == "all"),
+                None)
+
+
+def print_tiles(out: dict, day: str) -> None:
+    for tile in out.values():
+        t = Table(title=f"{tile['tile'].title()} tile {day}: {tile['status'].upper()}")
+        for col in ("metric", "value", "objective", "samples", "status"):
+            t.add_column(col)
+        for m in tile["metrics"]:
+            v = m["value"]
+            colour = {"ok": "green", "breach": "red"}.get(m["status"], "yellow")
+            t.add_row(m["name"], "—" if v is None else f"{v:.4g}", m["objective"],
+                      str(m["samples"]), f"[{colour}]{m['status']}[/]")
+        console.print(t)
+    console.print(f"allocation: {out['outcomes']['allocation']}")
 
 
 @friendly_errors
@@ -91,26 +121,10 @@ def tiles(
 
     day = _date(date)
     summary = load_summary(lake, day) or run(lake, day, _catalog_items(release)).to_dict()
-    recall = None
-    if release is not None:
-        from novarank.release.lock import read_lock
-
-        rows = read_lock(release).get("metrics", {}).get("evaluation", {}).get("rows", [])
-        recall = next((r["recall"] for r in rows if r["method"] == "ranker"
-                       and r["cohort"] == "all"), None)
     plan = json.loads(split) if split else None
-    out = {"health": health(summary), "outcomes": outcomes(summary, plan, recall)}
+    out = {"health": health(summary), "outcomes": outcomes(summary, plan,
+                                                           release_recall(release))}
     if as_json:
         console.print_json(json.dumps(out, default=str))
         return
-    for tile in out.values():
-        t = Table(title=f"{tile['tile'].title()} tile {day}: {tile['status'].upper()}")
-        for col in ("metric", "value", "objective", "samples", "status"):
-            t.add_column(col)
-        for m in tile["metrics"]:
-            v = m["value"]
-            colour = {"ok": "green", "breach": "red"}.get(m["status"], "yellow")
-            t.add_row(m["name"], "—" if v is None else f"{v:.4g}", m["objective"],
-                      str(m["samples"]), f"[{colour}]{m['status']}[/]")
-        console.print(t)
-    console.print(f"allocation: {out['outcomes']['allocation']}")
+    print_tiles(out, day)

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import numpy as np
 from rich.table import Table
 
 from novarank.cli.common import console
+from novarank.data.synthetic import TasteModel
 from novarank.errors import NovarankError
 
 TOKEN = "demo-admin-token"
+DEMO_SPLIT = {"control": 20.0, "treatment_a": 40.0, "treatment_b": 40.0}
 
 
 def free_port() -> int:
@@ -56,9 +61,43 @@ def stop_server(proc: subprocess.Popen) -> int:
         return proc.wait()
 
 
-def tour(release: Path, workdir: Path, users: list[str]) -> None:
+def simulate(base: str, truth: TasteModel, user_index: dict[str, int],
+             item_index: dict[str, int], sessions: int, seed: int = 0) -> dict[str, int]:
+    """Sessions of release users: feed -> impressions -> clicks (and some likes) drawn from
+    the synthetic platform's ground truth, so the outcomes tile has real numbers."""
+    rng = np.random.default_rng(seed)
+    users = list(user_index)
+    n = {"feeds": 0, "impressions": 0, "clicks": 0, "likes": 0}
+    with httpx.Client(base_url=base, timeout=30) as c:
+        for uid in rng.choice(users, sessions).tolist():
+            feed = c.get(f"/v1/users/{uid}/feed", params={"k": 10}).json()
+            items = [it["item_id"] for it in feed["items"]]
+            known = [i for i in items if i in item_index]
+            p = dict(zip(known, truth.click_prob(user_index[uid],
+                                                  np.array([item_index[i] for i in known])),
+                         strict=True))
+            events = [{"type": "impression", "user_id": uid, "item_id": it, "position": pos,
+                       "request_id": feed["request_id"]} for pos, it in enumerate(items)]
+            for it in items:
+                if rng.random() < p.get(it, 0.0) * 0.5:  # not every appealing item gets a tap
+                    events.append({"type": "click", "user_id": uid, "item_id": it,
+                                   "request_id": feed["request_id"]})
+                    n["clicks"] += 1
+                    if rng.random() < 0.2:
+                        events.append({"type": "like", "user_id": uid, "item_id": it,
+                                       "request_id": feed["request_id"]})
+                        n["likes"] += 1
+            c.post("/v1/events", json=events)
+            n["feeds"] += 1
+            n["impressions"] += len(items)
+    return n
+
+
+def tour(release: Path, workdir: Path, users: list[str], truth: TasteModel | None = None,
+         user_index: dict[str, int] | None = None,
+         item_index: dict[str, int] | None = None) -> None:
     port = free_port()
-    env = {"NOVARANK_SPLIT": '{"control": 20, "treatment_a": 40, "treatment_b": 40}',
+    env = {"NOVARANK_SPLIT": json.dumps(DEMO_SPLIT),
            "NOVARANK_VARIANT_WEIGHTS": '{"treatment_a": {"trending": 1.0}, '
                                        '"treatment_b": {"freshness": 1.0}}'}
     console.print(f"starting the service on http://127.0.0.1:{port} (SQLite state, memory "
@@ -114,9 +153,27 @@ def tour(release: Path, workdir: Path, users: list[str]) -> None:
             call("GET", f"/v1/users/{users[1]}/feed?k=3",
                  lambda b: f"fallback={b['fallback']}: {items(b)}")
             call("GET", "/v1/users/u1/feed?k=0", str)
+            c.put("/v1/admin/toggles", json={"kill_switch": False},
+                  headers={"Authorization": f"Bearer {TOKEN}"})
+        if truth is not None and user_index and item_index:
+            manifest = httpx.post(f"{base}/v1/admin/cache/warm", timeout=600,
+                                  headers={"Authorization": f"Bearer {TOKEN}"}).json()
+            console.print(f"warm plan: {manifest}")
+            sim = simulate(base, truth, user_index, item_index, sessions=300)
+            console.print(f"simulated 300 sessions from the ground truth: {sim}")
     finally:
         code = stop_server(proc)
     console.print(table)
     parts = sorted(p.relative_to(workdir).as_posix() for p in (workdir / "lake").rglob("*.parquet"))
     console.print(f"service stopped (exit {code}); telemetry flushed on shutdown: "
                   f"{len(parts)} Parquet part(s), e.g. {parts[:2]}")
+    from novarank.analytics.rollup import rollup
+    from novarank.analytics.tiles import health, outcomes
+    from novarank.cli.analytics import print_integrity, print_tiles, release_recall
+
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    res = rollup(workdir / "lake", day, catalog_items=None)
+    print_integrity(res)
+    summary = res.to_dict()
+    print_tiles({"health": health(summary),
+                 "outcomes": outcomes(summary, DEMO_SPLIT, release_recall(release))}, day)

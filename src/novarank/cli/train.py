@@ -77,9 +77,16 @@ def demo(
 
     release = workdir / "release"
     shutil.rmtree(release, ignore_errors=True)
+    truth = None
     with steps("demo") as step:
         step(f"generating {data}")
-        ds = load(data)
+        if data.startswith("synthetic"):
+            from novarank.data.synthetic import SyntheticConfig, generate
+
+            synth = generate(SyntheticConfig.parse(data))
+            ds, truth = synth.dataset, synth.truth
+        else:
+            ds = load(data)
         _, res, lock = train_release(ds, release, TrainConfig(), version="demo", step=step)
     console.print(f"dataset: {ds.describe()}")
     assert res.report is not None
@@ -99,4 +106,6 @@ def demo(
         for stale in ("state.db", "state.db-wal", "state.db-shm"):
             (workdir / stale).unlink(missing_ok=True)
         shutil.rmtree(workdir / "lake", ignore_errors=True)
-        tour(release, workdir.resolve(), [heavy, light])
+        tour(release, workdir.resolve(), [heavy, light], truth=truth,
+             user_index={str(u): i for i, u in enumerate(ds.user_ids.tolist())},
+             item_index={str(it): i for i, it in enumerate(ds.items.ids.tolist())})

@@ -11,7 +11,7 @@ WITH shown AS (
            count(*) FILTER (WHERE kind = 'share') AS shares,
            count(*) FILTER (WHERE kind = 'skip')  AS skips,
            count(*) FILTER (WHERE kind = 'watch') AS watches,
-           coalesce(sum(value) FILTER (WHERE kind = 'watch'), 0) AS watched_fraction_sum
+           coalesce(sum(value) FILTER (WHERE kind = 'watch'), 0)::DOUBLE AS watched_fraction_sum
     FROM engagement GROUP BY GROUPING SETS ((variant, release), ())
 ), keys AS (
     SELECT variant, release FROM shown UNION SELECT variant, release FROM clicked

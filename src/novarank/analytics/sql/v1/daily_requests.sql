@@ -8,8 +8,8 @@ SELECT
     count(*) FILTER (WHERE cache IN ('l1', 'l2'))        AS cache_hits,
     count(*) FILTER (WHERE cache IN ('l1', 'l2', 'miss')) AS cache_lookups,
     count(*) FILTER (WHERE fallback)                     AS fallbacks,
-    sum(returned)                                        AS items_returned,
-    sum(k)                                               AS items_requested
+    sum(returned)::BIGINT                                AS items_returned,
+    sum(k)::BIGINT                                       AS items_requested
 FROM request
 GROUP BY GROUPING SETS ((route, variant, release), (route), ())
 ORDER BY route NULLS FIRST, variant NULLS FIRST, release NULLS FIRST
