@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from novarank.api import create_app
 from novarank.config import ServiceSettings, TrainConfig
 from novarank.data.synthetic import SyntheticConfig, generate
+from novarank.online.service import decode_cursor
 from novarank.release import save_release
 from novarank.stores import open_state
 from novarank.stores.cache import RedisCache
@@ -106,6 +107,14 @@ def test_bad_input_names_the_field(client):
 def test_cold_user_gets_a_full_feed(client):
     body = client.get("/v1/users/brand-new-user/feed", params={"k": 12}).json()
     assert body["cold"] is True and len(body["items"]) == 12
+    # newcomers share one window per variant: the next one is served from the cache
+    other = client.get("/v1/users/another-new-user/feed", params={"k": 12},
+                       headers={**ADMIN, "X-Variant-Override": body["variant"]}).json()
+    assert other["cache"] in ("l1", "l2")
+    assert [i["item_id"] for i in other["items"]] == [i["item_id"] for i in body["items"]]
+    page2 = client.get("/v1/users/another-new-user/feed",
+                       params={"k": 12, "cursor": other["next_cursor"]})
+    assert page2.status_code == 200 and len(page2.json()["items"]) == 12
 
 
 def test_engagement_reaches_the_next_feed_within_a_second(client):
@@ -119,7 +128,8 @@ def test_engagement_reaches_the_next_feed_within_a_second(client):
     assert r.json()["accepted"] == 2
     after = client.get("/v1/users/u5/feed", params={"k": 5}).json()
     assert time.monotonic() - t0 < 1.0
-    assert after["cache"] == "miss"
+    # a new snapshot: ranked on this request or, already, by the refresh-ahead worker
+    assert decode_cursor(after["next_cursor"])[0] != decode_cursor(before["next_cursor"])[0]
     assert liked not in [i["item_id"] for i in after["items"]]
     hist = client.get("/v1/users/u5/history").json()
     assert hist["recent_positive"][0] == liked  # affinity moved toward it
@@ -277,3 +287,20 @@ def test_two_replicas_share_l2_and_toggles(release, tmp_path):
                 time.sleep(0.02)
     finally:
         RedisCache(s.cache_url, prefix=s.key_prefix).flush_prefix()
+
+
+def test_refresh_ahead_reranks_after_engagement(client):
+    before = client.get("/v1/users/u13/feed", params={"k": 5}).json()
+    liked = before["items"][0]["item_id"]
+    client.post("/v1/events", json=[{"type": "like", "user_id": "u13", "item_id": liked}])
+    deadline = time.monotonic() + 3
+    while True:
+        text = client.get("/metrics").text
+        done = [ln for ln in text.splitlines()
+                if ln.startswith("novarank_refresh_ahead_total ")]
+        if done and float(done[0].split()[1]) >= 1:
+            break
+        assert time.monotonic() < deadline, "no background re-rank after the like"
+        time.sleep(0.02)
+    after = client.get("/v1/users/u13/feed", params={"k": 5}).json()
+    assert after["cache"] == "l1" and liked not in [i["item_id"] for i in after["items"]]

@@ -18,7 +18,7 @@ class Weights(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     relevance: float = Field(1.0, ge=0, le=100)
-    freshness: float = Field(0.0, ge=0, le=100)
+    freshness: float = Field(0.1, ge=0, le=100)
     trending: float = Field(0.1, ge=0, le=100)
     affinity: float = Field(0.1, ge=0, le=100)
     quality: float = Field(0.05, ge=0, le=100)
@@ -113,5 +113,7 @@ class ServiceSettings(BaseSettings):
     max_batch: int = Field(1000, ge=1, description="events per POST /v1/events")
     refresh_s: float = Field(1.0, gt=0, description="toggles and catalog re-read period")
     trending_refresh_s: float = Field(5.0, gt=0)
+    refresh_ahead_queue: int = Field(10_000, ge=1, description="users waiting to be re-ranked "
+                                     "after engagement; when full, their next feed is a miss")
     key_prefix: str = "nr:"
     bench_routes: bool = Field(False, description="expose /bench/echo (framework ceiling)")

@@ -47,6 +47,30 @@ class LoadResult:
                 "statuses": dict(self.statuses), "tags": dict(self.headers)}
 
 
+async def on_schedule(offsets: Any, task: Callable[[int, float], Any],
+                      drain_timeout_s: float = 30.0) -> tuple[int, float]:
+    """Start task(i, intended_time) at loop-time start + offsets[i], whatever the earlier
+    tasks are doing. Returns (late sends, loop start). A send is late when the generator
+    itself could not start it within LATE_AFTER_S of its intended time."""
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.05
+    late = 0
+    pending: set[asyncio.Task] = set()
+    for i, off in enumerate(offsets):
+        intended = start + float(off)
+        delay = intended - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        elif -delay > LATE_AFTER_S:
+            late += 1
+        t = asyncio.create_task(task(i, intended))
+        pending.add(t)
+        t.add_done_callback(pending.discard)
+    if pending:
+        await asyncio.wait(pending, timeout=drain_timeout_s)
+    return late, start
+
+
 async def open_loop(base_url: str, path_for: Callable[[int], str], rate: float,
                     duration_s: float, *, max_requests: int | None = None,
                     connections: int = 64, timeout_s: float = 10.0,

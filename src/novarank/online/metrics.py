@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -44,6 +44,13 @@ class ServiceMetrics:
                                    ["variant"], registry=r)
         self.telemetry_dropped = Counter("novarank_telemetry_dropped_total",
                                          "Telemetry events dropped: buffer full", registry=r)
+        self.refresh_ahead = Counter("novarank_refresh_ahead_total",
+                                     "Feeds re-ranked in the background after engagement",
+                                     registry=r)
+        self.telemetry_lag = Gauge("novarank_telemetry_lag_seconds",
+                                   "Age of the oldest telemetry event not yet written",
+                                   registry=r)
+        ProcessCollector(registry=r)  # process_resident_memory_bytes, cpu, start time
         self.catalog_items = Gauge("novarank_catalog_items", "Items in the live catalog",
                                    registry=r)
         self.release_info = Gauge("novarank_release_info", "The release being served",

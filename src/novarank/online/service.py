@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
+import queue
 import random
 import threading
 import time
@@ -37,6 +39,7 @@ DAY = 86_400
 ENGAGEMENT_KINDS = {"impression": Event.IMPRESSION, "click": Event.CLICK, "watch": Event.WATCH,
                     "like": Event.LIKE, "share": Event.SHARE, "skip": Event.SKIP}
 TRENDING_WINDOWS = {"1h": 3_600, "24h": DAY, "7d": 7 * DAY}
+COLD_USER = "\x00cold"  # the shared window of users with no history (never a real id)
 CATALOG_LOOKBACK = 1_000  # re-read recent catalog changes: concurrent writers may commit late
 _TELEMETRY_TYPE = {Event.IMPRESSION: "impression", Event.CLICK: "click"}
 
@@ -88,6 +91,7 @@ class RankingService:
         self.events = Emitter(open_sink(s.events_url, f"{s.key_prefix}telemetry"),
                               release=self.release,
                               on_drop=self.metrics.telemetry_dropped.inc)
+        self.metrics.telemetry_lag.set_function(self.events.lag_seconds)
         self.toggles = ToggleWatcher(self.state)
         self._forgotten: set[str] = set()
         self._catalog_lock = threading.Lock()
@@ -95,8 +99,12 @@ class RankingService:
         self._trending_at = 0.0
         self._stop = threading.Event()
         self._sync()
+        self._refresh_q: queue.Queue[str] = queue.Queue(maxsize=s.refresh_ahead_queue)
+        self._refresh_pending: set[str] = set()
         self._threads = [threading.Thread(target=self._refresh_loop, name="nr-refresh",
-                                          daemon=True)]
+                                          daemon=True),
+                         threading.Thread(target=self._refresh_ahead_loop,
+                                          name="nr-refresh-ahead", daemon=True)]
         if isinstance(l2, RedisCache):
             self._threads.append(threading.Thread(target=self._listen_invalidations,
                                                   args=(l2,), name="nr-invalidate",
@@ -155,6 +163,8 @@ class RankingService:
 
     def close(self) -> None:
         self._stop.set()
+        with contextlib.suppress(queue.Full):
+            self._refresh_q.put_nowait("")  # wake the refresh-ahead worker
         for t in self._threads:
             t.join(timeout=2)
         self.events.close()
@@ -217,12 +227,13 @@ class RankingService:
 
     def feed(self, user_id: str, k: int = 10, cursor: str | None = None,
              override: str | None = None, *, l1_only: bool = False,
-             raw_items: bool = False) -> dict[str, Any] | None:
+             raw_items: bool = False, refresh: bool = False) -> dict[str, Any] | None:
         """One page of the user's feed. The first page ranks a window of `feed_window`
         items and caches it as a snapshot; cursors page through that snapshot, so pages
         never repeat an item. With `l1_only` nothing but process memory is touched and
         None means "not in L1": the async route's fast path, before it offloads. With
-        `raw_items`, "items" is pre-serialised JSON (orjson.Fragment) for the HTTP layer."""
+        `raw_items`, "items" is pre-serialised JSON (orjson.Fragment) for the HTTP layer.
+        `refresh` re-ranks without reading the cache (HTTP `Cache-Control: no-cache`)."""
         self._check_k(k)
         t0 = time.perf_counter()
         if cursor:
@@ -233,7 +244,7 @@ class RankingService:
                     return None
                 raise InputError("cursor", "expired or unknown: request the first page again")
             window = Window.decode(raw)
-            if window.meta["user_id"] != user_id:
+            if window.meta["user_id"] not in (user_id, COLD_USER):
                 raise InputError("cursor", "belongs to another user")
         else:
             offset = 0
@@ -242,7 +253,8 @@ class RankingService:
             if toggles.kill_switch:
                 return None if l1_only else self._fallback_feed(user_id, k, variant, t0)
             key = self._feed_key(variant, user_id, toggles)
-            pointer, level = self._lookup(key, self.settings.feed_ttl_s, l1_only)
+            pointer, level = (None, "miss") if refresh else self._lookup(
+                key, self.settings.feed_ttl_s, l1_only)
             raw = None
             if pointer is not None:
                 raw, _ = self._lookup(f"snap:{pointer.decode()}", self.settings.snapshot_ttl_s,
@@ -250,9 +262,7 @@ class RankingService:
             if raw is None:
                 if l1_only:
                     return None
-                window = self._rank_window(user_id, variant, toggles)
-                self._store(key, window)
-                level = "miss"
+                window, level = self._window_for(user_id, variant, toggles, key, refresh)
             else:
                 window = Window.decode(raw)
             self.metrics.of(self.metrics.assignments, variant).inc()
@@ -295,8 +305,55 @@ class RankingService:
         self.cache.set({f"snap:{snap}": window.encode()}, self.settings.snapshot_ttl_s)
         self.cache.set({key: snap.encode()}, self.settings.feed_ttl_s)
 
-    def _rank_window(self, user_id: str, variant: str, toggles: Toggles) -> Window:
+    def _window_for(self, user_id: str, variant: str, toggles: Toggles,
+                    key: str, refresh: bool = False) -> tuple[Window, str]:
+        """The miss path. A user with no history at all gets the variant's shared cold
+        window (ranked once, then a cache hit for every newcomer); anyone else is ranked."""
         p = self.profile(user_id)
+        if p.cold and not len(p.seen) and not refresh:
+            shared = self._feed_key(variant, COLD_USER, toggles)
+            pointer, level = self.cache.get(shared, self.settings.feed_ttl_s)
+            raw = None
+            if pointer is not None:
+                raw, _ = self.cache.get(f"snap:{pointer.decode()}", self.settings.snapshot_ttl_s)
+            if raw is not None:
+                self.cache.set({key: pointer}, self.settings.feed_ttl_s)
+                return Window.decode(raw), level
+            window = self._rank_window(COLD_USER, variant, toggles, p)
+            self._store(shared, window)
+            self.cache.set({key: window.meta["snapshot"].encode()}, self.settings.feed_ttl_s)
+            return window, "miss"
+        window = self._rank_window(user_id, variant, toggles, p)
+        self._store(key, window)
+        return window, "miss"
+
+    def _refresh_ahead_loop(self) -> None:
+        """Re-rank users right after their engagement invalidated them, off the request
+        path, so their next feed is a hit that already reflects what they did."""
+        while not self._stop.is_set():
+            try:
+                user_id = self._refresh_q.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if not user_id:
+                continue
+            try:
+                toggles = self.toggles.current()
+                if toggles.kill_switch:
+                    continue
+                variant = self._variant(user_id, None, toggles)
+                key = self._feed_key(variant, user_id, toggles)
+                if self.cache.l1.get_many([key])[0] is None:  # not already re-ranked
+                    self._window_for(user_id, variant, toggles, key)
+                    self.metrics.refresh_ahead.inc()
+            except Exception:
+                log.exception("refresh-ahead failed for a user")
+            finally:
+                self._refresh_pending.discard(user_id)
+
+    def _rank_window(self, user_id: str, variant: str, toggles: Toggles,
+                     p: UserProfile | None = None) -> Window:
+        p = p if p is not None else self.profile(user_id)
         r = self.rec.rank(p, self.settings.feed_window, self._weights(variant, toggles),
                           int(time.time()))
         n_bf = len(r.backfill)
@@ -580,6 +637,9 @@ class RankingService:
             self.counters.add(trend, now)
         for user in touched:
             self.invalidate(user)
+            if user not in self._refresh_pending and not self._refresh_q.full():
+                self._refresh_pending.add(user)
+                self._refresh_q.put_nowait(user)
         accepted = sum(r["accepted"] for r in results)
         return {"accepted": accepted, "rejected": len(results) - accepted, "results": results}
 

@@ -75,6 +75,14 @@ class Emitter:
         if lost and self.on_drop is not None:
             self.on_drop(lost)
 
+    def lag_seconds(self) -> float:
+        """Age of the oldest buffered event (0 when everything is written)."""
+        with self._lock:
+            if not self._buf:
+                return 0.0
+            oldest = self._buf[0][1]["received_ms"]
+        return max(0.0, time.time() - oldest / 1000)
+
     def write_now(self, groups: dict[str, list[dict[str, Any]]]) -> None:
         """Synchronous write (for events a client was told are accepted); raises on failure."""
         if self.sink is None:

@@ -26,6 +26,9 @@ FEED_PARAMS = [
     {"name": "X-Variant-Override", "in": "header", "required": False,
      "description": "QA: force a variant (needs the admin bearer token)",
      "schema": {"type": "string"}},
+    {"name": "Cache-Control", "in": "header", "required": False,
+     "description": "no-cache: re-rank now instead of reading the cache (admin token)",
+     "schema": {"type": "string"}},
 ]
 
 
@@ -55,12 +58,14 @@ async def feed(request: Request, user_id: str) -> JSON:
     if cursor is not None and len(cursor) > 200:
         raise InputError("cursor", "must be at most 200 characters")
     x_variant_override = headers.get("x-variant-override")
-    if x_variant_override is not None:
-        check_admin(service, headers.get("authorization"))  # QA override: admins only
-    body = service.feed(user_id, k, cursor, x_variant_override, l1_only=True, raw_items=True)
+    refresh = "no-cache" in headers.get("cache-control", "")
+    if x_variant_override is not None or refresh:
+        check_admin(service, headers.get("authorization"))  # QA and probes: admins only
+    body = None if refresh else service.feed(user_id, k, cursor, x_variant_override,
+                                             l1_only=True, raw_items=True)
     if body is None:
-        body = await run_in_threadpool(partial(service.feed, raw_items=True), user_id, k,
-                                       cursor, x_variant_override)
+        body = await run_in_threadpool(partial(service.feed, raw_items=True, refresh=refresh),
+                                       user_id, k, cursor, x_variant_override)
     return JSON(body)
 
 

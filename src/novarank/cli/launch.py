@@ -1,0 +1,128 @@
+"""`novarank launch baseline`: the phased 24-hour baseline, compressed or in real time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from novarank.cli.common import console, friendly_errors
+from novarank.errors import ConfigError
+
+app = typer.Typer(help="The launch harness: baseline collection (gates and rollout follow).",
+                  no_args_is_help=True)
+
+
+def _world(data: str, workdir: Path) -> tuple[Path, object, list[str], list[str]]:
+    """Train a release for the run and return (release, truth, truth user ids, item ids)."""
+    from novarank.config import TrainConfig
+    from novarank.data.loaders import load
+    from novarank.data.synthetic import SyntheticConfig, generate
+    from novarank.launch.simulator import oracle
+    from novarank.release import save_release
+    from novarank.training import fit_model
+
+    if data.startswith("synthetic"):
+        synth = generate(SyntheticConfig.parse(data))
+        ds, truth = synth.dataset, synth.truth
+    else:
+        ds = load(data)
+        truth = oracle(ds.matrix())
+    release = workdir / "release"
+    shutil.rmtree(release, ignore_errors=True)
+    save_release(fit_model(ds, TrainConfig(tune=False)), release, version="baseline")
+    return release, truth, ds.user_ids.tolist(), ds.items.ids.tolist()
+
+
+@app.command()
+@friendly_errors
+def baseline(
+    duration: str = typer.Option("24h", help="simulated length, e.g. 24h, 90m"),
+    speedup: float = typer.Option(288.0, help="simulated seconds per wall second (1 = real time)"),
+    peak_rps: float = typer.Option(150.0, help="sessions/s at the peak of the curve"),
+    url: str = typer.Option(None, help="drive this service instead of starting one"),
+    release: Path = typer.Option(None, help="with --url: the release it serves (ids, cohorts)"),
+    truth: Path = typer.Option(None, help="with --url: ground truth (truth.npz from data synth)"),
+    data: str = typer.Option("synthetic:users=20000,items=5000,events=1000000,seed=7",
+                             help="without --url: data to build and serve"),
+    cohorts: str = typer.Option('{"cold": 0.1, "light": 0.4, "medium": 0.35, "heavy": 0.15}',
+                                help="session share per cohort"),
+    token: str = typer.Option(None, envvar="NOVARANK_ADMIN_TOKEN", help="admin token (warm plan)"),
+    out: Path = typer.Option(Path("runs/baseline"), help="report directory"),
+    seed: int = typer.Option(0),
+) -> None:
+    """Warm-up (0-2h), steady (2-8h), peak (8-16h), daily cycle (16-24h); report with plots."""
+    from novarank.cli.demo_service import TOKEN, free_port, start_server, stop_server
+    from novarank.data.synthetic import TasteModel
+    from novarank.launch import baseline as bl
+    from novarank.launch import report as rp
+    from novarank.launch.schedule import Schedule, parse_duration
+    from novarank.launch.simulator import Simulator
+    from novarank.release import load_release
+
+    try:
+        sched = Schedule(duration_s=parse_duration(duration), speedup=speedup, peak_rps=peak_rps)
+        shares = json.loads(cohorts)
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"baseline: {exc}") from None
+    out.mkdir(parents=True, exist_ok=True)
+    proc = None
+    if url is None:
+        console.print(f"building the service for the run from {data} …")
+        release, model_truth, t_users, t_items = _world(data, out)
+        port = free_port()
+        for stale in ("state.db", "state.db-wal", "state.db-shm"):
+            (out / stale).unlink(missing_ok=True)
+        proc = start_server(release, out.resolve(), port)
+        url, token = f"http://127.0.0.1:{port}", TOKEN
+    else:
+        if release is None or truth is None:
+            raise ConfigError("--url needs --release and --truth (the simulator's ground truth)")
+        model_truth = TasteModel.load(truth / "truth" if truth.is_dir() else truth)
+        t_users = [f"u{i}" for i in range(len(model_truth.user_factors))]
+        t_items = [f"v{i}" for i in range(len(model_truth.item_factors))]
+    try:
+        model, _, lock = load_release(release)
+        index = {u: i for i, u in enumerate(model.user_ids.tolist())}
+        sizes = np.diff(model.hist_indptr)
+        hist = np.array([sizes[index[u]] if u in index else 0 for u in t_users])
+        sim = Simulator(model_truth, t_items, t_users, hist, shares, seed=seed)
+        total = len(sched.arrivals())
+        columns = (TextColumn("[bold]{task.description}"), BarColumn(),
+                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                   TimeRemainingColumn())
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task("warm-up: running the warm plan", total=total)
+
+            def tick(info: dict) -> None:
+                iv = info["interval"]
+                s = iv.summary(1.0)
+                hit = s["cache_hit_rate"]
+                bar.update(task, completed=info["i"], description=(
+                    f"{iv.phase} · h {s['start_h']:.0f} · p95 {s['p95_ms'] or 0:.1f} ms · "
+                    f"hit {0 if hit is None else hit:.3f}"))
+
+            run = asyncio.run(bl.run(url, sched, sim, admin_token=token, on_tick=tick))
+            bar.update(task, completed=total, description="collection finished")
+    finally:
+        if proc is not None:
+            stop_server(proc)
+    meta = {"url": url, "release": lock["version"], "finished_at":
+            datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": f"novarank launch baseline --duration {duration} --speedup {speedup:g} "
+                       f"--peak-rps {peak_rps:g}", "cohorts": shares, "seed": seed,
+            "elapsed_s": round(time.time() - run.started_at, 1)}
+    report = rp.build(run, meta)
+    path = rp.write(report, out)
+    colour = {"pass": "green", "fail": "red"}.get(report["verdict"], "yellow")
+    for t in report["windows"][rp.JUDGED]["targets"]:
+        console.print(f"  {t['target']:<30} {str(t['value'])[:10]:>10}  {t['objective']:<10} "
+                      f"n={t['samples']:<7} {t['verdict']}")
+    console.print(f"[{colour}]baseline {report['verdict'].upper()}[/]; report: {path}")
