@@ -95,6 +95,8 @@ def plots(report: dict[str, Any], out: Path) -> list[str]:
 def _fmt(v: Any, metric: str = "") -> str:
     if v is None:
         return "—"
+    if metric == "start_h":
+        return f"{v:g}"
     if isinstance(v, float):
         return f"{v:.4f}" if ("rate" in metric or v < 1) else f"{v:.1f}"
     return str(v)
