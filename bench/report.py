@@ -137,6 +137,20 @@ def telemetry(r: dict) -> list[str]:
         f"**{_ok(p['rollup'])}** |", ""]
 
 
+def loadgen(r: dict) -> list[str]:
+    out = [f"## Load generator ({r['measured_at']})", "",
+           "`python bench/bench_loadgen.py` · the open-loop generator pinned to core 0 drives "
+           "`/healthz` of `novarank serve` pinned to core 1 for 10 s per rate; a send is late "
+           "when it starts more than 1 ms after its intended time.", "",
+           "| scheduled rate | achieved | late sends | p50 ms | p99 ms | errors |",
+           "|---:|---:|---:|---:|---:|---:|"]
+    for rate, v in r["runs"].items():
+        out.append(f"| {int(rate):,}/s | {v['achieved_rps']:,}/s | {v['late_sends']} "
+                   f"({v['late_ratio']:.2%}) | {v['p50_ms']} | {v['p99_ms']} | {v['errors']} |")
+    out += ["", f"Target: 3,000 req/s with < 1% late sends → **{_ok(r['pass'])}**.", ""]
+    return out
+
+
 def serving_summary(r: dict) -> list[str]:
     h, z, m = r["l1_hit"], r["zipf_replay"], r["full_miss_1m"]
     fo = h["open_loop_1000rps"]["feed"]
@@ -200,7 +214,7 @@ def main() -> None:
              "benchmark, then the report. Machine: 2 cores. Machines are noisy (up to 2x "
              "between runs): compare numbers only within one run.", ""]
     for name, fn in (("quality", quality), ("train", train), ("latency", latency),
-                     ("serving", serving), ("telemetry", telemetry)):
+                     ("serving", serving), ("telemetry", telemetry), ("loadgen", loadgen)):
         r = _load(name)
         lines += fn(r) if r else [f"## {name}", "", "not measured yet", ""]
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))
@@ -209,6 +223,11 @@ def main() -> None:
     tel = _load("telemetry")
     if q and t and lat:
         rows = summary(q, t, lat) + (serving_summary(srv) if srv else [])
+        lg = _load("loadgen")
+        if lg:
+            r3 = lg["runs"]["3000"]
+            rows.append(f"| load generator at 3,000 req/s on one core | late sends "
+                        f"{r3['late_ratio']:.2%} | < 1% |")
         if tel:
             rows += [f"| telemetry: emitter cost per request (median) | "
                      f"{tel['emitter']['median_us']} µs | ≤ 50 µs |",

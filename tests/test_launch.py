@@ -119,7 +119,7 @@ def test_simulator_cohorts_and_truthful_clicks(synth):
             if ev["type"] == "click":
                 clicks[ev["item_id"]] += 1
     assert clicks[best] > clicks[worst]
-    item_id, body = sim.new_upload(1_800_000_000)
+    item_id, _ = sim.new_upload(1_800_000_000)
     assert item_id in sim.uploads and sim.click_probs(user, [item_id])[0] > 0
 
 
