@@ -36,8 +36,8 @@ def test_fill_rate_is_full_even_when_k_exceeds_candidates(small_model):
 
 def test_variants_select_weight_sets(small_model):
     ranker = RankerConfig(variants={"control": Weights(),
-                                    "trend_only": Weights(relevance=0, trending=1, affinity=0,
-                                                          quality=0)})
+                                    "trend_only": Weights(relevance=0, freshness=0, trending=1,
+                                                          affinity=0, quality=0)})
     rec = Recommender(small_model, ranker)
     feed = rec.recommend("u2", 10, variant="trend_only", now=small_model.as_of)
     trend = np.log1p(small_model.trending)
