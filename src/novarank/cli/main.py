@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from novarank.cli import data, launch, release
+from novarank.cli import data, launch, ops, release
 from novarank.cli.analytics import ingest, rollup, tiles
 from novarank.cli.common import single_blas_thread
 from novarank.cli.recommend import recommend
@@ -25,6 +25,7 @@ app.add_typer(cache_app, name="cache")
 app.add_typer(release.app, name="release")
 app.add_typer(data.app, name="data")
 app.add_typer(launch.app, name="launch")
+app.add_typer(ops.app, name="ops")
 
 
 @app.callback()

@@ -47,6 +47,15 @@ class ServiceMetrics:
         self.refresh_ahead = Counter("novarank_refresh_ahead_total",
                                      "Feeds re-ranked in the background after engagement",
                                      registry=r)
+        self.telemetry_written = Counter("novarank_telemetry_written_total",
+                                         "Telemetry events written to the sink", registry=r)
+        self.kill_switch = Gauge("novarank_kill_switch", "1 while the kill switch is on",
+                                 registry=r)
+        self.split = Gauge("novarank_experiment_split_ratio", "Planned traffic share per variant",
+                           ["variant"], registry=r)
+        self.memory_limit = Gauge("novarank_memory_limit_bytes",
+                                  "Memory the process may use (cgroup limit or machine RAM)",
+                                  registry=r)
         self.telemetry_lag = Gauge("novarank_telemetry_lag_seconds",
                                    "Age of the oldest telemetry event not yet written",
                                    registry=r)

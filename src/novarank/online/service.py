@@ -44,6 +44,19 @@ CATALOG_LOOKBACK = 1_000  # re-read recent catalog changes: concurrent writers m
 _TELEMETRY_TYPE = {Event.IMPRESSION: "impression", Event.CLICK: "click"}
 
 
+def memory_limit_bytes() -> float:
+    """The cgroup v2 memory limit when one is set, else the machine's RAM."""
+    try:
+        raw = open("/sys/fs/cgroup/memory.max").read().strip()  # noqa: SIM115
+        if raw != "max":
+            return float(raw)
+    except OSError:
+        pass
+    import psutil
+
+    return float(psutil.virtual_memory().total)
+
+
 def new_id() -> str:
     """Request/snapshot ids: unique, not secret (uuid4 reads the OS entropy pool, 10x slower)."""
     return f"{random.getrandbits(128):032x}"
@@ -92,6 +105,10 @@ class RankingService:
                               release=self.release,
                               on_drop=self.metrics.telemetry_dropped.inc)
         self.metrics.telemetry_lag.set_function(self.events.lag_seconds)
+        self.metrics.memory_limit.set(memory_limit_bytes())
+        for variant, share in s.split.items():
+            self.metrics.split.labels(variant).set(share / 100.0)
+        self._written_seen = 0
         self.toggles = ToggleWatcher(self.state)
         self._forgotten: set[str] = set()
         self._catalog_lock = threading.Lock()
@@ -126,6 +143,10 @@ class RankingService:
         if time.monotonic() - self._trending_at >= self.settings.trending_refresh_s:
             self.refresh_trending()
         self.metrics.catalog_items.set(self.rec.catalog.n_items)
+        self.metrics.kill_switch.set(1.0 if self.toggles.current().kill_switch else 0.0)
+        written = self.events.written
+        self.metrics.telemetry_written.inc(written - self._written_seen)
+        self._written_seen = written
         self.cache.observe()
 
     def refresh_trending(self) -> None:

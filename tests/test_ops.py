@@ -1,0 +1,207 @@
+"""Operations as code, checked by the real tools: promtool, amtool, a running Alertmanager."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from novarank.ops import oncall
+from novarank.ops.alerts import ALERTS, metric_names, rules_yaml, unit_tests_yaml
+from novarank.ops.webhook import AlertSink, serve
+
+ROOT = Path(__file__).resolve().parent.parent
+PROM, AM = ROOT / "deploy" / "prometheus", ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is missing: .ci/run installs it (Debian prometheus packages)")
+        pytest.skip(f"{name} not installed (apt-get install prometheus prometheus-alertmanager)")
+    return path
+
+
+def test_generated_rule_files_are_current():
+    assert (PROM / "alerts.yml").read_text() == rules_yaml()
+    assert (PROM / "alerts_test.yml").read_text() == unit_tests_yaml()
+
+
+def test_at_least_twenty_alerts_with_the_guides_six():
+    names = {a.name for a in ALERTS}
+    assert len(names) == len(ALERTS) >= 20
+    for required in ("NovarankHighErrorRate", "NovarankLowCacheHitRate",
+                     "NovarankHighLatencyP95", "NovarankPodRestarted",
+                     "NovarankMemoryPressure", "NovarankInsufficientReplicas",
+                     "NovarankAvailabilityBurnFast", "NovarankLatencyBurnFast",
+                     "NovarankTelemetryLag", "NovarankIngestStalled", "NovarankFallbackRateHigh",
+                     "NovarankSampleRatioMismatch"):
+        assert required in names
+
+
+def test_promtool_checks_and_unit_tests_every_alert(tmp_path):
+    promtool = tool("promtool")
+    assert subprocess.run([promtool, "check", "rules", str(PROM / "alerts.yml")],
+                          capture_output=True).returncode == 0
+    res = subprocess.run([promtool, "test", "rules", str(PROM / "alerts_test.yml")],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    doc = yaml.safe_load((PROM / "alerts_test.yml").read_text())
+    fires = [t for t in doc["tests"] if t["name"].endswith("fires")]
+    silent = [t for t in doc["tests"] if t["name"].endswith("silent when healthy")]
+    assert len(fires) == len(silent) == len(ALERTS)
+    assert all(len(t["alert_rule_test"]) == 2 for t in fires)  # firing + pending
+
+
+def test_a_broken_rule_fails_promtool(tmp_path):
+    promtool = tool("promtool")
+    broken = tmp_path / "alerts.yml"
+    broken.write_text(rules_yaml().replace("> 0.01", "> 0.5", 1))  # threshold drift
+    (tmp_path / "alerts_test.yml").write_text(unit_tests_yaml())
+    res = subprocess.run([promtool, "test", "rules", str(tmp_path / "alerts_test.yml")],
+                         capture_output=True, text=True)
+    assert res.returncode != 0 and "NovarankHighErrorRate" in res.stdout + res.stderr
+
+
+ROUTES = [
+    ({"severity": "critical", "team": "sre"}, "pagerduty-oncall,slack-sre"),
+    ({"severity": "critical", "team": "data"}, "pagerduty-oncall,slack-sre"),
+    ({"severity": "warning", "team": "sre"}, "slack-sre"),
+    ({"severity": "warning", "team": "data"}, "email-data"),
+    ({"severity": "info", "team": "sre"}, "slack-sre"),
+    ({"severity": "critical", "team": "sre", "dryrun": "true"}, "webhook-dryrun"),
+]
+
+
+@pytest.mark.parametrize(("labels", "receivers"), ROUTES)
+def test_alert_routing(labels, receivers):
+    amtool = tool("amtool")
+    args = [amtool, "config", "routes", "test", f"--config.file={AM}",
+            f"--verify.receivers={receivers}", *(f"{k}={v}" for k, v in labels.items())]
+    res = subprocess.run(args, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_every_alert_reaches_a_human_and_misroutes_fail():
+    amtool = tool("amtool")
+    for a in ALERTS:
+        expected = "pagerduty-oncall,slack-sre" if a.severity == "critical" else (
+            "email-data" if a.team == "data" else "slack-sre")
+        res = subprocess.run([amtool, "config", "routes", "test", f"--config.file={AM}",
+                              f"--verify.receivers={expected}", f"severity={a.severity}",
+                              f"team={a.team}", f"alertname={a.name}"], capture_output=True)
+        assert res.returncode == 0, a.name
+    wrong = subprocess.run([amtool, "config", "routes", "test", f"--config.file={AM}",
+                            "--verify.receivers=email-data", "severity=warning", "team=sre"],
+                           capture_output=True)
+    assert wrong.returncode != 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_a_test_alert_reaches_the_webhook_through_alertmanager(tmp_path):
+    binary = tool("prometheus-alertmanager")
+    amtool = tool("amtool")
+    hook_port, am_port, cluster_port = _free_port(), _free_port(), _free_port()
+    cfg = tmp_path / "am.yml"
+    cfg.write_text(AM.read_text().replace("http://127.0.0.1:9095/alerts",
+                                          f"http://127.0.0.1:{hook_port}/alerts"))
+    sink = AlertSink(tmp_path / "alerts.jsonl")
+    hook = serve(hook_port, sink)
+    am = subprocess.Popen([binary, f"--config.file={cfg}", f"--storage.path={tmp_path}/data",
+                           f"--web.listen-address=127.0.0.1:{am_port}",
+                           f"--cluster.listen-address=127.0.0.1:{cluster_port}"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{am_port}"
+        deadline = time.monotonic() + 20
+        while subprocess.run([amtool, "check-config", str(cfg)],
+                             capture_output=True).returncode != 0 or subprocess.run(
+                [amtool, "alert", "query", f"--alertmanager.url={url}"],
+                capture_output=True).returncode != 0:
+            assert time.monotonic() < deadline, "alertmanager did not start"
+            time.sleep(0.2)
+        subprocess.run([amtool, "alert", "add", "alertname=NovarankDryRun", "dryrun=true",
+                        "severity=critical", "team=sre", f"--alertmanager.url={url}",
+                        "--annotation=summary=dry-run"], check=True, capture_output=True)
+        deadline = time.monotonic() + 20
+        while not sink.received:
+            assert time.monotonic() < deadline, "the test alert never reached the webhook"
+            time.sleep(0.1)
+        got = sink.received[0]
+        assert got["receiver"] == "webhook-dryrun"
+        assert got["alerts"][0]["labels"]["alertname"] == "NovarankDryRun"
+    finally:
+        am.terminate()
+        am.wait(timeout=10)
+        hook.shutdown()
+
+
+def test_every_metric_a_rule_reads_is_exported(small_model, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from novarank.api import create_app
+    from novarank.config import ServiceSettings
+    from novarank.release import save_release
+
+    save_release(small_model, tmp_path / "rel")
+    s = ServiceSettings(release=tmp_path / "rel", state_url=f"sqlite:///{tmp_path}/s.db",
+                        events_url=f"file://{tmp_path}/lake")
+    with TestClient(create_app(s)) as c:
+        c.get("/v1/users/u1/feed")
+        c.post("/v1/events", json=[{"type": "click", "user_id": "u1", "item_id": "v1"},
+                                   {"type": "nope"}])
+        text = c.get("/metrics").text
+    exported = {m.group(1) for m in re.finditer(r"^# TYPE (\w+) ", text, re.M)}
+    missing = sorted(metric_names() - exported)
+    assert not missing, f"rules read metrics the service does not export: {missing}"
+
+
+def test_every_runbook_exists_with_the_escalation_path():
+    books = {a.runbook for a in ALERTS}
+    assert len(books) >= 7
+    for book in books:
+        text = (ROOT / book).read_text()
+        for section in ("## Alert", "## Diagnosis", "## Remediation", "## Escalation"):
+            assert section in text, (book, section)
+        assert "5 min" in text and "15 min" in text and "30 min" in text and "60 min" in text
+    assert (ROOT / "docs/runbooks/hourly-checklist.md").exists()
+    assert (ROOT / "docs/runbooks/incident-log-template.md").exists()
+    remediations = " ".join((ROOT / b).read_text() for b in books)
+    assert "kill_switch" in remediations and "rollout undo" in remediations
+
+
+def _utc(s: str) -> datetime:
+    return datetime.fromisoformat(s).replace(tzinfo=UTC)
+
+
+def test_oncall_covers_the_window_and_names_gaps(tmp_path):
+    path = ROOT / "deploy" / "oncall.yaml"
+    assert oncall.check(path, _utc("2026-11-20T00:00:00"), _utc("2026-12-20T00:00:00")) == []
+    gap = oncall.check(path, _utc("2026-11-20T00:00:00"), _utc("2027-01-05T00:00:00"))
+    assert gap == ["rotation: nobody is on call from 2026-12-27T00:00:00+00:00 "
+                   "(window ends 2027-01-05T00:00:00+00:00)"]
+    doc = yaml.safe_load(path.read_text())
+    doc["rotation"].pop(1)  # a hole in the middle
+    doc["escalation"].pop()  # no L4
+    doc["rotation"][0]["secondary"] = "nobody"
+    broken = tmp_path / "oncall.yaml"
+    broken.write_text(yaml.safe_dump(doc))
+    issues = oncall.check(broken, _utc("2026-11-20T00:00:00"), _utc("2026-12-01T00:00:00"))
+    assert any("nobody is on call from 2026-11-20" in p for p in issues)
+    assert any(p.startswith("escalation: expected") for p in issues)
+    assert any("'nobody' is on call but has no contact" in p for p in issues)
