@@ -205,3 +205,29 @@ def test_oncall_covers_the_window_and_names_gaps(tmp_path):
     assert any("nobody is on call from 2026-11-20" in p for p in issues)
     assert any(p.startswith("escalation: expected") for p in issues)
     assert any("'nobody' is on call but has no contact" in p for p in issues)
+
+
+def test_kubernetes_manifests_validate_against_the_schemas(tmp_path):
+    import kubernetes_validate
+
+    docs = []
+    for path in sorted((ROOT / "deploy" / "k8s").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            kubernetes_validate.validate(doc, "1.30.0", strict=True)
+            docs.append(doc)
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    assert {("Deployment", "novarank"), ("HorizontalPodAutoscaler", "novarank"),
+            ("PodDisruptionBudget", "novarank"), ("Deployment", "novarank-ingest"),
+            ("CronJob", "novarank-rollup"), ("Secret", "novarank-admin")} <= kinds
+    api = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] ==
+               "novarank")
+    hpa = next(d for d in docs if d["kind"] == "HorizontalPodAutoscaler")
+    assert api["spec"]["replicas"] == 3
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 10)
+    probes = api["spec"]["template"]["spec"]["containers"][0]
+    assert probes["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert probes["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    # a broken manifest is caught, not waved through
+    bad = dict(api, spec={**api["spec"], "replicas": "three"})
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, "1.30.0", strict=True)
