@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -231,3 +232,67 @@ def test_kubernetes_manifests_validate_against_the_schemas(tmp_path):
     bad = dict(api, spec={**api["spec"], "replicas": "three"})
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(bad, "1.30.0", strict=True)
+
+
+def test_dashboards_are_generated_and_current():
+    from novarank.ops.dashboards import DASHBOARDS, dashboard
+
+    assert [t for t, _ in DASHBOARDS.values()] == [
+        "System Health & Resources", "API Performance & Latency", "Cache Performance",
+        "Business Metrics"]
+    for uid, (title, panels) in DASHBOARDS.items():
+        committed = (ROOT / "deploy" / "grafana" / f"{uid}.json").read_text()
+        assert committed == json.dumps(dashboard(uid, title, panels), indent=2) + "\n"
+
+
+@pytest.mark.slow
+def test_every_panel_query_returns_data_from_a_real_prometheus(tmp_path, small_model):
+    """A real Prometheus scrapes a real `novarank serve` under a little traffic; every panel
+    query must parse and return at least one series (no empty or wrong panel)."""
+    import httpx
+
+    from novarank.cli.demo_service import free_port, start_server, stop_server
+    from novarank.ops.dashboards import all_queries
+    from novarank.release import save_release
+
+    prometheus = tool("prometheus")
+    save_release(small_model, tmp_path / "rel")
+    port, prom_port = free_port(), free_port()
+    proc = start_server(tmp_path / "rel", tmp_path, port,
+                        env={"NOVARANK_SPLIT": '{"control": 100}'})
+    cfg = tmp_path / "prometheus.yml"
+    cfg.write_text(yaml.safe_dump({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [{"job_name": "novarank",
+                            "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}]}))
+    prom = subprocess.Popen([prometheus, f"--config.file={cfg}",
+                             f"--storage.tsdb.path={tmp_path}/tsdb",
+                             f"--web.listen-address=127.0.0.1:{prom_port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with httpx.Client(base_url=base, timeout=10) as c:
+                for n in range(20):
+                    feed = c.get(f"/v1/users/u{n}/feed", params={"k": 5}).json()
+                    c.post("/v1/events", json=[
+                        {"type": "impression", "user_id": f"u{n}", "item_id": it["item_id"],
+                         "request_id": feed["request_id"]} for it in feed["items"]] + [
+                        {"type": "click", "user_id": f"u{n}",
+                         "item_id": feed["items"][0]["item_id"]}])
+            time.sleep(1.0)
+            if time.monotonic() > deadline - 9:
+                break
+        empty = []
+        for uid, title, expr in all_queries():
+            r = httpx.get(f"http://127.0.0.1:{prom_port}/api/v1/query",
+                          params={"query": expr}, timeout=10).json()
+            assert r["status"] == "success", (uid, title, r)
+            if not r["data"]["result"]:
+                empty.append(f"{uid}: {title}")
+        assert not empty, f"panels without data: {empty}"
+    finally:
+        prom.terminate()
+        prom.wait(timeout=10)
+        stop_server(proc)

@@ -20,18 +20,26 @@ PROM = Path("deploy/prometheus")
 def generate(out: Path = typer.Option(PROM, help="where alerts.yml and alerts_test.yml go"),
              check: bool = typer.Option(False, help="fail if the files differ from the spec")
              ) -> None:
-    """Write the Prometheus rules and their promtool tests from novarank/ops/alerts.py."""
+    """Write the Prometheus rules, their promtool tests and the Grafana dashboards."""
+    import json
+
     from novarank.ops.alerts import ALERTS, rules_yaml, unit_tests_yaml
+    from novarank.ops.dashboards import DASHBOARDS, dashboard
 
     files = {out / "alerts.yml": rules_yaml(), out / "alerts_test.yml": unit_tests_yaml()}
+    grafana = out.parent / "grafana"
+    for uid, (title, panels) in DASHBOARDS.items():
+        files[grafana / f"{uid}.json"] = json.dumps(dashboard(uid, title, panels),
+                                                    indent=2) + "\n"
     if check:
         stale = [str(p) for p, text in files.items() if not p.exists() or p.read_text() != text]
         if stale:
             raise ConfigError(f"generated files are stale: {stale}; run `novarank ops generate`")
-        console.print(f"[green]ok[/] {len(ALERTS)} alerts, files up to date")
+        console.print(f"[green]ok[/] {len(ALERTS)} alerts, {len(DASHBOARDS)} dashboards, "
+                      "files up to date")
         return
-    out.mkdir(parents=True, exist_ok=True)
     for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     console.print(f"{len(ALERTS)} alerts -> {', '.join(str(p) for p in files)}")
 
