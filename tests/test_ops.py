@@ -296,3 +296,57 @@ def test_every_panel_query_returns_data_from_a_real_prometheus(tmp_path, small_m
         prom.terminate()
         prom.wait(timeout=10)
         stop_server(proc)
+
+
+def test_dashboard_data_quantile_interpolation():
+    from novarank.online.dashboard import _quantile
+
+    # 100 observations: 50 under 10 ms, 40 more under 20 ms, 10 more under 50 ms
+    buckets = {0.01: 50, 0.02: 90, 0.05: 100, float("inf"): 100}
+    assert _quantile(buckets, 0.5) == pytest.approx(10.0)
+    assert _quantile(buckets, 0.95) == pytest.approx(35.0)
+    assert _quantile({}, 0.95) is None
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
+
+
+@pytest.mark.slow
+def test_dashboard_page_renders_tiles_in_headless_chromium(tmp_path, small_model):
+    import httpx
+
+    from novarank.cli.demo_service import free_port, start_server, stop_server
+    from novarank.release import save_release
+
+    chromium = tool("chromium")
+    save_release(small_model, tmp_path / "rel")
+    port = free_port()
+    proc = start_server(tmp_path / "rel", tmp_path, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, timeout=10) as c:
+            for n in range(30):
+                feed = c.get(f"/v1/users/u{n}/feed", params={"k": 5}).json()
+                c.post("/v1/events", json=[
+                    {"type": "impression", "user_id": f"u{n}", "item_id": it["item_id"],
+                     "request_id": feed["request_id"]} for it in feed["items"]])
+        common = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path}/profile",
+                  "--virtual-time-budget=4000", "--window-size=1280,760"]
+        dom = subprocess.run([*common, "--dump-dom", f"{base}/dashboard"], capture_output=True,
+                             text=True, timeout=60).stdout
+        shot = tmp_path / "dashboard.png"
+        subprocess.run([*common, f"--screenshot={shot}", f"{base}/dashboard"],
+                       capture_output=True, timeout=60)
+    finally:
+        stop_server(proc)
+    rows = re.findall(r'data-metric="(\w+)" data-status="(\w+)"', dom)
+    metrics = dict(rows)
+    assert {"p95_ms", "coverage", "error_rate", "cache_hit_rate", "ctr",
+            "allocation_max_deviation", "recall"} <= set(metrics), dom[:2000]
+    assert metrics["coverage"] == "ok"  # 30 feeds, every slot filled
+    assert shot.exists() and shot.stat().st_size > 10_000
+    out = ROOT / "docs" / "dashboard.png"
+    if os.environ.get("NOVARANK_KEEP_SCREENSHOT"):
+        shutil.copy(shot, out)

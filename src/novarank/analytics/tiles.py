@@ -12,7 +12,7 @@ from typing import Any
 from novarank.analytics.slo import HEALTH, OUTCOMES, Objective
 
 
-def _status(obj: Objective, value: float | None, samples: int) -> dict[str, Any]:
+def status_of(obj: Objective, value: float | None, samples: int) -> dict[str, Any]:
     if value is None or samples < obj.min_samples:
         verdict = "no_data"
     else:
@@ -39,9 +39,9 @@ def health(summary: dict[str, Any]) -> dict[str, Any]:
     }
     samples = {"p95_ms": n_feed, "coverage": n_feed, "error_rate": n_total + errors,
                "cache_hit_rate": feed["cache_lookups"] if feed else 0}
-    rows = [_status(o, values[o.metric], samples[o.metric]) for o in HEALTH]
+    rows = [status_of(o, values[o.metric], samples[o.metric]) for o in HEALTH]
     return {"tile": "health", "date": summary["date"], "metrics": rows,
-            "status": _overall(rows), "server_errors": errors, "requests": n_total}
+            "status": overall(rows), "server_errors": errors, "requests": n_total}
 
 
 def outcomes(summary: dict[str, Any], split: dict[str, float] | None = None,
@@ -62,16 +62,16 @@ def outcomes(summary: dict[str, Any], split: dict[str, float] | None = None,
         total_share = sum(split.values())
         deviation = max(abs(allocation.get(v, 0.0) - s / total_share) for v, s in split.items())
     catalog = summary.get("catalog_items")
-    rows = [_status(OUTCOMES[0], ctr, imps),
-            _status(OUTCOMES[1], deviation, n if split else 0),
-            _status(OUTCOMES[2], recall, 1 if recall is not None else 0)]
+    rows = [status_of(OUTCOMES[0], ctr, imps),
+            status_of(OUTCOMES[1], deviation, n if split else 0),
+            status_of(OUTCOMES[2], recall, 1 if recall is not None else 0)]
     return {"tile": "outcomes", "date": summary["date"], "metrics": rows,
-            "status": _overall(rows), "allocation": allocation,
+            "status": overall(rows), "allocation": allocation,
             "planned_split": split or {},
             "catalog_coverage": (total["items_shown"] / catalog) if total and catalog else None,
             "per_variant": [r for r in out if r["variant"] is not None]}
 
 
-def _overall(rows: list[dict[str, Any]]) -> str:
+def overall(rows: list[dict[str, Any]]) -> str:
     states = {r["status"] for r in rows}
     return "breach" if "breach" in states else "no_data" if "no_data" in states else "ok"

@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from novarank.analytics.slo import HEALTH
+
 JOB = 'job="novarank"'
+_SLO = {o.metric: o.threshold for o in HEALTH}
+ERROR_BUDGET = _SLO["error_rate"]  # availability SLO 99.9%: the budget burn rates spend
+CACHE_HIT_MIN = _SLO["cache_hit_rate"]  # the same floor the Health tile and gates use
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,7 @@ ALERTS: tuple[Alert, ...] = (
           _latency(1000, 1100, 6000, le_one=3000), _latency(5900, 6000, 6000)),
     Alert("NovarankLowCacheHitRate",
           f'sum(rate(novarank_cache_requests_total{{{JOB},level="l1",result="hit"}}[10m])) / '
-          f'sum(rate(novarank_cache_requests_total{{{JOB},level="l1"}}[10m])) < 0.85',
+          f'sum(rate(novarank_cache_requests_total{{{JOB},level="l1"}}[10m])) < {CACHE_HIT_MIN:g}',
           "10m", "warning", "sre", "L1 cache hit rate below 85%", RB + "low-cache-hit-rate.md",
           _hits(700, 300), _hits(970, 30)),
     Alert("NovarankPodRestarted", f"changes(process_start_time_seconds{{{JOB}}}[15m]) > 0",
@@ -137,10 +142,10 @@ ALERTS: tuple[Alert, ...] = (
           "A replica does not answer scrapes", RB + "insufficient-replicas.md",
           {f'up{{{JOB},instance="a"}}': "0x120"}, {f'up{{{JOB},instance="a"}}': "1x120"},
           exp_labels={"instance": "a", "job": "novarank"}),
-    Alert("NovarankAvailabilityBurnFast", _burn(error_ratio, "1h", "5m", 14.4, 0.001), "2m",
+    Alert("NovarankAvailabilityBurnFast", _burn(error_ratio, "1h", "5m", 14.4, ERROR_BUDGET), "2m",
           "critical", "sre", "Availability SLO (99.9%) burning 14x too fast (1h and 5m)",
           RB + "high-error-rate.md", bad_errors, ok_traffic),
-    Alert("NovarankAvailabilityBurnSlow", _burn(error_ratio, "6h", "30m", 6, 0.001), "15m",
+    Alert("NovarankAvailabilityBurnSlow", _burn(error_ratio, "6h", "30m", 6, ERROR_BUDGET), "15m",
           "warning",
           "sre", "Availability SLO (99.9%) burning 6x too fast (6h and 30m)",
           RB + "high-error-rate.md", bad_errors, ok_traffic),

@@ -38,3 +38,23 @@ async def echo(service: Service, size: int = 1000) -> Response:
 def metrics(service: Service) -> Response:
     service.cache.observe()
     return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/dashboard", include_in_schema=False)
+async def dashboard_page() -> Response:
+    """The built-in page: live Health and Outcomes tiles of this replica."""
+    from novarank.online.dashboard import PAGE
+
+    return Response(PAGE, media_type="text/html")
+
+
+@router.get("/dashboard/data", response_class=JSON)
+def dashboard_data(service: Service) -> JSON:
+    """The numbers behind /dashboard, each against its objective (analytics/slo.py)."""
+    from novarank.online.dashboard import live_tiles
+
+    rows = service.lock.get("metrics", {}).get("evaluation", {}).get("rows", [])
+    recall = next((r["recall"] for r in rows if r["method"] == "ranker"
+                   and r["cohort"] == "all"), None)
+    return JSON({**live_tiles(service.metrics.registry, service.splitter.split, recall),
+                 "release": service.release})
