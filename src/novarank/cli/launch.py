@@ -20,7 +20,8 @@ app = typer.Typer(help="The launch harness: baseline collection (gates and rollo
                   no_args_is_help=True)
 
 
-def _world(data: str, workdir: Path) -> tuple[Path, object, list[str], list[str]]:
+def _world(data: str, workdir: Path, version: str = "baseline", evaluate: bool = False
+           ) -> tuple[Path, object, list[str], list[str]]:
     """Train a release for the run and return (release, truth, truth user ids, item ids)."""
     from novarank.config import TrainConfig
     from novarank.data.loaders import load
@@ -37,7 +38,12 @@ def _world(data: str, workdir: Path) -> tuple[Path, object, list[str], list[str]
         truth = oracle(ds.matrix())
     release = workdir / "release"
     shutil.rmtree(release, ignore_errors=True)
-    save_release(fit_model(ds, TrainConfig(tune=False)), release, version="baseline")
+    if evaluate:  # the offline metrics go into the lock (gate 7 reads the release's recall)
+        from novarank.pipeline import train_release
+
+        train_release(ds, release, TrainConfig(tune=False), do_tune=False, version=version)
+    else:
+        save_release(fit_model(ds, TrainConfig(tune=False)), release, version=version)
     return release, truth, ds.user_ids.tolist(), ds.items.ids.tolist()
 
 
@@ -126,3 +132,77 @@ def baseline(
         console.print(f"  {t['target']:<30} {str(t['value'])[:10]:>10}  {t['objective']:<10} "
                       f"n={t['samples']:<7} {t['verdict']}")
     console.print(f"[{colour}]baseline {report['verdict'].upper()}[/]; report: {path}")
+
+
+@app.command("dry-run")
+@friendly_errors
+def dry_run(
+    url: str = typer.Option(None, help="a running service (default: start the embedded one)"),
+    release: Path = typer.Option(None, help="with --url: the release it serves"),
+    truth: Path = typer.Option(None, help="with --url: ground truth (data synth's truth.npz)"),
+    lake: Path = typer.Option(None, help="with --url: the lake the service writes to"),
+    token: str = typer.Option(None, envvar="NOVARANK_ADMIN_TOKEN", help="admin token"),
+    data: str = typer.Option("synthetic:users=5000,items=2000,events=300000,seed=7",
+                             help="without --url: data to build and serve"),
+    sessions: int = typer.Option(600, help="simulated sessions between gates 3 and 4"),
+    split: str = typer.Option('{"control": 20, "treatment_a": 40, "treatment_b": 40}',
+                              help="planned split (the started service uses it too)"),
+    deploy: Path = typer.Option(Path("deploy"), help="alert rules, routes, oncall.yaml"),
+    out: Path = typer.Option(Path("runs/dryrun"), help="evidence pack directory"),
+    seed: int = typer.Option(0),
+) -> None:
+    """Run the eleven launch gates against a service and write the evidence pack."""
+    from novarank.cli.demo_service import TOKEN, free_port, start_server, stop_server
+    from novarank.data.synthetic import TasteModel
+    from novarank.launch.dryrun import DryRun, write_pack
+    from novarank.launch.gates import decide
+    from novarank.launch.simulator import Simulator
+    from novarank.release import load_release
+    from novarank.release.bundle import code_version
+
+    plan = json.loads(split)
+    out.mkdir(parents=True, exist_ok=True)
+    proc = None
+    if url is None:
+        console.print(f"building and serving a release from {data} …")
+        release, model_truth, t_users, t_items = _world(data, out, "dryrun", evaluate=True)
+        for stale in ("state.db", "state.db-wal", "state.db-shm"):
+            (out / stale).unlink(missing_ok=True)
+        shutil.rmtree(out / "lake", ignore_errors=True)
+        port = free_port()
+        proc = start_server(release, out.resolve(), port, env={
+            "NOVARANK_SPLIT": json.dumps(plan),
+            "NOVARANK_VARIANT_WEIGHTS": json.dumps({v: {"trending": 0.5 + 0.5 * n}
+                                                    for n, v in enumerate(plan)
+                                                    if v != "control"})})
+        url, token, lake = f"http://127.0.0.1:{port}", TOKEN, out.resolve() / "lake"
+    else:
+        if release is None or truth is None or lake is None or token is None:
+            raise ConfigError("--url needs --release, --truth, --lake and --token")
+        model_truth = TasteModel.load(truth / "truth" if truth.is_dir() else truth)
+        t_users = [f"u{i}" for i in range(len(model_truth.user_factors))]
+        t_items = [f"v{i}" for i in range(len(model_truth.item_factors))]
+    try:
+        model, _, lock = load_release(release)
+        index = {u: i for i, u in enumerate(model.user_ids.tolist())}
+        sizes = np.diff(model.hist_indptr)
+        hist = np.array([sizes[index[u]] if u in index else 0 for u in t_users])
+        sim = Simulator(model_truth, t_items, t_users, hist, seed=seed)
+        run = DryRun(url, token, release, lake, deploy, sim, plan, sessions=sessions)
+        with console.status("running the gates …"):
+            results, traffic = run.run(code_version(), str(lock["version"]))
+    finally:
+        if proc is not None:
+            stop_server(proc)
+    decision = decide(results)
+    meta = {"url": url, "release": lock["version"], "code_version": code_version(),
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "traffic": traffic, "split": plan}
+    path = write_pack(out, results, decision, meta)
+    for r in results:
+        colour = {"GREEN": "green", "RED": "red", "YELLOW": "yellow"}.get(r.verdict.value,
+                                                                          "magenta")
+        console.print(f"  gate {r.number:>2} {r.name:<28} [{colour}]{r.verdict.value}[/] "
+                      f"{'' if r.value is None else f'{r.value:.4g}'}")
+    console.print(f"go/no-go: [bold]{decision['decision']}[/] "
+                  f"({len(decision['blocking'])} blocking); record: {path}")

@@ -96,6 +96,23 @@ class Simulator:
                          "creator_id": f"sim-creator-{base % 50}", "tags": [],
                          "published_at": now}
 
+    def user_in(self, cohort: str) -> str | None:
+        """Some user of a cohort (a new id for 'cold'), for smoke tests."""
+        if cohort == "cold":
+            self._cold += 1
+            return f"sim-new-{self.seed}-{self._cold}"
+        pool = self._pool.get(cohort, np.empty(0, np.int64))
+        return self.user_ids[int(pool[self.rng.integers(0, len(pool))])] if len(pool) else None
+
+    def release_users(self, n: int) -> list[str]:
+        """n distinct users with release history, most active first."""
+        order = np.argsort(-self.history_sizes, kind="stable")
+        return [self.user_ids[int(u)] for u in order[:n] if self.history_sizes[u] > 0]
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
     @property
     def uploads(self) -> set[str]:
         return set(self._extra)

@@ -1,0 +1,124 @@
+"""Launch gates as data: each gate is a spec (what is measured, threshold, minimum samples,
+severity) plus a measurement; the spec, not the measurement, decides the verdict.
+
+Verdicts: GREEN, YELLOW (a warning-severity gate that missed, or a waiver), RED,
+INCONCLUSIVE (too few samples, or the check could not run). Missing data is never green.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Verdict(StrEnum):
+    GREEN = "GREEN"
+    YELLOW = "YELLOW"
+    RED = "RED"
+    INCONCLUSIVE = "INCONCLUSIVE"
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    number: int
+    name: str
+    metric: str
+    op: str  # "==", ">=", "<=", ">", "<"
+    threshold: float
+    min_samples: int = 1
+    severity: str = "blocker"  # blocker -> RED on a miss; warning -> YELLOW on a miss
+    how: str = ""
+
+    def judge(self, value: float | None, samples: int) -> Verdict:
+        if value is None or samples < self.min_samples:
+            return Verdict.INCONCLUSIVE
+        ok = {"==": value == self.threshold, ">=": value >= self.threshold,
+              "<=": value <= self.threshold, ">": value > self.threshold,
+              "<": value < self.threshold}[self.op]
+        if ok:
+            return Verdict.GREEN
+        return Verdict.YELLOW if self.severity == "warning" else Verdict.RED
+
+
+@dataclass
+class Measurement:
+    value: float | None
+    samples: int
+    details: dict[str, Any] = field(default_factory=dict)
+    evidence: Any = None  # a short, redacted JSON snippet for the pack
+
+
+@dataclass
+class GateResult:
+    number: int
+    name: str
+    verdict: Verdict
+    metric: str
+    objective: str
+    value: float | None
+    samples: int
+    min_samples: int
+    how: str
+    details: dict[str, Any]
+    evidence: Any
+    seconds: float
+    code_version: str
+    release: str
+    waiver: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "verdict": self.verdict.value}
+
+
+def evaluate(spec: GateSpec, measure: Callable[[], Measurement], *, code_version: str,
+             release: str) -> GateResult:
+    """Run one measurement and judge it; an exception is an INCONCLUSIVE gate, never green."""
+    t0 = time.perf_counter()
+    try:
+        m = measure()
+        verdict = spec.judge(m.value, m.samples)
+    except Exception as exc:
+        m = Measurement(None, 0, {"error": f"{type(exc).__name__}: {exc}"})
+        verdict = Verdict.INCONCLUSIVE
+    return GateResult(spec.number, spec.name, verdict, spec.metric,
+                      f"{spec.op} {spec.threshold:g}", m.value, m.samples, spec.min_samples,
+                      spec.how, m.details, m.evidence, round(time.perf_counter() - t0, 3),
+                      code_version, release)
+
+
+def decide(results: list[GateResult], waivers: dict[int, str] | None = None) -> dict[str, Any]:
+    """Gate 11: GO only when every gate is GREEN, or YELLOW with a recorded waiver."""
+    waivers = waivers or {}
+    blocking = []
+    for r in results:
+        if r.verdict == Verdict.YELLOW and r.number in waivers:
+            r.waiver = waivers[r.number]
+            continue
+        if r.verdict != Verdict.GREEN:
+            blocking.append({"gate": r.number, "name": r.name, "verdict": r.verdict.value})
+    return {"decision": "GO" if not blocking else "NO-GO", "blocking": blocking}
+
+
+def chi_square_srm(observed: dict[str, int], planned: dict[str, float]) -> dict[str, Any]:
+    """Sample-ratio mismatch: chi-square of observed counts against the planned split, and
+    the largest share deviation against a tolerance that shrinks with the sample size."""
+    from scipy.stats import chisquare
+
+    n = sum(observed.values())
+    total = sum(planned.values())
+    shares = {v: s / total for v, s in planned.items()}
+    obs = [observed.get(v, 0) for v in shares]
+    exp = [shares[v] * n for v in shares]
+    p_value = float(chisquare(obs, exp).pvalue) if n else None
+    worst = {}
+    for v, share in shares.items():
+        seen = observed.get(v, 0) / n if n else 0.0
+        tol = 3.0 * (share * (1 - share) / n) ** 0.5 if n else None  # three standard errors
+        worst[v] = {"observed": round(seen, 4), "planned": round(share, 4),
+                    "tolerance": None if tol is None else round(tol, 4),
+                    "within": tol is not None and abs(seen - share) <= tol}
+    return {"n": n, "p_value": p_value, "per_variant": worst,
+            "within_tolerance": all(x["within"] for x in worst.values())}

@@ -1,0 +1,217 @@
+"""Gates as data: verdict rules, the go/no-go decision, and each gate failing for the right
+reason (tampered artifact, skewed split, orphaned clicks, empty rollup, failing drill,
+gap in on-call) with the record saying so."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from novarank.launch.dryrun import SPECS, DryRun, write_pack
+from novarank.launch.gates import (
+    GateSpec,
+    Measurement,
+    Verdict,
+    chi_square_srm,
+    decide,
+    evaluate,
+)
+from novarank.launch.simulator import Simulator
+from novarank.telemetry.sinks import LakeWriter
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_missing_data_is_never_green():
+    spec = GateSpec(1, "x", "m", ">=", 0.9, min_samples=10)
+    assert spec.judge(None, 100) == Verdict.INCONCLUSIVE
+    assert spec.judge(0.99, 9) == Verdict.INCONCLUSIVE
+    assert spec.judge(0.99, 10) == Verdict.GREEN
+    assert spec.judge(0.5, 10) == Verdict.RED
+    warn = GateSpec(1, "x", "m", ">=", 0.9, severity="warning")
+    assert warn.judge(0.5, 1) == Verdict.YELLOW
+
+
+def test_a_crashing_measurement_is_inconclusive_with_the_error():
+    def boom() -> Measurement:
+        raise RuntimeError("service unreachable")
+
+    r = evaluate(SPECS[1], boom, code_version="c", release="r")
+    assert r.verdict == Verdict.INCONCLUSIVE and "service unreachable" in r.details["error"]
+
+
+def _result(n: int, verdict: Verdict):
+    r = evaluate(GateSpec(n, f"g{n}", "m", "==", 1), lambda: Measurement(1, 1),
+                 code_version="c", release="r")
+    r.verdict = verdict
+    return r
+
+
+def test_go_only_with_all_green_or_waived_yellow():
+    greens = [_result(n, Verdict.GREEN) for n in range(1, 11)]
+    assert decide(greens)["decision"] == "GO"
+    mixed = [*greens[:9], _result(10, Verdict.YELLOW)]
+    assert decide(mixed)["decision"] == "NO-GO"
+    waived = decide(mixed, {10: "on-call gap covered by the vendor, ticket OPS-12"})
+    assert waived["decision"] == "GO" and mixed[-1].waiver.startswith("on-call gap")
+    red = [*greens[:9], _result(10, Verdict.RED)]
+    assert decide(red, {10: "nope"})["decision"] == "NO-GO"  # a RED cannot be waived
+    assert decide([*greens[:9], _result(10, Verdict.INCONCLUSIVE)])["decision"] == "NO-GO"
+
+
+def test_sample_ratio_mismatch():
+    even = chi_square_srm({"a": 5030, "b": 4970}, {"a": 50, "b": 50})
+    assert even["p_value"] > 0.05 and even["within_tolerance"]
+    skew = chi_square_srm({"a": 700, "b": 300}, {"a": 50, "b": 50})
+    assert skew["p_value"] < 1e-6 and not skew["within_tolerance"]
+    small = chi_square_srm({"a": 60, "b": 40}, {"a": 50, "b": 50})  # tolerance grows when n
+    assert small["per_variant"]["a"]["tolerance"] > even["per_variant"]["a"]["tolerance"]
+
+
+@pytest.fixture()
+def dry(tmp_path, synth, small_model):
+    from novarank.release import save_release
+
+    save_release(small_model, tmp_path / "rel", version="r1")
+    deploy = tmp_path / "deploy"
+    shutil.copytree(ROOT / "deploy", deploy)
+    ds = synth.dataset
+    sim = Simulator(synth.truth, ds.items.ids.tolist(), ds.user_ids.tolist(),
+                    ds.history_sizes(), seed=1)
+    return DryRun("http://127.0.0.1:9", "t", tmp_path / "rel", tmp_path / "lake", deploy, sim,
+                  {"control": 50.0, "treatment": 50.0})
+
+
+def _judge(dry: DryRun, n: int, fn):
+    return evaluate(SPECS[n - 1], fn, code_version="c", release="r1")
+
+
+def test_tampered_artifact_fails_gate_1_and_the_record_says_so(dry, tmp_path):
+    assert _judge(dry, 1, dry.g1_lock).verdict == Verdict.GREEN
+    (dry.release / "arrays" / "quality.npy").write_bytes(b"tampered")
+    r = _judge(dry, 1, dry.g1_lock)
+    assert r.verdict == Verdict.RED and "altered: arrays/quality.npy" in r.details["problem"]
+    path = write_pack(tmp_path / "pack", [r], decide([r]), {
+        "release": "r1", "code_version": "c", "finished_at": "now", "url": "u",
+        "traffic": {}})
+    text = path.read_text()
+    assert "Decision: **NO-GO**" in text and "| 1 | Artifacts locked | **RED**" in text
+    assert (tmp_path / "pack" / "snippets" / "gate-01.json").exists()
+
+
+def test_gap_in_oncall_fails_gate_10(dry):
+    assert _judge(dry, 10, dry.g10_oncall).verdict == Verdict.GREEN
+    doc = yaml.safe_load((dry.deploy / "oncall.yaml").read_text())
+    doc["rotation"] = doc["rotation"][:1]
+    (dry.deploy / "oncall.yaml").write_text(yaml.safe_dump(doc))
+    r = _judge(dry, 10, dry.g10_oncall)
+    assert r.verdict == Verdict.RED and "nobody is on call" in r.details["problems"][0]
+
+
+def _requests(dry: DryRun, rows: list[tuple[str, str]], extra: str = "") -> None:
+    now = int(time.time() * 1000)
+    LakeWriter(dry.lake).write("request", [
+        {"event_id": f"q{extra}{i}", "ts": now, "received_ms": now, "request_id": f"r{i}",
+         "user_key": user, "variant": variant, "route": "feed", "status": 200, "k": 10,
+         "returned": 10, "cache": "l1"} for i, (user, variant) in enumerate(rows)])
+
+
+def test_skewed_split_and_split_users_fail_gate_4(dry):
+    _requests(dry, [(f"u{i}", "control" if i % 2 else "treatment") for i in range(1000)])
+    assert _judge(dry, 4, dry.g4_ab).verdict == Verdict.GREEN
+    shutil.rmtree(dry.lake)
+    _requests(dry, [(f"u{i}", "control" if i % 10 else "treatment") for i in range(1000)])
+    r = _judge(dry, 4, dry.g4_ab)
+    assert r.verdict == Verdict.RED and r.details["srm_p_value"] < 0.001
+    shutil.rmtree(dry.lake)
+    rows = [(f"u{i}", "control" if i % 2 else "treatment") for i in range(1000)]
+    _requests(dry, [*rows, ("u1", "treatment")], extra="dup")  # u1 seen in both variants
+    r = _judge(dry, 4, dry.g4_ab)
+    assert r.verdict == Verdict.RED and r.details["users_in_two_variants"] == 1
+
+
+def _clean_day(dry: DryRun, orphan_clicks: int = 0) -> None:
+    now = int(time.time() * 1000)
+    base = {"ts": now, "received_ms": now, "user_key": "k", "variant": "control"}
+    lake = LakeWriter(dry.lake)
+    lake.write("request", [{**base, "event_id": "q1", "request_id": "r1", "route": "feed",
+                            "status": 200, "k": 2, "returned": 2, "cache": "l1"}])
+    lake.write("ranking", [{**base, "event_id": "g1", "request_id": "r1", "items": ["a", "b"]}])
+    lake.write("impression", [{**base, "event_id": "i1", "request_id": "r1", "item_id": "a"}])
+    lake.write("click", [{**base, "event_id": "c1", "request_id": "r1", "item_id": "a"}] + [
+        {**base, "event_id": f"o{i}", "request_id": f"gone{i}", "item_id": "a"}
+        for i in range(orphan_clicks)])
+    lake.write("error", [{**base, "event_id": "e1", "route": "/v1/events", "status": 422,
+                          "code": "invalid_event"}])
+
+
+def test_orphaned_clicks_fail_gate_5(dry):
+    _clean_day(dry)
+    assert _judge(dry, 5, dry.g5_telemetry).verdict == Verdict.GREEN
+    shutil.rmtree(dry.lake)
+    _clean_day(dry, orphan_clicks=3)
+    r = _judge(dry, 5, dry.g5_telemetry)
+    assert r.verdict == Verdict.RED and r.details["join_integrity"]["orphaned_events"] == 3
+
+
+def test_empty_rollup_fails_gate_6(dry):
+    _clean_day(dry)
+    dry.g5_telemetry()
+    assert _judge(dry, 6, dry.g6_rollups).verdict == Verdict.GREEN
+    shutil.rmtree(dry.lake)
+    dry.g5_telemetry()  # an empty day still rolls up, into empty tables
+    r = _judge(dry, 6, dry.g6_rollups)
+    assert r.verdict == Verdict.RED and r.details["events"]["request"] == 0
+
+
+class _FallbackClient:
+    """A service whose kill switch works but whose fallback feeds come back short."""
+
+    def __init__(self, items: int) -> None:
+        self.items = items
+
+    def put(self, *a, **k):
+        return self
+
+    def get(self, *a, **k):
+        return self
+
+    def json(self) -> dict:
+        return {"fallback": True, "items": [{"item_id": str(i)} for i in range(self.items)]}
+
+
+def test_failing_drill_fails_gate_9(dry, monkeypatch):
+    monkeypatch.setattr(dry, "http", _FallbackClient(items=6))
+    r = _judge(dry, 9, dry.g9_drills)
+    assert r.verdict == Verdict.RED
+    assert r.details["kill_switch"]["fallback_full_fill"] < 1.0
+
+
+@pytest.mark.slow
+def test_dry_run_end_to_end(tmp_path):
+    from typer.testing import CliRunner
+
+    from novarank.cli.main import app
+
+    res = CliRunner().invoke(app, [
+        "launch", "dry-run", "--data", "synthetic:users=1000,items=800,events=150000,seed=3",
+        "--sessions", "350", "--deploy", str(ROOT / "deploy"), "--out", str(tmp_path / "pack")])
+    assert res.exit_code == 0, res.output
+    import json
+
+    doc = json.loads((tmp_path / "pack" / "gates.json").read_text())
+    verdicts = {g["number"]: g["verdict"] for g in doc["gates"]}
+    assert len(verdicts) == 10
+    for n in (1, 2, 3, 5, 6, 10):
+        assert verdicts[n] == "GREEN", (n, doc["gates"][n - 1]["details"])
+    assert verdicts[9] == "INCONCLUSIVE"  # the rollback drill does not exist yet
+    assert doc["decision"]["decision"] == "NO-GO"
+    assert "Decision: **NO-GO**" in (tmp_path / "pack" / "GO_NO_GO.md").read_text()
+    for snippet in (tmp_path / "pack" / "snippets").glob("gate-*.json"):
+        text = snippet.read_text()
+        assert len(text.splitlines()) <= 20
+        assert '"u1' not in text  # users appear only as hashed keys
