@@ -47,6 +47,28 @@ def _world(data: str, workdir: Path, version: str = "baseline", evaluate: bool =
     return release, truth, ds.user_ids.tolist(), ds.items.ids.tolist()
 
 
+def _saved_truth(truth: Path) -> tuple[object, list[str], list[str]]:
+    """The ground truth saved by `novarank data synth` (users u<i>, items v<j>)."""
+    from novarank.data.synthetic import TasteModel
+
+    model = TasteModel.load(truth / "truth" if truth.is_dir() else truth)
+    return (model, [f"u{i}" for i in range(len(model.user_factors))],
+            [f"v{i}" for i in range(len(model.item_factors))])
+
+
+def _simulator(release: Path, truth: object, users: list[str], items: list[str],
+               shares: dict[str, float] | None, seed: int) -> tuple[object, dict]:
+    """A simulator whose cohorts follow the served release's history sizes."""
+    from novarank.launch.simulator import DEFAULT_COHORTS, Simulator
+    from novarank.release import load_release
+
+    model, _, lock = load_release(release)
+    index = {u: i for i, u in enumerate(model.user_ids.tolist())}
+    sizes = np.diff(model.hist_indptr)
+    hist = np.array([sizes[index[u]] if u in index else 0 for u in users])
+    return Simulator(truth, items, users, hist, shares or dict(DEFAULT_COHORTS), seed=seed), lock
+
+
 @app.command()
 @friendly_errors
 def baseline(
@@ -66,12 +88,9 @@ def baseline(
 ) -> None:
     """Warm-up (0-2h), steady (2-8h), peak (8-16h), daily cycle (16-24h); report with plots."""
     from novarank.cli.demo_service import TOKEN, free_port, start_server, stop_server
-    from novarank.data.synthetic import TasteModel
     from novarank.launch import baseline as bl
     from novarank.launch import report as rp
     from novarank.launch.schedule import Schedule, parse_duration
-    from novarank.launch.simulator import Simulator
-    from novarank.release import load_release
 
     try:
         sched = Schedule(duration_s=parse_duration(duration), speedup=speedup, peak_rps=peak_rps)
@@ -91,15 +110,9 @@ def baseline(
     else:
         if release is None or truth is None:
             raise ConfigError("--url needs --release and --truth (the simulator's ground truth)")
-        model_truth = TasteModel.load(truth / "truth" if truth.is_dir() else truth)
-        t_users = [f"u{i}" for i in range(len(model_truth.user_factors))]
-        t_items = [f"v{i}" for i in range(len(model_truth.item_factors))]
+        model_truth, t_users, t_items = _saved_truth(truth)
     try:
-        model, _, lock = load_release(release)
-        index = {u: i for i, u in enumerate(model.user_ids.tolist())}
-        sizes = np.diff(model.hist_indptr)
-        hist = np.array([sizes[index[u]] if u in index else 0 for u in t_users])
-        sim = Simulator(model_truth, t_items, t_users, hist, shares, seed=seed)
+        sim, lock = _simulator(release, model_truth, t_users, t_items, shares, seed)
         total = len(sched.arrivals())
         columns = (TextColumn("[bold]{task.description}"), BarColumn(),
                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
@@ -153,11 +166,8 @@ def dry_run(
 ) -> None:
     """Run the eleven launch gates against a service and write the evidence pack."""
     from novarank.cli.demo_service import TOKEN, free_port, start_server, stop_server
-    from novarank.data.synthetic import TasteModel
     from novarank.launch.dryrun import DryRun, write_pack
     from novarank.launch.gates import decide
-    from novarank.launch.simulator import Simulator
-    from novarank.release import load_release
     from novarank.release.bundle import code_version
 
     plan = json.loads(split)
@@ -179,15 +189,9 @@ def dry_run(
     else:
         if release is None or truth is None or lake is None or token is None:
             raise ConfigError("--url needs --release, --truth, --lake and --token")
-        model_truth = TasteModel.load(truth / "truth" if truth.is_dir() else truth)
-        t_users = [f"u{i}" for i in range(len(model_truth.user_factors))]
-        t_items = [f"v{i}" for i in range(len(model_truth.item_factors))]
+        model_truth, t_users, t_items = _saved_truth(truth)
     try:
-        model, _, lock = load_release(release)
-        index = {u: i for i, u in enumerate(model.user_ids.tolist())}
-        sizes = np.diff(model.hist_indptr)
-        hist = np.array([sizes[index[u]] if u in index else 0 for u in t_users])
-        sim = Simulator(model_truth, t_items, t_users, hist, seed=seed)
+        sim, lock = _simulator(release, model_truth, t_users, t_items, None, seed)
         run = DryRun(url, token, release, lake, deploy, sim, plan, sessions=sessions)
         with console.status("running the gates …"):
             results, traffic = run.run(code_version(), str(lock["version"]))

@@ -111,11 +111,12 @@ def parse_metrics(text: str) -> dict[str, float]:
 
 
 async def run(url: str, schedule: Schedule, sim: Simulator, *, admin_token: str | None = None,
-              bucket_sim_s: float = HOUR, uploads_per_sim_hour: float = 2.0, k: int = 10,
+              bucket_sim_s: float | None = None, uploads_per_sim_hour: float = 2.0, k: int = 10,
               connections: int = 128, probe_share: float = 0.02,
               on_tick: Callable[[dict[str, Any]], None] | None = None) -> BaselineRun:
     import aiohttp
 
+    bucket_sim_s = bucket_sim_s or schedule.duration_s / 24  # an hour of a 24 h collection
     n_buckets = max(1, round(schedule.duration_s / bucket_sim_s))
     bucket_wall = schedule.wall_s / n_buckets
     intervals = [Interval(b, b * bucket_sim_s, schedule.phase_at(b * bucket_sim_s).name)
