@@ -6,7 +6,6 @@ import base64
 import contextlib
 import logging
 import queue
-import random
 import threading
 import time
 from collections import defaultdict
@@ -16,32 +15,28 @@ import numpy as np
 import orjson
 
 from novarank.config import SIGNALS, ServiceSettings, Weights
-from novarank.data.events import PREFERENCE_WEIGHT, SEEN_EVENTS, Event
-from novarank.errors import ConfigError, InputError, NotFoundError, TooLargeError
+from novarank.errors import ConfigError, InputError
 from novarank.online.assignment import Splitter
+from novarank.online.discovery import DiscoveryCalls
+from novarank.online.engagement import EngagementCalls
+from novarank.online.ids import new_id
 from novarank.online.metrics import ServiceMetrics
 from novarank.online.recommender import Recommender, UserProfile
 from novarank.online.search import SearchIndex
 from novarank.online.tiered_cache import TieredCache
 from novarank.online.toggles import Toggles, ToggleWatcher, validate
 from novarank.online.window import SOURCES, Window
-from novarank.ranking.blend import blend, standardize
 from novarank.release.bundle import load_release
 from novarank.stores import open_cache, open_counters, open_state
 from novarank.stores.cache import MemoryCache, RedisCache
-from novarank.stores.state import CatalogItem, Engagement
 from novarank.telemetry.emitter import Emitter
 from novarank.telemetry.schemas import user_key
-from novarank.telemetry.sinks import StreamWriter, open_sink
+from novarank.telemetry.sinks import open_sink
 
 log = logging.getLogger("novarank.service")
 DAY = 86_400
-ENGAGEMENT_KINDS = {"impression": Event.IMPRESSION, "click": Event.CLICK, "watch": Event.WATCH,
-                    "like": Event.LIKE, "share": Event.SHARE, "skip": Event.SKIP}
-TRENDING_WINDOWS = {"1h": 3_600, "24h": DAY, "7d": 7 * DAY}
 COLD_USER = "\x00cold"  # the shared window of users with no history (never a real id)
 CATALOG_LOOKBACK = 1_000  # re-read recent catalog changes: concurrent writers may commit late
-_TELEMETRY_TYPE = {Event.IMPRESSION: "impression", Event.CLICK: "click"}
 
 
 def memory_limit_bytes() -> float:
@@ -57,11 +52,6 @@ def memory_limit_bytes() -> float:
     return float(psutil.virtual_memory().total)
 
 
-def new_id() -> str:
-    """Request/snapshot ids: unique, not secret (uuid4 reads the OS entropy pool, 10x slower)."""
-    return f"{random.getrandbits(128):032x}"
-
-
 def encode_cursor(snapshot: str, offset: int) -> str:
     return base64.urlsafe_b64encode(f"{snapshot}:{offset}".encode()).decode().rstrip("=")
 
@@ -75,7 +65,7 @@ def decode_cursor(cursor: str) -> tuple[str, int]:
         raise InputError("cursor", "not a cursor returned by this API") from None
 
 
-class RankingService:
+class RankingService(DiscoveryCalls, EngagementCalls):
     """Loads and verifies a release, opens the stores, and serves every product call."""
 
     def __init__(self, settings: ServiceSettings) -> None:
@@ -447,259 +437,6 @@ class RankingService:
                                    "code": code, "message": message[:500],
                                    "user_key": user_key(user_id) if user_id else None,
                                    "dropped": 0})
-
-    # ---- other product calls ----------------------------------------
-    def trending(self, window: str = "24h", k: int = 20) -> dict[str, Any]:
-        self._check_k(k)
-        if window not in TRENDING_WINDOWS:
-            raise InputError("window", f"must be one of {list(TRENDING_WINDOWS)}, got '{window}'")
-        t0 = time.perf_counter()
-        seconds = TRENDING_WINDOWS[window]
-        now = int(time.time())
-        cat = self.rec.catalog
-        live = self.counters.decayed(now, seconds / 2, seconds)
-        scores = np.zeros(cat.n_items, np.float32)
-        for item_id, w in live.items():
-            i = cat.index.get(item_id)
-            if i is not None:
-                scores[i] = w
-        scores[~cat.available] = -1
-        live_top = [i for i in np.argsort(-scores, kind="stable")[:k] if scores[i] > 0]
-        rest = [i for i in cat.trending_order[: 2 * k] if cat.available[i] and i not in live_top]
-        chosen = (live_top + rest)[:k]
-        items = [{"item_id": str(cat.item_ids[i]), "title": str(cat.titles[i]),
-                  "score": round(float(scores[i] if scores[i] > 0 else cat.trending[i]), 5),
-                  "source": "live" if scores[i] > 0 else "release"} for i in chosen]
-        request_id = new_id()
-        self._observe("trending", "none", t0, k, len(items))
-        self._emit_request("trending", request_id, "", "", "none", k,
-                           [it["item_id"] for it in items], t0)
-        return {"request_id": request_id, "window": window, "release": self.release,
-                "items": items}
-
-    def similar(self, item_id: str, k: int = 10) -> dict[str, Any]:
-        self._check_k(k)
-        cat, m = self.rec.catalog, self.rec.model
-        i = cat.index.get(item_id)
-        if i is None:
-            raise NotFoundError("item_id", f"unknown item '{item_id}'")
-        scores: dict[int, tuple[float, str]] = {}
-        if i < m.n_items:
-            s = m.item_item
-            for j, v in zip(s.indices[s.indptr[i]: s.indptr[i + 1]].tolist(),
-                            s.data[s.indptr[i]: s.indptr[i + 1]].tolist(), strict=True):
-                scores[j] = (float(v), "co_engagement")
-            if len(scores) < k:
-                for j in self.rec.index.search(m.als_items[i], 3 * k).tolist():
-                    scores.setdefault(j, (0.0, "embedding"))
-        row = cat.facets[i]
-        if row.nnz and len(scores) < k:
-            sim = np.asarray(cat.facets @ row.T.toarray()).ravel()
-            for j in np.argsort(-sim)[: 3 * k].tolist():
-                if sim[j] > 0:
-                    scores.setdefault(j, (0.0, "same_creator_or_tags"))
-        ranked = [j for j, _ in sorted(scores.items(), key=lambda kv: -kv[1][0])
-                  if j != i and cat.available[j]][:k]
-        for j in cat.trending_order.tolist():  # backfill: always k when the catalog has them
-            if len(ranked) >= k:
-                break
-            if j != i and cat.available[j] and j not in ranked:
-                scores.setdefault(j, (0.0, "trending"))
-                ranked.append(j)
-        items = [{"item_id": str(cat.item_ids[j]), "title": str(cat.titles[j]),
-                  "score": round(scores[j][0], 5), "reason": scores[j][1]} for j in ranked]
-        return {"item_id": item_id, "items": items}
-
-    def creators(self, user_id: str, k: int = 10) -> dict[str, Any]:
-        self._check_k(k)
-        cat = self.rec.catalog
-        p = self.profile(user_id)
-        aff: dict[int, float] = defaultdict(float)
-        for item, w in zip(p.recent.tolist(), p.recency.tolist(), strict=True):
-            if cat.creators[item] >= 0:
-                aff[int(cat.creators[item])] += w
-        out = [(c, s, "affinity") for c, s in sorted(aff.items(), key=lambda kv: -kv[1])]
-        seen = {c for c, _, _ in out}
-        for i in cat.trending_order.tolist():  # backfill: creators of trending items
-            if len(out) >= k:
-                break
-            c = int(cat.creators[i])
-            if c >= 0 and c not in seen:
-                seen.add(c)
-                out.append((c, 0.0, "trending"))
-        return {"user_id": user_id, "cold": p.cold, "creators": [
-            {"creator_id": cat.creator_names[c], "score": round(s, 5), "reason": why}
-            for c, s, why in out[:k]]}
-
-    def search(self, q: str, user_id: str | None = None, k: int = 10) -> dict[str, Any]:
-        self._check_k(k)
-        q = q.strip()
-        if not q or len(q) > 200:
-            raise InputError("q", "must be 1 to 200 characters")
-        t0 = time.perf_counter()
-        cat = self.rec.catalog
-        if self._search is None or self._search[0] != id(cat.titles):
-            self._search = (id(cat.titles), SearchIndex(cat.titles, cat.tags))
-        hits, text = self._search[1].search(q, 500)
-        keep = cat.available[hits]
-        hits, text = hits[keep], text[keep]
-        score = standardize(text)
-        personal = np.zeros(len(hits), np.float32)
-        if user_id and len(hits) > 1:
-            p = self.profile(user_id)
-            variant = self.assignment(user_id)["variant"]
-            personal, _ = blend(self.rec.signals(self.rec.components(p, hits, int(time.time()))),
-                                self._weights(variant, self.toggles.current()))
-            score = score + 0.5 * standardize(personal)
-        order = np.argsort(-score, kind="stable")[:k]
-        items = [{"item_id": str(cat.item_ids[hits[j]]), "title": str(cat.titles[hits[j]]),
-                  "score": round(float(score[j]), 5), "text_score": round(float(text[j]), 5),
-                  "personal_score": round(float(personal[j]), 5)} for j in order]
-        request_id = new_id()
-        self._observe("search", "none", t0, k, len(items))
-        self._emit_request("search", request_id, user_id or "", "", "none", k,
-                           [it["item_id"] for it in items], t0)
-        return {"request_id": request_id, "q": q, "user_id": user_id, "items": items}
-
-    # ---- items ----------------------------------------
-    def get_item(self, item_id: str) -> dict[str, Any]:
-        cat = self.rec.catalog
-        i = cat.index.get(item_id)
-        if i is None:
-            raise NotFoundError("item_id", f"unknown item '{item_id}'")
-        stats = self.state.item_stats(item_id)
-        published = int(cat.published_at[i])
-        c = int(cat.creators[i])
-        return {"item_id": item_id, "title": str(cat.titles[i]),
-                "creator_id": cat.creator_names[c] if c >= 0 else None,
-                "tags": [t for t in str(cat.tags[i]).split("|") if t],
-                "published_at": published if published > np.iinfo(np.int64).min else None,
-                "available": bool(cat.available[i]), "in_release": i < cat.n_release,
-                "stats": {"trending_score": round(float(cat.trending[i]), 5),
-                          "quality": round(float(cat.quality[i]), 5),
-                          "live_events": {Event(e).name.lower(): n for e, n in stats.items()}}}
-
-    def upsert_item(self, item: CatalogItem) -> dict[str, Any]:
-        seq = self.state.upsert_item(item)
-        with self._catalog_lock:
-            self.rec.catalog = self.rec.catalog.with_upserts(
-                [CatalogItem(**{**item.__dict__, "seq": seq})], self._quality_prior())
-        self._search = None
-        return {**self.get_item(item.item_id), "catalog_seq": seq}
-
-    # ---- users ----------------------------------------
-    def history(self, user_id: str, limit: int = 50) -> dict[str, Any]:
-        if not 1 <= limit <= 500:
-            raise InputError("limit", f"must be between 1 and 500, got {limit}")
-        live = self.state.history(user_id, limit)
-        p = self.profile(user_id)
-        cat, m = self.rec.catalog, self.rec.model
-        u = p.index
-        return {"user_id": user_id, "forgotten": user_id in self._forgotten,
-                "live": [{"item_id": e.item_id, "type": Event(e.event).name.lower(),
-                          "value": e.value, "ts": e.ts} for e in live],
-                "release_history_items": 0 if u is None
-                else int(m.hist_indptr[u + 1] - m.hist_indptr[u]),
-                "recent_positive": [str(cat.item_ids[i]) for i in p.recent[:20]]}
-
-    def forget(self, user_id: str) -> dict[str, Any]:
-        n = self.state.delete_user(user_id)
-        self.state.set_doc(f"forgotten:{user_id}", int(time.time()))
-        self._forgotten.add(user_id)
-        self.invalidate(user_id)
-        return {"user_id": user_id, "deleted_events": n, "forgotten": True}
-
-    # ---- engagement ----------------------------------------
-    def ingest(self, batch: list[Any]) -> dict[str, Any]:
-        """Validate each event on its own: one bad event never costs its neighbours."""
-        if len(batch) > self.settings.max_batch:
-            raise TooLargeError("events", f"at most {self.settings.max_batch} events per "
-                                f"request, got {len(batch)}")
-        now = int(time.time())
-        results: list[dict[str, Any]] = []
-        rows: list[Engagement] = []
-        trend: dict[str, float] = defaultdict(float)
-        touched: set[str] = set()
-        telemetry: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        toggles = self.toggles.current()
-        for n, raw in enumerate(batch):
-            try:
-                ev = self._parse_event(raw, now)
-            except InputError as exc:
-                results.append({"index": n, "accepted": False, "field": exc.field,
-                                "error": str(exc)})
-                kind = raw.get("type") if isinstance(raw, dict) else None
-                label = kind if kind in ENGAGEMENT_KINDS else "invalid"
-                self.metrics.of(self.metrics.events, label, "rejected").inc()
-                self.record_error("/v1/events", 422, "invalid_event", str(exc),
-                                  request_id=raw.get("request_id")
-                                  if isinstance(raw, dict) and isinstance(
-                                      raw.get("request_id"), str) else None)
-                continue
-            results.append({"index": n, "accepted": True})
-            kind = Event(ev.event)
-            self.metrics.of(self.metrics.events, kind.name.lower(), "accepted").inc()
-            if kind != Event.IMPRESSION:
-                rows.append(ev)
-            if PREFERENCE_WEIGHT[kind] > 0:
-                trend[ev.item_id] += PREFERENCE_WEIGHT[kind]
-            if kind in SEEN_EVENTS:
-                touched.add(ev.user_id)
-            telemetry[_TELEMETRY_TYPE.get(kind, "engagement")].append({
-                "ts": ev.ts * 1000, "request_id": raw.get("request_id"),
-                "user_key": user_key(ev.user_id), "variant": self._variant(ev.user_id, None,
-                                                                           toggles),
-                "item_id": ev.item_id, "kind": kind.name.lower(), "value": ev.value,
-                "position": raw.get("position") if isinstance(raw.get("position"), int)
-                else None})
-        self.state.add_engagement(rows)  # durable first: counters and caches are derived
-        self._emit_client_events(telemetry)
-        if trend:
-            self.counters.add(trend, now)
-        for user in touched:
-            self.invalidate(user)
-            if user not in self._refresh_pending and not self._refresh_q.full():
-                self._refresh_pending.add(user)
-                self._refresh_q.put_nowait(user)
-        accepted = sum(r["accepted"] for r in results)
-        return {"accepted": accepted, "rejected": len(results) - accepted, "results": results}
-
-    def _emit_client_events(self, telemetry: dict[str, list[dict[str, Any]]]) -> None:
-        """Client events reach a Redis Stream before the HTTP answer (a replica killed after
-        acknowledging loses none); the lake sink buffers them like request telemetry and
-        flushes on SIGTERM (a SIGKILL can lose up to one flush interval)."""
-        if isinstance(self.events.sink, StreamWriter):
-            self.events.write_now(telemetry)
-        else:
-            for kind, rows in telemetry.items():
-                for row in rows:
-                    self.events.emit(kind, row)
-
-    def _parse_event(self, raw: Any, now: int) -> Engagement:
-        if not isinstance(raw, dict):
-            raise InputError("event", "must be a JSON object")
-        kind = raw.get("type")
-        if kind not in ENGAGEMENT_KINDS:
-            raise InputError("type", f"must be one of {sorted(ENGAGEMENT_KINDS)}, got {kind!r}")
-        for field in ("user_id", "item_id"):
-            v = raw.get(field)
-            if not isinstance(v, str) or not 1 <= len(v) <= 256:
-                raise InputError(field, "must be a string of 1 to 256 characters")
-        if raw["item_id"] not in self.rec.catalog.index:
-            raise InputError("item_id", f"unknown item '{raw['item_id']}'")
-        ts = raw.get("ts", now)
-        if not isinstance(ts, int) or isinstance(ts, bool) or not 0 < ts <= now + 300:
-            raise InputError("ts", "must be unix seconds, not more than 5 minutes ahead")
-        value = raw.get("value", 1.0)
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            raise InputError("value", "must be a number")
-        if kind == "watch" and not 0.0 <= value <= 1.0:
-            raise InputError("value", f"watched fraction must be within [0, 1], got {value}")
-        rid = raw.get("request_id")
-        if rid is not None and (not isinstance(rid, str) or len(rid) > 64):
-            raise InputError("request_id", "must be a string of at most 64 characters")
-        return Engagement(raw["user_id"], raw["item_id"], int(ENGAGEMENT_KINDS[kind]),
-                          float(value), ts)
 
     # ---- cache warm plan ----------------------------------------
     def warm(self, max_users: int | None = None) -> dict[str, Any]:
