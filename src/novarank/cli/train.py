@@ -71,6 +71,7 @@ def demo(
     data: str = typer.Option("synthetic:users=4000,items=1500,events=250000",
                              help=DATA_HELP),
     serve: bool = typer.Option(True, help="also start the service and send it requests"),
+    dry_run: bool = typer.Option(True, help="end with the staging dry-run's go/no-go record"),
 ) -> None:
     """The main job on the embedded default: train, evaluate, lock, show feeds."""
     import shutil
@@ -109,3 +110,13 @@ def demo(
         tour(release, workdir.resolve(), [heavy, light], truth=truth,
              user_index={str(u): i for i, u in enumerate(ds.user_ids.tolist())},
              item_index={str(it): i for i, it in enumerate(ds.items.ids.tolist())})
+    if dry_run:
+        from novarank.cli.launch import dry_run as run_dry_run
+
+        console.rule("staging dry-run: the eleven launch gates")
+        checkout = Path(__file__).resolve().parents[3] / "deploy"  # src/novarank/cli/ -> repo
+        run_dry_run(url=None, release=None, truth=None, lake=None, token=None,
+                    data="synthetic:users=5000,items=2000,events=300000,seed=7", sessions=600,
+                    split='{"control": 20, "treatment_a": 40, "treatment_b": 40}',
+                    deploy=checkout if checkout.exists() else Path("deploy"),
+                    out=workdir / "dryrun", seed=0)
