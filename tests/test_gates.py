@@ -215,3 +215,43 @@ def test_dry_run_end_to_end(tmp_path):
         text = snippet.read_text()
         assert len(text.splitlines()) <= 20
         assert '"u1' not in text  # users appear only as hashed keys
+
+
+def _pack(tmp_path: Path, gates_go: bool) -> Path:
+    results = [_result(n, Verdict.GREEN if gates_go or n != 9 else Verdict.INCONCLUSIVE)
+               for n in range(1, 11)]
+    for r in results:
+        r.details = {"ok": True}
+    meta = {"release": "r1", "code_version": "c", "finished_at": "t", "url": "u",
+            "traffic": {"sessions": 10}}
+    write_pack(tmp_path / "pack", results, decide(results), meta)
+    return tmp_path / "pack"
+
+
+def test_go_needs_every_required_signature(tmp_path):
+    from novarank.errors import ConfigError
+    from novarank.launch.record import notify, sign
+
+    pack = _pack(tmp_path, gates_go=True)
+    assert sign(pack, "Ana", "DRI")["decision"] == "NO-GO"
+    assert sign(pack, "Bo", "SRE lead")["missing_signoffs"] == ["Product owner"]
+    final = sign(pack, "Cy", "Product owner")
+    assert final == {"decision": "GO", "gates": "GO", "missing_signoffs": []}
+    text = (pack / "GO_NO_GO.md").read_text()
+    assert "| Cy | Product owner |" in text and "Final decision: **GO**" in text
+    with pytest.raises(ConfigError, match="--role must be one of"):
+        sign(pack, "Dee", "CEO")
+    msg = notify(pack, "management")
+    assert "10/10 gates green; decision GO" in msg and "Blocking items: none" in msg
+    with pytest.raises(ConfigError, match="--audience"):
+        notify(pack, "everyone")
+
+
+def test_signatures_cannot_turn_failing_gates_into_go(tmp_path):
+    from novarank.launch.record import notify, sign
+
+    pack = _pack(tmp_path, gates_go=False)
+    for who, role in (("Ana", "DRI"), ("Bo", "SRE lead"), ("Cy", "Product owner")):
+        final = sign(pack, who, role)
+    assert final["decision"] == "NO-GO" and final["gates"] == "NO-GO"
+    assert "gate 9 g9 (INCONCLUSIVE)" in notify(pack, "tech-lead")

@@ -210,3 +210,30 @@ def dry_run(
                       f"{'' if r.value is None else f'{r.value:.4g}'}")
     console.print(f"go/no-go: [bold]{decision['decision']}[/] "
                   f"({len(decision['blocking'])} blocking); record: {path}")
+
+
+@app.command()
+@friendly_errors
+def sign(
+    approver: str = typer.Option(..., help="who signs"),
+    role: str = typer.Option(..., help="DRI, 'SRE lead' or 'Product owner'"),
+    pack: Path = typer.Option(Path("runs/dryrun"), help="evidence pack of the dry-run"),
+) -> None:
+    """Record a sign-off; GO needs every gate GREEN (or waived) and all three roles signed."""
+    from novarank.launch.record import sign as record_sign
+
+    final = record_sign(pack, approver, role)
+    console.print(f"signed as {role}; decision {final['decision']} (gates {final['gates']}, "
+                  f"missing sign-offs: {', '.join(final['missing_signoffs']) or 'none'})")
+
+
+@app.command()
+@friendly_errors
+def notify(
+    audience: str = typer.Option(..., help="product, qa, ops, tech-lead or management"),
+    pack: Path = typer.Option(Path("runs/dryrun"), help="evidence pack of the dry-run"),
+) -> None:
+    """Print the status message for an audience, rendered from the measured record."""
+    from novarank.launch.record import notify as render
+
+    console.print(render(pack, audience), markup=False, highlight=False)
