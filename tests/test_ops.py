@@ -351,6 +351,3 @@ def test_dashboard_page_renders_tiles_in_headless_chromium(tmp_path, small_model
             "allocation_max_deviation", "recall"} <= set(metrics), dom[:2000]
     assert metrics["coverage"] == "ok"  # 30 feeds, every slot filled
     assert shot.exists() and shot.stat().st_size > 10_000
-    out = ROOT / "docs" / "dashboard.png"
-    if os.environ.get("NOVARANK_KEEP_SCREENSHOT"):
-        shutil.copy(shot, out)

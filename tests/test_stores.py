@@ -12,13 +12,18 @@ from novarank.stores.cache import MemoryCache, RedisCache
 from novarank.stores.state import CatalogItem, Engagement, PostgresStateStore
 from tests.services import postgres_url, redis_url, unique_prefix
 
+BACKENDS = ["memory", pytest.param("redis", marks=pytest.mark.integration)]
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
+
+def _open(opener, param: str):
+    """The same store role on the embedded backend or, for real, on the local Redis."""
+    return opener("memory://") if param == "memory" else opener(redis_url(),
+                                                                prefix=unique_prefix())
+
+
+@pytest.fixture(params=BACKENDS)
 def cache(request):
-    if request.param == "memory":
-        c = open_cache("memory://")
-    else:
-        c = open_cache(redis_url(), prefix=unique_prefix())
+    c = _open(open_cache, request.param)
     yield c
     if isinstance(c, RedisCache):
         c.flush_prefix()
@@ -55,12 +60,9 @@ def test_memory_cache_is_bounded_by_entries_and_bytes():
     assert big.get_many(["huge"]) == [None]  # larger than the cache: never stored
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
+@pytest.fixture(params=BACKENDS)
 def counters(request):
-    if request.param == "memory":
-        c = open_counters("memory://")
-    else:
-        c = open_counters(redis_url(), prefix=unique_prefix())
+    c = _open(open_counters, request.param)
     yield c
     c.forget()
 

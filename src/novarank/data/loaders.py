@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -318,7 +317,3 @@ def load(spec: str | Path) -> Dataset:
     if p.suffix in (".csv", ".parquet"):
         return load_generic(p)
     raise DataError("unrecognised data path", path=s)
-
-
-def utc(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
@@ -150,7 +149,3 @@ class RedisCache:
         for key in self._r.scan_iter(match=self.prefix + "*", count=1000):
             n += self._r.delete(key)
         return n
-
-
-def now_s() -> float:
-    return time.time()
