@@ -35,14 +35,17 @@ def _compatible(found: pa.Schema, expected: pa.Schema) -> str | None:
     return None
 
 
-def scan(lake: str | Path, date: str) -> Scan:
-    """Readable part files per event type for one day; bad ones are named, never counted."""
+def scan(lake: str | Path, date: str, since: float | None = None) -> Scan:
+    """Readable part files per event type for one day; bad ones are named, never counted.
+    `since` (unix s) skips parts written before it: they cannot hold later events."""
     root = Path(lake)
     out = Scan(date)
     for kind, schema in SCHEMAS.items():
         good: list[Path] = []
         for path in sorted(partition(root, kind, date).glob("part-*.parquet")):
             try:
+                if since is not None and path.stat().st_mtime < since:
+                    continue
                 reason = _compatible(pq.read_schema(path), schema)
             except (pa.ArrowInvalid, OSError) as exc:
                 reason = f"unreadable: {exc}"

@@ -17,22 +17,25 @@ from novarank.api.common import JSON
 from novarank.api.routes import admin, events, feeds, items, ops, users
 from novarank.config import ServiceSettings
 from novarank.errors import AuthError, InputError, NovarankError
+from novarank.online.releases import InjectedFault
 from novarank.online.service import RankingService
 
 log = logging.getLogger("novarank.api")
 
 
 def _error(status: int, code: str, message: str, field: str | None = None,
-           request: Request | None = None) -> JSON:
+           request: Request | None = None, release: str | None = None) -> JSON:
     """The JSON error body; also an `error` telemetry event (the error rate's source)."""
     if request is not None:
         service = getattr(request.app.state, "service", None)
         if service is not None:
             route = getattr(request.scope.get("route"), "path", request.url.path)
             user = request.path_params.get("user_id") if request.path_params else None
-            service.record_error(route, status, code, message, user_id=user)
-    return JSON({"error": {"field": field, "message": message, "code": code}},
-                status_code=status)
+            service.record_error(route, status, code, message, user_id=user, release=release)
+    body = {"field": field, "message": message, "code": code}
+    if release is not None:
+        body["release"] = release
+    return JSON({"error": body}, status_code=status)
 
 
 class RequestMetrics:
@@ -105,6 +108,10 @@ def create_app(settings: ServiceSettings | None = None,
     async def _auth(request: Request, exc: AuthError) -> JSON:
         return _error(exc.status, "unauthorized" if exc.status == 401 else "forbidden", str(exc),
                       request=request)
+
+    @app.exception_handler(InjectedFault)
+    async def _fault(request: Request, exc: InjectedFault) -> JSON:
+        return _error(500, "injected_fault", str(exc), request=request, release=exc.release)
 
     @app.exception_handler(NovarankError)
     async def _other(request: Request, exc: NovarankError) -> JSON:

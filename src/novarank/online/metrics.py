@@ -62,5 +62,7 @@ class ServiceMetrics:
         ProcessCollector(registry=r)  # process_resident_memory_bytes, cpu, start time
         self.catalog_items = Gauge("novarank_catalog_items", "Items in the live catalog",
                                    registry=r)
-        self.release_info = Gauge("novarank_release_info", "The release being served",
-                                  ["version"], registry=r)
+        self.release_info = Gauge("novarank_release_info", "Releases being served (stable and "
+                                  "canary: 1; replaced: 0)", ["version"], registry=r)
+        self.canary_share = Gauge("novarank_canary_share", "Share of users on the canary "
+                                  "release (0 without a rollout)", registry=r)

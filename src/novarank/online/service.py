@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import logging
+import os
 import queue
+import random
+import socket
 import threading
 import time
 from collections import defaultdict
@@ -14,7 +17,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from novarank.config import SIGNALS, ServiceSettings, Weights
+from novarank.config import SIGNALS, ServiceSettings
 from novarank.errors import ConfigError, InputError
 from novarank.online.assignment import Splitter
 from novarank.online.discovery import DiscoveryCalls
@@ -22,11 +25,20 @@ from novarank.online.engagement import EngagementCalls
 from novarank.online.ids import new_id
 from novarank.online.metrics import ServiceMetrics
 from novarank.online.recommender import Recommender, UserProfile
+from novarank.online.releases import (
+    ACTIVE,
+    ERROR_PREFIX,
+    InjectedFault,
+    ReleaseRef,
+    Routing,
+    Served,
+    load_served,
+    read_doc,
+)
 from novarank.online.search import SearchIndex
 from novarank.online.tiered_cache import TieredCache
 from novarank.online.toggles import Toggles, ToggleWatcher, validate
 from novarank.online.window import SOURCES, Window
-from novarank.release.bundle import load_release
 from novarank.stores import open_cache, open_counters, open_state
 from novarank.stores.cache import MemoryCache, RedisCache
 from novarank.telemetry.emitter import Emitter
@@ -70,29 +82,24 @@ class RankingService(DiscoveryCalls, EngagementCalls):
 
     def __init__(self, settings: ServiceSettings) -> None:
         s = self.settings = settings
-        model, index, lock = load_release(s.release)
-        self.lock = lock
-        self.release = str(lock["version"])
-        base = model.config.ranker
-        extra = {name: Weights(**w) for name, w in s.variant_weights.items()}
-        self.rec = Recommender(model, base.model_copy(update={
-            "variants": {**base.variants, **extra}}), index=index)
-        unknown = set(s.split) - set(self.rec.ranker.variants)
-        if unknown:
-            raise ConfigError(f"split: variant(s) {sorted(unknown)} have no weights (known: "
-                              f"{sorted(self.rec.ranker.variants)}; add them to variant_weights)")
+        self._configured = load_served(s.release, s)
+        self.routing = Routing(self._configured)
         self.splitter = Splitter(s.split, s.experiment_salt)
-        self.digest = self.rec.ranker.digest()
         self.metrics = ServiceMetrics()
-        self.metrics.of(self.metrics.release_info, self.release).set(1)
         self.state = open_state(s.state_url)
+        self.replica = f"{socket.gethostname()}:{os.getpid()}"
+        self._loading: set[str] = set()
+        self._pool: dict[str, Served] = {}  # loaded in the background, not routed yet
+        self._load_failed: dict[str, float] = {}
+        self._follow_rollout(wait=True)  # a restarted replica serves what the rollout says
+        self.metrics.of(self.metrics.release_info, self.release).set(1)
         l2 = None if s.cache_url.startswith("memory") else open_cache(s.cache_url,
                                                                      prefix=s.key_prefix)
         self.cache = TieredCache(MemoryCache(s.l1_max_entries, s.l1_max_bytes), l2,
                                  self.metrics)
         self.counters = open_counters(s.counters_url, prefix=s.key_prefix)
         self.events = Emitter(open_sink(s.events_url, f"{s.key_prefix}telemetry"),
-                              release=self.release,
+                              release=self._configured.version,
                               on_drop=self.metrics.telemetry_dropped.inc)
         self.metrics.telemetry_lag.set_function(self.events.lag_seconds)
         self.metrics.memory_limit.set(memory_limit_bytes())
@@ -119,16 +126,113 @@ class RankingService(DiscoveryCalls, EngagementCalls):
         for t in self._threads:
             t.start()
 
+    # ---- releases ----------------------------------------
+    @property
+    def rec(self) -> Recommender:
+        """The stable release's recommender (discovery, search and item calls use it)."""
+        return self.routing.stable.rec
+
+    @property
+    def release(self) -> str:
+        return self.routing.stable.version
+
+    @property
+    def digest(self) -> str:
+        return self.routing.stable.digest
+
+    @property
+    def lock(self) -> dict[str, Any]:
+        return self.routing.stable.lock
+
+    def _follow_rollout(self, wait: bool = False) -> None:
+        """Make the routing match the rollout document. A release not loaded yet is loaded
+        in the background (`wait`: right here, at startup); until then nothing changes."""
+        base = self._configured
+        doc = read_doc(self.state)
+        stable, canary, percent = ReleaseRef(version=base.version, path=base.path), None, 0.0
+        if doc is not None and doc.governs(base.version):
+            stable = doc.canary if doc.status == "promoted" else doc.stable
+            if doc.status in ACTIVE:
+                canary, percent = doc.canary, doc.percent
+        r = self.routing
+        want = [ref for ref in (stable, canary) if ref is not None]
+        loaded = {ref.version: self._served(ref, base, wait) for ref in want}
+        if any(v is None for v in loaded.values()):
+            return  # still loading (or failed: reported, and retried later)
+        new_stable = loaded[stable.version]
+        new_canary = loaded[canary.version] if canary is not None else None
+        fault = doc.fault if canary is not None and doc is not None else None
+        salt = doc.salt if doc is not None else ""
+        if (new_stable is r.stable and new_canary is r.canary and percent == r.percent
+                and fault == r.fault):
+            return
+        retired = {s.version: s for s in (*r.retired.values(), *r.loaded())
+                   if s.version not in loaded}
+        self.routing = Routing(new_stable, new_canary, percent, salt, fault,
+                               dict(list(retired.items())[-2:]))
+        for version in loaded:
+            self._pool.pop(version, None)
+        self._trending_at = 0.0  # a newly loaded release needs the live counters too
+        for s in r.loaded():
+            self.metrics.of(self.metrics.release_info, s.version).set(0)
+        for s in self.routing.loaded():
+            self.metrics.of(self.metrics.release_info, s.version).set(1)
+        self.metrics.canary_share.set(percent / 100.0 if new_canary is not None else 0.0)
+        log.info("serving release %s%s", new_stable.version,
+                 f" with canary {new_canary.version} for {percent:g}% of users"
+                 + (f" (drill fault: {fault.kind})" if fault else "") if new_canary else "")
+
+    def _served(self, ref: ReleaseRef, base: Served, wait: bool) -> Served | None:
+        found = (base if ref.version == base.version
+                 else self.routing.by_version(ref.version) or self._pool.get(ref.version))
+        if found is not None:
+            return found
+        if time.monotonic() - self._load_failed.get(ref.version, -1e9) < 30:
+            return None
+        if wait:
+            return self._load(ref)
+        if ref.version not in self._loading:
+            self._loading.add(ref.version)
+            threading.Thread(target=self._load, args=(ref,), name="nr-load-release",
+                             daemon=True).start()
+        return None
+
+    def _load(self, ref: ReleaseRef) -> Served | None:
+        """Load a release for the rollout; a failure is written where the controller sees it."""
+        try:
+            served = load_served(ref.path, self.settings)
+            if served.version != ref.version:
+                raise ConfigError(f"{ref.path} holds release {served.version}, "
+                                  f"not {ref.version}")
+            self._pool[served.version] = served  # the next sync puts it in place
+            return served
+        except Exception as exc:
+            log.error("could not load release %s from %s: %s", ref.version, ref.path, exc)
+            self._load_failed[ref.version] = time.monotonic()
+            self.state.set_doc(f"{ERROR_PREFIX}{self.replica}", {
+                "version": ref.version, "path": ref.path, "error": str(exc)[:500],
+                "at": time.time()})
+            return None
+        finally:
+            self._loading.discard(ref.version)
+
     # ---- background sync ----------------------------------------
     def _sync(self) -> None:
-        """Re-read toggles, catalog upserts, forgotten users and (less often) trending."""
+        """Re-read toggles, the rollout, catalog upserts, forgotten users and (less often)
+        trending."""
         self.toggles.refresh()
-        cat = self.rec.catalog
-        changed = [it for it in self.state.items_since(max(0, cat.version - CATALOG_LOOKBACK))
-                   if it.seq > cat.version or cat.index.get(it.item_id) is None]
-        if changed:
-            with self._catalog_lock:
-                self.rec.catalog = self.rec.catalog.with_upserts(changed, self._quality_prior())
+        try:
+            self._follow_rollout()
+        except Exception:
+            log.exception("could not follow the rollout document; routing unchanged")
+        for served in self.routing.loaded():
+            cat = served.rec.catalog
+            changed = [it for it in self.state.items_since(max(0, cat.version - CATALOG_LOOKBACK))
+                       if it.seq > cat.version or cat.index.get(it.item_id) is None]
+            if changed:
+                with self._catalog_lock:
+                    served.rec.catalog = served.rec.catalog.with_upserts(
+                        changed, self._quality_prior(served.rec))
         self._forgotten = {k.split(":", 1)[1] for k in self.state.get_docs("forgotten:")}
         if time.monotonic() - self._trending_at >= self.settings.trending_refresh_s:
             self.refresh_trending()
@@ -140,13 +244,14 @@ class RankingService(DiscoveryCalls, EngagementCalls):
         self.cache.observe()
 
     def refresh_trending(self) -> None:
-        m, r = self.rec.model, self.rec.ranker
-        hl = r.trending_half_life_days * DAY
         now = int(time.time())
-        live = self.counters.decayed(now, hl, int(4 * hl))
-        factor = float(np.exp2(-max(0, now - m.as_of) / hl))
-        with self._catalog_lock:
-            self.rec.catalog = self.rec.catalog.with_trending(m.trending, factor, live)
+        for served in self.routing.loaded():
+            m, r = served.rec.model, served.rec.ranker
+            hl = r.trending_half_life_days * DAY
+            live = self.counters.decayed(now, hl, int(4 * hl))
+            factor = float(np.exp2(-max(0, now - m.as_of) / hl))
+            with self._catalog_lock:
+                served.rec.catalog = served.rec.catalog.with_trending(m.trending, factor, live)
         self._trending_at = time.monotonic()
 
     def _refresh_loop(self) -> None:
@@ -169,8 +274,9 @@ class RankingService(DiscoveryCalls, EngagementCalls):
     def _channel(self) -> str:
         return f"{self.settings.key_prefix}invalidate"
 
-    def _quality_prior(self) -> float:
-        return float(np.mean(self.rec.model.quality)) if self.rec.model.n_items else 0.5
+    def _quality_prior(self, rec: Recommender | None = None) -> float:
+        m = (rec or self.rec).model
+        return float(np.mean(m.quality)) if m.n_items else 0.5
 
     def close(self) -> None:
         self._stop.set()
@@ -201,28 +307,31 @@ class RankingService(DiscoveryCalls, EngagementCalls):
         served = self._variant(user_id, override, toggles)
         return {"user_id": user_id, "bucket": bucket, "assigned_variant": assigned,
                 "variant": served, "override": override is not None,
-                "variant_off": variant in toggles.variants_off, "release": self.release,
+                "variant_off": variant in toggles.variants_off,
+                "release": self.routing.for_user(user_id).version,
                 "salt": self.splitter.salt}
 
     # ---- profiles ----------------------------------------
-    def profile(self, user_id: str) -> UserProfile:
-        live = self.state.history(user_id, self.rec.ranker.max_history * 2)
+    def profile(self, user_id: str, served: Served | None = None) -> UserProfile:
+        rec = (served or self.routing.stable).rec
+        live = self.state.history(user_id, rec.ranker.max_history * 2)
         # a forgotten user's old rows are still in the release: never use them again
-        return self.rec.profile(user_id, live, use_release=user_id not in self._forgotten)
+        return rec.profile(user_id, live, use_release=user_id not in self._forgotten)
 
-    def _weights(self, variant: str, toggles: Toggles) -> np.ndarray:
-        w = self.rec.weights(variant).copy()
+    def _weights(self, variant: str, toggles: Toggles, served: Served) -> np.ndarray:
+        w = served.rec.weights(variant).copy()
         for name in toggles.signals_off:
             w[SIGNALS.index(name)] = 0.0
         return w
 
-    def _feed_key(self, variant: str, user_id: str, toggles: Toggles) -> str:
+    def _feed_key(self, variant: str, user_id: str, toggles: Toggles, served: Served) -> str:
         tog = ",".join(sorted(toggles.signals_off))
-        return f"feed:{self.release}:{self.digest}:{tog}:{variant}:{user_id}"
+        return f"feed:{served.version}:{served.digest}:{tog}:{variant}:{user_id}"
 
     def _feed_keys(self, user_id: str) -> list[str]:
         toggles = self.toggles.current()
-        return [self._feed_key(v, user_id, toggles) for v in self.rec.ranker.variants]
+        return [self._feed_key(v, user_id, toggles, s) for s in self.routing.loaded()
+                for v in self.rec.ranker.variants]
 
     def invalidate(self, user_id: str) -> None:
         """Drop the user's cached feeds here, in L2, and (via pub/sub) in every replica's L1."""
@@ -247,6 +356,7 @@ class RankingService(DiscoveryCalls, EngagementCalls):
         `refresh` re-ranks without reading the cache (HTTP `Cache-Control: no-cache`)."""
         self._check_k(k)
         t0 = time.perf_counter()
+        routing = self.routing
         if cursor:
             snapshot, offset = decode_cursor(cursor)
             raw, level = self._lookup(f"snap:{snapshot}", self.settings.snapshot_ttl_s, l1_only)
@@ -257,13 +367,23 @@ class RankingService(DiscoveryCalls, EngagementCalls):
             window = Window.decode(raw)
             if window.meta["user_id"] not in (user_id, COLD_USER):
                 raise InputError("cursor", "belongs to another user")
+            made_by = window.meta.get("release", routing.stable.version)
+            served = routing.by_version(made_by)
+            if served is None:
+                raise InputError("cursor", f"made by release {made_by}, which is no longer "
+                                 "served: request the first page again")
+            if not self._canary_fault(served, routing, l1_only):
+                return None
         else:
             offset = 0
+            served = routing.for_user(user_id)
+            if not self._canary_fault(served, routing, l1_only):
+                return None
             toggles = self.toggles.current()
             variant = self._variant(user_id, override, toggles)
             if toggles.kill_switch:
-                return None if l1_only else self._fallback_feed(user_id, k, variant, t0)
-            key = self._feed_key(variant, user_id, toggles)
+                return None if l1_only else self._fallback_feed(user_id, k, variant, t0, served)
+            key = self._feed_key(variant, user_id, toggles, served)
             pointer, level = (None, "miss") if refresh else self._lookup(
                 key, self.settings.feed_ttl_s, l1_only)
             raw = None
@@ -273,7 +393,8 @@ class RankingService(DiscoveryCalls, EngagementCalls):
             if raw is None:
                 if l1_only:
                     return None
-                window, level = self._window_for(user_id, variant, toggles, key, refresh)
+                window, level = self._window_for(user_id, variant, toggles, key, served,
+                                                 refresh)
             else:
                 window = Window.decode(raw)
             self.metrics.of(self.metrics.assignments, variant).inc()
@@ -281,26 +402,41 @@ class RankingService(DiscoveryCalls, EngagementCalls):
             self.metrics.of(self.metrics.cache, "l1", "hit").inc()
         request_id = new_id()
         meta = window.meta
-        page = self._page(window, offset, k)
+        page = self._page(window, offset, k, served)
         end = min(offset + k, len(window.items))
-        ids = self.rec.catalog.item_ids[window.items[offset:end]].tolist()
+        ids = served.rec.catalog.item_ids[window.items[offset:end]].tolist()
         more = offset + k < len(window.items)
         body = {"request_id": request_id, "user_id": user_id, "variant": meta["variant"],
-                "release": self.release, "cold": meta["cold"], "fallback": False,
+                "release": served.version, "cold": meta["cold"], "fallback": False,
                 "cache": level, "items": orjson.Fragment(page) if raw_items
                 else orjson.loads(page),
                 "next_cursor": encode_cursor(meta["snapshot"], offset + k) if more else None}
         self._observe("feed", level, t0, k, len(ids))
-        self._emit_request("feed", request_id, user_id, meta["variant"], level, k, ids, t0)
+        self._emit_request("feed", request_id, user_id, meta["variant"], level, k, ids, t0,
+                           served.version)
         return body
 
-    def _page(self, window: Window, offset: int, k: int) -> bytes:
+    def _canary_fault(self, served: Served, routing: Routing, l1_only: bool) -> bool:
+        """Apply a drill's fault to a canary request. False: not on the event loop (a delay
+        would stall every request), so the caller hands the request to the thread pool."""
+        fault = routing.fault
+        if fault is None or served is not routing.canary:
+            return True
+        if l1_only:
+            return False
+        if random.random() < fault.rate:
+            if fault.kind == "errors":
+                raise InjectedFault(served.version)
+            time.sleep(fault.ms / 1000)
+        return True
+
+    def _page(self, window: Window, offset: int, k: int, served: Served) -> bytes:
         """The page's items as JSON, rendered once per snapshot, offset, k and catalog
         version (an upsert re-renders: titles may have changed) and kept in L1."""
-        key = f"page:{window.meta['snapshot']}:{offset}:{k}:{self.rec.catalog.version}"
+        key = f"page:{window.meta['snapshot']}:{offset}:{k}:{served.rec.catalog.version}"
         page = self.cache.l1.get_many([key])[0]
         if page is None:
-            page = orjson.dumps(self._render(window, offset, k))
+            page = orjson.dumps(self._render(window, offset, k, served))
             self.cache.l1.set_many({key: page}, self.settings.feed_ttl_s)
         return page
 
@@ -316,13 +452,13 @@ class RankingService(DiscoveryCalls, EngagementCalls):
         self.cache.set({f"snap:{snap}": window.encode()}, self.settings.snapshot_ttl_s)
         self.cache.set({key: snap.encode()}, self.settings.feed_ttl_s)
 
-    def _window_for(self, user_id: str, variant: str, toggles: Toggles,
-                    key: str, refresh: bool = False) -> tuple[Window, str]:
+    def _window_for(self, user_id: str, variant: str, toggles: Toggles, key: str,
+                    served: Served, refresh: bool = False) -> tuple[Window, str]:
         """The miss path. A user with no history at all gets the variant's shared cold
         window (ranked once, then a cache hit for every newcomer); anyone else is ranked."""
-        p = self.profile(user_id)
+        p = self.profile(user_id, served)
         if p.cold and not len(p.seen) and not refresh:
-            shared = self._feed_key(variant, COLD_USER, toggles)
+            shared = self._feed_key(variant, COLD_USER, toggles, served)
             pointer, level = self.cache.get(shared, self.settings.feed_ttl_s)
             raw = None
             if pointer is not None:
@@ -330,11 +466,11 @@ class RankingService(DiscoveryCalls, EngagementCalls):
             if raw is not None:
                 self.cache.set({key: pointer}, self.settings.feed_ttl_s)
                 return Window.decode(raw), level
-            window = self._rank_window(COLD_USER, variant, toggles, p)
+            window = self._rank_window(COLD_USER, variant, toggles, served, p)
             self._store(shared, window)
             self.cache.set({key: window.meta["snapshot"].encode()}, self.settings.feed_ttl_s)
             return window, "miss"
-        window = self._rank_window(user_id, variant, toggles, p)
+        window = self._rank_window(user_id, variant, toggles, served, p)
         self._store(key, window)
         return window, "miss"
 
@@ -353,33 +489,34 @@ class RankingService(DiscoveryCalls, EngagementCalls):
                 if toggles.kill_switch:
                     continue
                 variant = self._variant(user_id, None, toggles)
-                key = self._feed_key(variant, user_id, toggles)
+                served = self.routing.for_user(user_id)
+                key = self._feed_key(variant, user_id, toggles, served)
                 if self.cache.l1.get_many([key])[0] is None:  # not already re-ranked
-                    self._window_for(user_id, variant, toggles, key)
+                    self._window_for(user_id, variant, toggles, key, served)
                     self.metrics.refresh_ahead.inc()
             except Exception:
                 log.exception("refresh-ahead failed for a user")
             finally:
                 self._refresh_pending.discard(user_id)
 
-    def _rank_window(self, user_id: str, variant: str, toggles: Toggles,
+    def _rank_window(self, user_id: str, variant: str, toggles: Toggles, served: Served,
                      p: UserProfile | None = None) -> Window:
-        p = p if p is not None else self.profile(user_id)
-        r = self.rec.rank(p, self.settings.feed_window, self._weights(variant, toggles),
-                          int(time.time()))
+        p = p if p is not None else self.profile(user_id, served)
+        r = served.rec.rank(p, self.settings.feed_window,
+                            self._weights(variant, toggles, served), int(time.time()))
         n_bf = len(r.backfill)
         return Window(
             meta={"snapshot": new_id()[:16], "user_id": user_id, "variant": variant,
-                  "cold": p.cold},
+                  "cold": p.cold, "release": served.version},
             items=np.concatenate([r.items, r.backfill]).astype(np.int32),
             scores=np.concatenate([r.scores, np.zeros(n_bf, np.float32)]),
             reasons=np.vstack([r.contributions.reshape(-1, len(SIGNALS)),
                                np.zeros((n_bf, len(SIGNALS)), np.float32)]),
             sources=np.array([0] * len(r.items) + [1] * n_bf, np.uint8))
 
-    def _render(self, w: Window, offset: int, k: int) -> list[dict[str, Any]]:
+    def _render(self, w: Window, offset: int, k: int, served: Served) -> list[dict[str, Any]]:
         """The page's items from the catalog; rounding is vectorised (this is the hit path)."""
-        cat = self.rec.catalog
+        cat = served.rec.catalog
         end = min(offset + k, len(w.items))
         idx = w.items[offset:end]
         scores = np.round(w.scores[offset:end].astype(np.float64), 5).tolist()
@@ -395,20 +532,21 @@ class RankingService(DiscoveryCalls, EngagementCalls):
                         if source == "ranked" else {"trending": trend[n]}})
         return out
 
-    def _fallback_feed(self, user_id: str, k: int, variant: str, t0: float) -> dict[str, Any]:
+    def _fallback_feed(self, user_id: str, k: int, variant: str, t0: float,
+                       served: Served) -> dict[str, Any]:
         request_id = new_id()
-        p = self.profile(user_id)
-        cat = self.rec.catalog
+        p = self.profile(user_id, served)
+        cat = served.rec.catalog
         items = [{"item_id": str(cat.item_ids[i]), "title": str(cat.titles[i]), "score": 0.0,
                   "source": "fallback",
                   "reasons": {"trending": round(float(np.log1p(cat.trending[i])), 5)}}
-                 for i in self.rec.fallback(p, k)]
+                 for i in served.rec.fallback(p, k)]
         self.metrics.of(self.metrics.fallbacks, "kill_switch").inc()
         self._observe("feed", "fallback", t0, k, len(items))
         self._emit_request("feed", request_id, user_id, variant, "fallback", k,
-                           [it["item_id"] for it in items], t0)
+                           [it["item_id"] for it in items], t0, served.version)
         return {"request_id": request_id, "user_id": user_id, "variant": variant,
-                "release": self.release, "cold": p.cold, "fallback": True, "cache": "fallback",
+                "release": served.version, "cold": p.cold, "fallback": True, "cache": "fallback",
                 "items": items, "next_cursor": None}
 
     def _observe(self, route: str, level: str, t0: float, k: int, n: int) -> None:
@@ -417,26 +555,29 @@ class RankingService(DiscoveryCalls, EngagementCalls):
         self.metrics.fill.observe(n / k if k else 1.0)
 
     def _emit_request(self, route: str, request_id: str, user_id: str, variant: str,
-                      level: str, k: int, items: list[str], t0: float) -> None:
+                      level: str, k: int, items: list[str], t0: float,
+                      release: str | None = None) -> None:
         """The request and its ranking: what impressions and clicks join back to."""
         if self.events.sink is None:
             return
         ukey = user_key(user_id) if user_id else ""
+        release = release or self.release
         self.events.emit_all((
             ("request", {"request_id": request_id, "user_key": ukey, "variant": variant,
                          "route": route, "status": 200, "cache": level, "k": k,
                          "returned": len(items), "latency_ms": (time.perf_counter() - t0) * 1e3,
-                         "fallback": level == "fallback"}),
+                         "fallback": level == "fallback", "release": release}),
             ("ranking", {"request_id": request_id, "user_key": ukey, "variant": variant,
-                         "items": items})))
+                         "items": items, "release": release})))
 
     def record_error(self, route: str, status: int, code: str, message: str,
-                     user_id: str | None = None, request_id: str | None = None) -> None:
+                     user_id: str | None = None, request_id: str | None = None,
+                     release: str | None = None) -> None:
         """An error event for a 4xx/5xx answer (the error rate's numerator)."""
         self.events.emit("error", {"request_id": request_id, "route": route, "status": status,
                                    "code": code, "message": message[:500],
                                    "user_key": user_key(user_id) if user_id else None,
-                                   "dropped": 0})
+                                   "dropped": 0, "release": release or self.release})
 
     # ---- cache warm plan ----------------------------------------
     def warm(self, max_users: int | None = None) -> dict[str, Any]:
@@ -454,8 +595,9 @@ class RankingService(DiscoveryCalls, EngagementCalls):
         for u in order.tolist():
             user_id = str(m.user_ids[u])
             variant = self.assignment(user_id)["variant"]
-            window = self._rank_window(user_id, variant, toggles)
-            self._store(self._feed_key(variant, user_id, toggles), window)
+            served = self.routing.for_user(user_id)
+            window = self._rank_window(user_id, variant, toggles, served)
+            self._store(self._feed_key(variant, user_id, toggles, served), window)
             objects += 2
             size += len(window.encode()) + 16
             variants[variant] += 1
@@ -474,6 +616,17 @@ class RankingService(DiscoveryCalls, EngagementCalls):
             raise InputError(field, str(exc).split(": ", 1)[1]) from None
         return self.toggles.set(kill_switch=kill_switch, signals_off=signals_off,
                                 variants_off=variants_off).to_dict()
+
+    def rollout_view(self) -> dict[str, Any]:
+        r = self.routing
+        doc = read_doc(self.state)
+        return {"replica": self.replica, "configured": self._configured.version,
+                "stable": r.stable.version, "canary": r.canary.version if r.canary else None,
+                "canary_percent": r.percent if r.canary else 0.0,
+                "fault": r.fault.model_dump() if r.fault else None,
+                "loading": sorted(self._loading),
+                "rollout": doc.model_dump(mode="json", exclude={"history"}) if doc else None,
+                "follows_rollout": bool(doc and doc.governs(self._configured.version))}
 
     def ready(self) -> dict[str, Any]:
         checks = {"release_verified": True, "state": self.state.ping(),

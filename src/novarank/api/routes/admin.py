@@ -1,4 +1,5 @@
-"""Token-protected operations: toggles (kill switch, signals, variants), release info."""
+"""Token-protected operations: toggles (kill switch, signals, variants), release info, and
+this replica's view of the rollout."""
 
 from __future__ import annotations
 
@@ -36,3 +37,10 @@ def release(service: Service, _: Admin) -> JSON:
                  "ranker_digest": service.digest, "files": len(lock["files"]),
                  "variants": sorted(service.rec.ranker.variants),
                  "split": service.splitter.split})
+
+
+@router.get("/rollout", response_class=JSON)
+def rollout(service: Service, _: Admin) -> JSON:
+    """What this replica serves (stable, canary and its share, drill fault) and the rollout
+    document it follows; `novarank rollout` changes the document, not this endpoint."""
+    return JSON(service.rollout_view())

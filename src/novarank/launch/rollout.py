@@ -1,0 +1,192 @@
+"""The progressive rollout controller: shift a sticky share of users to a canary release
+step by step, judge each step against the stable release, promote or roll back.
+
+Everything it decides is written to the rollout document in the state store (replicas
+follow it, see online/releases.py), so the controller holds no state of its own: kill it,
+start it again (`novarank rollout watch`), and it carries on from the document. Run one
+controller per rollout.
+
+Each tick reads the step's samples from the telemetry lake and runs the checks twice:
+at `early_alpha` (a clear harm stops the step at once, whatever its age) and, once the
+step has lasted `step_seconds`, at `alpha` (the step's verdict). A step still short of
+samples after `max_step_seconds` pauses the rollout: missing data is never a pass.
+A step of 100 is the promotion itself (there is no stable arm left to compare with).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from novarank.errors import ConfigError
+from novarank.launch.canary import Analysis, compare, lake_samples
+from novarank.online.releases import (
+    ACTIVE,
+    ERROR_PREFIX,
+    Fault,
+    ReleaseRef,
+    RolloutDoc,
+    RolloutPolicy,
+    read_doc,
+    write_doc,
+)
+
+log = logging.getLogger("novarank.rollout")
+
+
+def parse_steps(text: str) -> list[float]:
+    try:
+        return [float(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"steps: expected percentages like 10,25,50,100, got {text!r}") from None
+
+
+def _ref(path: str | Path) -> ReleaseRef:
+    from novarank.release import verify_release
+
+    lock = verify_release(path)  # refuse a tampered or incomplete release before any traffic
+    return ReleaseRef(version=str(lock["version"]), path=str(Path(path).resolve()))
+
+
+class RolloutController:
+    def __init__(self, state: Any, lake: str | Path,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.state, self.lake, self.clock = state, Path(lake), clock
+
+    def current(self) -> RolloutDoc | None:
+        return read_doc(self.state)
+
+    def _save(self, doc: RolloutDoc, event: str | None = None, **detail: Any) -> RolloutDoc:
+        if event is not None:
+            doc.history.append({"event": event, "at": round(self.clock(), 3),
+                                "step": doc.step, "percent": doc.percent, **detail})
+            log.info("rollout %s: %s at %g%% %s", doc.id, event, doc.percent,
+                     detail.get("reason", ""))
+        write_doc(self.state, doc)
+        return doc
+
+    # ---- commands ----------------------------------------------------------------------
+    def start(self, canary: str | Path, steps: list[float], policy: RolloutPolicy | None = None,
+              fault: Fault | None = None, stable: str | Path | None = None) -> RolloutDoc:
+        prev = self.current()
+        if prev is not None and prev.status in ACTIVE:
+            raise ConfigError(f"rollout {prev.id} of {prev.canary.version} is {prev.status}: "
+                              "resume or abort it first")
+        if stable is not None:
+            base, lineage = _ref(stable), []
+        elif prev is not None:
+            promoted = prev.status == "promoted"
+            base = prev.canary if promoted else prev.stable
+            lineage = [*prev.lineage, prev.stable.version] if promoted else prev.lineage
+        else:
+            raise ConfigError("stable: no earlier rollout in the state store; pass --stable "
+                              "(the release the service is configured with)")
+        new = _ref(canary)
+        if new.version == base.version:
+            raise ConfigError(f"canary: release {new.version} is already the stable release")
+        now = self.clock()
+        doc = RolloutDoc(id=uuid.uuid4().hex[:12], stable=base, canary=new, lineage=lineage,
+                         steps=steps, percent=min(steps[0], 100.0), salt=uuid.uuid4().hex,
+                         fault=fault, policy=policy or RolloutPolicy(), started_at=now,
+                         step_started_at=now)
+        if doc.percent >= 100:
+            doc.status, doc.decided_at = "promoted", now
+            return self._save(doc, "promote", reason="a single step of 100%: no canary phase")
+        return self._save(doc, "start", stable=base.version, canary=new.version,
+                          fault=fault.model_dump() if fault else None)
+
+    def resume(self) -> RolloutDoc:
+        doc = self._require()
+        if doc.status != "paused":
+            raise ConfigError(f"rollout {doc.id} is {doc.status}, not paused")
+        doc.status, doc.reason, doc.step_started_at = "running", "", self.clock()
+        return self._save(doc, "resume")
+
+    def abort(self, reason: str = "aborted by an operator") -> RolloutDoc:
+        doc = self._require()
+        if doc.status not in ACTIVE:
+            raise ConfigError(f"rollout {doc.id} is already {doc.status}")
+        doc.status, doc.reason, doc.decided_at = "aborted", reason, self.clock()
+        return self._save(doc, "abort", reason=reason)
+
+    def _require(self) -> RolloutDoc:
+        doc = self.current()
+        if doc is None:
+            raise ConfigError("no rollout in the state store: start one first")
+        return doc
+
+    # ---- the loop ----------------------------------------------------------------------
+    def tick(self) -> RolloutDoc | None:
+        """One look at the running step: roll back, pause, step up, promote or wait."""
+        doc = self.current()
+        if doc is None or doc.status != "running":
+            return doc
+        now = self.clock()
+        broken = [e for e in self.state.get_docs(ERROR_PREFIX).values()
+                  if e.get("version") == doc.canary.version and e.get("at", 0) >= doc.started_at]
+        if broken:
+            return self._rollback(doc, now, f"canary failed to load on {len(broken)} "
+                                  f"replica(s): {broken[0]['error']}", None)
+        arms = lake_samples(self.lake, doc.canary.version, doc.stable.version,
+                            doc.step_started_at, now)
+        canary, stable = arms[doc.canary.version], arms[doc.stable.version]
+        p = doc.policy
+        early = compare(canary, stable, p, p.early_alpha)
+        if early.verdict == "fail":
+            return self._rollback(doc, now, _why(early), early, canary.first_ts)
+        elapsed = now - doc.step_started_at
+        if elapsed < p.step_seconds:
+            return doc
+        final = compare(canary, stable, p, p.alpha)
+        if final.verdict == "fail":
+            return self._rollback(doc, now, _why(final), final, canary.first_ts)
+        if final.verdict == "no_data":
+            if elapsed >= p.max_step_seconds:
+                doc.status = "paused"
+                doc.reason = "no data: " + "; ".join(
+                    f"{c.metric} has {c.samples}" for c in final.missing())
+                return self._save(doc, "pause", reason=doc.reason, analysis=final.to_dict())
+            return doc
+        doc.step += 1
+        if doc.step >= len(doc.steps) or doc.steps[doc.step] >= 100:
+            doc.status, doc.decided_at, doc.percent = "promoted", now, 100.0
+            doc.reason = "every step passed"
+            return self._save(doc, "promote", analysis=final.to_dict())
+        doc.percent, doc.step_started_at = doc.steps[doc.step], now
+        return self._save(doc, "step_up", analysis=final.to_dict())
+
+    def _rollback(self, doc: RolloutDoc, now: float, reason: str, analysis: Analysis | None,
+                  first_canary: float | None = None) -> RolloutDoc:
+        doc.status, doc.reason, doc.decided_at = "rolled_back", reason, now
+        detail: dict[str, Any] = {"reason": reason}
+        if analysis is not None:
+            detail["analysis"] = analysis.to_dict()
+        if first_canary is not None:
+            detail["detected_after_s"] = round(now - first_canary, 3)
+        return self._save(doc, "rollback", **detail)
+
+    def run(self, tick_s: float = 2.0, timeout_s: float | None = None,
+            on_tick: Callable[[RolloutDoc], None] | None = None) -> RolloutDoc | None:
+        """Tick until the rollout is promoted, rolled back, aborted or paused."""
+        t0 = time.monotonic()
+        while True:
+            doc = self.tick()
+            if on_tick is not None and doc is not None:
+                on_tick(doc)
+            if doc is None or doc.status != "running":
+                return doc
+            if timeout_s is not None and time.monotonic() - t0 > timeout_s:
+                return doc
+            time.sleep(tick_s)
+
+
+def _why(analysis: Analysis) -> str:
+    parts = []
+    for c in analysis.failing():
+        parts.append(f"{c.metric}: canary {c.canary:.4g} vs stable {c.stable:.4g} "
+                     f"(p={c.p_value:.2g}, n={c.samples['canary']}/{c.samples['stable']})")
+    return "; ".join(parts)

@@ -1,0 +1,244 @@
+"""Progressive rollout: the step tests, sticky routing, and the controller driving a real
+service (SQLite state, Parquet lake) to a promotion, a rollback, a pause."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from novarank.api import create_app
+from novarank.config import ServiceSettings, TrainConfig
+from novarank.data.synthetic import SyntheticConfig, generate
+from novarank.errors import ConfigError, ReleaseError
+from novarank.launch.canary import Arm, compare, two_proportion_p
+from novarank.launch.rollout import RolloutController
+from novarank.online.releases import Fault, RolloutPolicy, on_canary, read_doc
+from novarank.online.service import RankingService
+from novarank.release import save_release
+from novarank.stores import open_state
+from novarank.training import fit_model
+
+TOKEN = "s3cret"
+POLICY = dict(step_seconds=0.8, max_step_seconds=20, min_requests=40, min_impressions=0)
+
+
+# ---- the tests of a step -------------------------------------------------------------------
+def _arm(hits=(), misses=(), errors=0, impressions=0, clicks=0) -> Arm:
+    return Arm(latency_ms={"hit": np.asarray(hits, float), "miss": np.asarray(misses, float)},
+               requests=len(hits) + len(misses), errors=errors, impressions=impressions,
+               clicks=clicks)
+
+
+def test_two_proportion_test():
+    assert two_proportion_p(30, 100, 5, 100) < 1e-4
+    assert 0.4 < two_proportion_p(10, 100, 10, 100) < 0.6
+    assert two_proportion_p(0, 100, 0, 100) == 1.0
+
+
+def test_step_fails_on_errors_latency_and_ctr_for_the_right_reason():
+    rng = np.random.default_rng(0)
+    fast, slow = rng.gamma(4, 0.25, 400), rng.gamma(4, 0.5, 400)
+    p = RolloutPolicy(min_requests=200, min_impressions=500)
+    good = _arm(fast, rng.gamma(4, 1.0, 100), impressions=2000, clicks=200)
+
+    def failing(arm: Arm) -> list[str]:
+        return [c.metric for c in compare(arm, good, p, 0.01).failing()]
+
+    assert compare(_arm(rng.gamma(4, 0.25, 400), rng.gamma(4, 1.0, 100), impressions=2000,
+                        clicks=190), good, p, 0.01).verdict == "pass"
+    assert failing(_arm(fast, errors=40, impressions=2000, clicks=200)) == ["error_rate"]
+    assert failing(_arm(slow, impressions=2000, clicks=200)) == ["latency_hit"]
+    assert failing(_arm(fast, impressions=2000, clicks=100)) == ["ctr"]
+
+
+def test_step_waits_for_samples_and_compares_like_with_like():
+    p = RolloutPolicy(min_requests=200, min_impressions=0)
+    rng = np.random.default_rng(1)
+    stable = _arm(rng.gamma(4, 0.25, 2000), rng.gamma(4, 1.0, 200))
+    few = compare(_arm(rng.gamma(4, 0.25, 15)), stable, p, 0.01)
+    assert few.verdict == "no_data" and [c.metric for c in few.missing()] == ["error_rate",
+                                                                               "latency_hit"]
+    # a new release's cold cache: many misses, but each level is as fast as stable's
+    cold = _arm(rng.gamma(4, 0.25, 100), rng.gamma(4, 1.0, 300))
+    assert compare(cold, stable, p, 0.01).verdict == "pass"
+    # CTR is required when min_impressions > 0
+    assert compare(cold, stable, RolloutPolicy(min_requests=200, min_impressions=10),
+                   0.01).verdict == "no_data"
+
+
+def test_canary_share_is_sticky():
+    users = [f"user{i}" for i in range(20_000)]
+    shares = {pct: {u for u in users if on_canary("salt", u, pct)} for pct in (10, 25, 50)}
+    assert shares[10] <= shares[25] <= shares[50]
+    for pct, chosen in shares.items():
+        assert abs(len(chosen) / len(users) - pct / 100) < 0.015
+
+
+def test_fault_parsing():
+    assert Fault.parse("errors:0.5").rate == 0.5
+    assert Fault.parse("latency:200").ms == 200
+    with pytest.raises(ConfigError, match="fault"):
+        Fault.parse("explode")
+
+
+# ---- the controller on a real service ------------------------------------------------------
+@pytest.fixture(scope="module")
+def releases(tmp_path_factory):
+    d = generate(SyntheticConfig(users=300, items=250, creators=30, events=20_000, seed=5))
+    root = tmp_path_factory.mktemp("rollout")
+    out = {}
+    for version, factors in (("v1", 8), ("v2", 12)):
+        model = fit_model(d.dataset, TrainConfig(als_iterations=3, als_factors=factors,
+                                                 tune=False))
+        save_release(model, root / version, version=version)
+        out[version] = root / version
+    out["users"] = [str(u) for u in d.dataset.user_ids[:300]]
+    return out
+
+
+@pytest.fixture()
+def world(releases, tmp_path):
+    settings = ServiceSettings(release=releases["v1"], state_url=f"sqlite:///{tmp_path}/s.db",
+                               events_url=f"file://{tmp_path}/lake", admin_token=TOKEN,
+                               refresh_s=0.1)
+    state = open_state(settings.state_url)
+    with TestClient(create_app(settings)) as client:
+        yield settings, client, RolloutController(state, tmp_path / "lake"), releases
+    state.close()
+
+
+def _drive(client, users, seconds: float, log: list) -> None:
+    """Feeds for every user in turn, with an impression and a click each; every answer
+    (status, release, time) goes to `log`."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for u in users:
+            r = client.get(f"/v1/users/{u}/feed", params={"k": 5})
+            body = r.json()
+            release = body.get("release") or body.get("error", {}).get("release")
+            log.append((time.time(), u, r.status_code, release))
+            if r.status_code == 200:
+                item = body["items"][0]["item_id"]
+                client.post("/v1/events", json=[
+                    {"type": "impression", "user_id": u, "item_id": item,
+                     "request_id": body["request_id"], "position": 0},
+                    {"type": "click", "user_id": u, "item_id": item,
+                     "request_id": body["request_id"], "position": 0}])
+
+
+def _until(ctl, client, users, log, done, timeout=40.0):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        _drive(client, users, 0.4, log)
+        doc = ctl.tick()
+        if done(doc):
+            return doc
+    raise AssertionError(f"rollout still {ctl.current().status} after {timeout} s")
+
+
+def test_healthy_canary_is_promoted_without_a_failed_request(world):
+    settings, client, ctl, rel = world
+    users = rel["users"][:60]
+    doc = ctl.start(rel["v2"], [20, 50, 100], RolloutPolicy(**POLICY), stable=rel["v1"])
+    assert doc.status == "running" and doc.percent == 20
+    log: list = []
+    on_canary_at: dict[float, set[str]] = {}
+
+    def step_done(d):
+        on_canary_at.setdefault(d.percent, set()).update(
+            u for _, u, _, r in log[-len(users):] if r == "v2")
+        return d.status != "running"
+
+    doc = _until(ctl, client, users, log, step_done)
+    assert doc.status == "promoted", doc.reason
+    assert [h["event"] for h in doc.history] == ["start", "step_up", "promote"]
+    assert all(status == 200 for _, _, status, _ in log)  # zero failed requests, swaps too
+    assert on_canary_at[20] <= on_canary_at[50]  # no user left the canary on a step up
+    time.sleep(0.4)
+    assert {client.get(f"/v1/users/{u}/feed").json()["release"] for u in users} == {"v2"}
+    # a restarted replica, still configured with v1, serves the promoted release
+    again = RankingService(settings)
+    try:
+        assert again.release == "v2" and again.routing.canary is None
+    finally:
+        again.close()
+    # the next rollout starts from the promoted release
+    with pytest.raises(ConfigError, match="already the stable"):
+        ctl.start(rel["v2"], [50, 100])
+
+
+def test_faulty_canary_is_rolled_back_and_only_its_users_fail(world):
+    _, client, ctl, rel = world
+    users = rel["users"][:60]
+    ctl.start(rel["v2"], [25, 50, 100], RolloutPolicy(**POLICY),
+              Fault(kind="errors", rate=1.0), stable=rel["v1"])
+    log: list = []
+    doc = _until(ctl, client, users, log, lambda d: d.status != "running")
+    assert doc.status == "rolled_back" and doc.reason.startswith("error_rate")
+    rollback = doc.history[-1]
+    assert rollback["event"] == "rollback" and rollback["detected_after_s"] > 0
+    failed = [(u, r) for _, u, status, r in log if status != 200]
+    assert failed and {r for _, r in failed} == {"v2"}  # failures only on the canary
+    canary_users = {u for u in users if on_canary(doc.salt, u, 25)}
+    assert {u for u, _ in failed} <= canary_users
+    time.sleep(0.4)  # one refresh: every replica has let go of the canary
+    after: list = []
+    _drive(client, users, 0.3, after)
+    assert {(status, r) for _, _, status, r in after} == {(200, "v1")}
+
+
+def test_latency_fault_is_caught_on_the_latency_test(world):
+    _, client, ctl, rel = world
+    ctl.start(rel["v2"], [50, 100], RolloutPolicy(**POLICY), Fault(kind="latency", ms=30),
+              stable=rel["v1"])
+    doc = _until(ctl, client, rel["users"][:40], [], lambda d: d.status != "running")
+    assert doc.status == "rolled_back" and doc.reason.startswith("latency_"), doc.reason
+
+
+def test_no_data_pauses_then_resume_and_abort(world):
+    settings, client, ctl, rel = world
+    ctl.start(rel["v2"], [10, 100], RolloutPolicy(step_seconds=0.1, max_step_seconds=0.3),
+              stable=rel["v1"])
+    time.sleep(0.4)
+    doc = ctl.tick()  # no traffic at all: missing data is never a pass
+    assert doc.status == "paused" and doc.reason.startswith("no data")
+    with pytest.raises(ConfigError, match="paused"):
+        ctl.start(rel["v2"], [10, 100])
+    assert ctl.resume().status == "running"
+    # a second controller (e.g. after a restart) carries on from the stored document
+    other = RolloutController(open_state(settings.state_url), ctl.lake)
+    assert other.current().id == doc.id and other.current().status == "running"
+    assert other.abort("testing").status == "aborted"
+    time.sleep(0.3)
+    view = client.get("/v1/admin/rollout", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    assert view["canary"] is None and view["stable"] == "v1"
+
+
+def test_canary_that_fails_to_load_is_rolled_back(world, tmp_path):
+    _, client, ctl, rel = world
+    broken = tmp_path / "v2-broken"
+    shutil.copytree(rel["v2"], broken)
+    ctl.start(broken, [10, 100], RolloutPolicy(**POLICY), stable=rel["v1"])
+    victim = next(broken.glob("arrays/*.npy"))
+    victim.write_bytes(victim.read_bytes()[:-8] + b"tampered")  # after the controller checked
+    deadline = time.monotonic() + 10
+    doc = read_doc(ctl.state)
+    while doc.status == "running" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        doc = ctl.tick()
+    assert doc.status == "rolled_back" and "failed to load" in doc.reason
+    assert client.get(f"/v1/users/{rel['users'][0]}/feed").json()["release"] == "v1"
+
+
+def test_start_refuses_what_it_cannot_roll_out(world, tmp_path):
+    _, _, ctl, rel = world
+    with pytest.raises(ConfigError, match="pass --stable"):
+        ctl.start(rel["v2"], [10, 100])
+    with pytest.raises(ConfigError, match="already the stable"):
+        ctl.start(rel["v1"], [10, 100], stable=rel["v1"])
+    with pytest.raises(ReleaseError):
+        ctl.start(tmp_path, [10, 100], stable=rel["v1"])
