@@ -189,6 +189,34 @@ def test_failing_drill_fails_gate_9(dry, monkeypatch):
     r = _judge(dry, 9, dry.g9_drills)
     assert r.verdict == Verdict.RED
     assert r.details["kill_switch"]["fallback_full_fill"] < 1.0
+    assert r.note.startswith("kill switch") and "rollback drill not run" in r.note
+
+
+@pytest.mark.slow
+def test_missed_canary_fault_fails_the_rollback_drill(dry, tmp_path, small_model, monkeypatch):
+    """A fault too rare to see (1 failure in 10,000): the controller promotes the canary,
+    and a drill whose canary was not rolled back is a failed drill, not a pass."""
+    from novarank.cli.demo_service import TOKEN, free_port, start_server, stop_server
+    from novarank.launch import dryrun
+    from novarank.release import save_release
+
+    save_release(small_model, tmp_path / "canary", version="r2")
+    monkeypatch.setattr(dryrun, "ROLLBACK_POLICY", {"step_seconds": 0.5, "min_requests": 30,
+                                                    "max_step_seconds": 30,
+                                                    "min_impressions": 0})
+    port = free_port()
+    proc = start_server(dry.release, tmp_path, port)
+    try:
+        dry.url, dry.token = f"http://127.0.0.1:{port}", TOKEN
+        dry.__post_init__()
+        dry.canary, dry.state_url = tmp_path / "canary", f"sqlite:///{tmp_path}/state.db"
+        dry.fault = "errors:0.0001"
+        r = _judge(dry, 9, dry.g9_drills)
+    finally:
+        stop_server(proc)
+    drill = r.details["automatic_rollback"]
+    assert r.details["kill_switch"]["passed"] and drill["status"] == "promoted", drill
+    assert r.verdict == Verdict.RED and "rollback drill: promoted" in r.note
 
 
 @pytest.mark.slow
@@ -208,9 +236,24 @@ def test_dry_run_end_to_end(tmp_path):
     assert len(verdicts) == 10
     for n in (1, 2, 3, 5, 6, 10):
         assert verdicts[n] == "GREEN", (n, doc["gates"][n - 1]["details"])
-    assert verdicts[9] == "INCONCLUSIVE"  # the rollback drill does not exist yet
-    assert doc["decision"]["decision"] == "NO-GO"
-    assert "Decision: **NO-GO**" in (tmp_path / "pack" / "GO_NO_GO.md").read_text()
+    drill = doc["gates"][8]["details"]["automatic_rollback"]
+    assert verdicts[9] == "GREEN", drill
+    assert drill["status"] == "rolled_back" and drill["failed_outside_canary"] == 0
+    assert drill["failed_on_canary"] > 0 and drill["time_to_detect_s"] > 0
+    # whatever blocks (on this small world: a tile's objective) is named with its reason
+    blocking = doc["decision"]["blocking"]
+    assert doc["decision"]["decision"] == ("NO-GO" if blocking else "GO")
+    record = (tmp_path / "pack" / "GO_NO_GO.md").read_text()
+    assert f"Decision: **{doc['decision']['decision']}**" in record
+    for b in blocking:
+        assert b["why"] and f"- gate {b['gate']} ({b['name']}, {b['verdict']}): {b['why']}" \
+            in record
+    logs = (tmp_path / "pack" / "logs.txt").read_text()
+    for subsystem in ("novarank.service", "novarank.rollout", "novarank.toggles",
+                      "novarank.telemetry", "novarank.cache"):
+        assert f"## {subsystem}" in logs
+    assert "novarank_requests_total" in (tmp_path / "pack" / "metrics.txt").read_text()
+    assert (tmp_path / "pack" / "dashboard.png").stat().st_size > 10_000
     for snippet in (tmp_path / "pack" / "snippets").glob("gate-*.json"):
         text = snippet.read_text()
         assert len(text.splitlines()) <= 20

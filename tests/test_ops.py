@@ -312,19 +312,15 @@ def test_dashboard_data_quantile_interpolation():
     assert _quantile({}, 0.95) is None
 
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
-
-
 @pytest.mark.slow
 def test_dashboard_page_renders_tiles_in_headless_chromium(tmp_path, small_model):
     import httpx
 
     from novarank.cli.demo_service import free_port, start_server, stop_server
+    from novarank.ops import browser
     from novarank.release import save_release
 
-    chromium = tool("chromium")
+    tool("chromium")
     save_release(small_model, tmp_path / "rel")
     port = free_port()
     proc = start_server(tmp_path / "rel", tmp_path, port)
@@ -336,13 +332,8 @@ def test_dashboard_page_renders_tiles_in_headless_chromium(tmp_path, small_model
                 c.post("/v1/events", json=[
                     {"type": "impression", "user_id": f"u{n}", "item_id": it["item_id"],
                      "request_id": feed["request_id"]} for it in feed["items"]])
-        common = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path}/profile",
-                  "--virtual-time-budget=4000", "--window-size=1280,760"]
-        dom = subprocess.run([*common, "--dump-dom", f"{base}/dashboard"], capture_output=True,
-                             text=True, timeout=60).stdout
-        shot = tmp_path / "dashboard.png"
-        subprocess.run([*common, f"--screenshot={shot}", f"{base}/dashboard"],
-                       capture_output=True, timeout=60)
+        dom = browser.dump_dom(f"{base}/dashboard")
+        shot = browser.screenshot(f"{base}/dashboard", tmp_path / "dashboard.png")
     finally:
         stop_server(proc)
     rows = re.findall(r'data-metric="(\w+)" data-status="(\w+)"', dom)

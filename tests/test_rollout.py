@@ -41,15 +41,19 @@ def test_two_proportion_test():
 
 def test_step_fails_on_errors_latency_and_ctr_for_the_right_reason():
     rng = np.random.default_rng(0)
-    fast, slow = rng.gamma(4, 0.25, 400), rng.gamma(4, 0.5, 400)
+    fast, slow = rng.gamma(4, 1.0, 400), rng.gamma(4, 2.5, 400)
     p = RolloutPolicy(min_requests=200, min_impressions=500)
     good = _arm(fast, rng.gamma(4, 1.0, 100), impressions=2000, clicks=200)
 
     def failing(arm: Arm) -> list[str]:
         return [c.metric for c in compare(arm, good, p, 0.01).failing()]
 
-    assert compare(_arm(rng.gamma(4, 0.25, 400), rng.gamma(4, 1.0, 100), impressions=2000,
+    assert compare(_arm(rng.gamma(4, 1.0, 400), rng.gamma(4, 1.0, 100), impressions=2000,
                         clicks=190), good, p, 0.01).verdict == "pass"
+    # 40% slower but only ~1 ms: significant, and still no harm worth a rollback
+    assert compare(_arm(rng.gamma(4, 0.7, 400), rng.gamma(4, 1.0, 100)), _arm(
+        rng.gamma(4, 0.5, 400), rng.gamma(4, 1.0, 100)), RolloutPolicy(
+            min_requests=200, min_impressions=0), 0.01).verdict == "pass"
     assert failing(_arm(fast, errors=40, impressions=2000, clicks=200)) == ["error_rate"]
     assert failing(_arm(slow, impressions=2000, clicks=200)) == ["latency_hit"]
     assert failing(_arm(fast, impressions=2000, clicks=100)) == ["ctr"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -71,6 +72,9 @@ class RequestMetrics:
 
 def app_from_env() -> FastAPI:
     """uvicorn factory: every worker reads its settings from NOVARANK_* variables."""
+    from novarank.logs import configure
+
+    configure(os.environ.get("NOVARANK_LOG_LEVEL", "INFO"))
     return create_app(ServiceSettings())
 
 

@@ -30,14 +30,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(release: Path, workdir: Path, port: int, env: dict[str, str] | None = None
-                 ) -> subprocess.Popen:
-    """`novarank serve` in a child process, waiting until /readyz answers 200."""
+def start_server(release: Path, workdir: Path, port: int, env: dict[str, str] | None = None,
+                 log: Path | None = None) -> subprocess.Popen:
+    """`novarank serve` in a child process, waiting until /readyz answers 200. Its JSON log
+    lines go to `log` when given (else to this process's stderr)."""
     full_env = {**os.environ, "NOVARANK_STATE_URL": f"sqlite:///{workdir}/state.db",
                 "NOVARANK_EVENTS_URL": f"file://{workdir}/lake", "NOVARANK_ADMIN_TOKEN": TOKEN,
                 **(env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "novarank.cli.main", "serve", "--release",
-                             str(release), "--port", str(port)], env=full_env)
+                             str(release), "--port", str(port)], env=full_env,
+                            stderr=log.open("a") if log is not None else None)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
 import time
 from datetime import UTC, datetime
@@ -20,9 +21,11 @@ app = typer.Typer(help="The launch harness: baseline collection (gates and rollo
                   no_args_is_help=True)
 
 
-def _world(data: str, workdir: Path, version: str = "baseline", evaluate: bool = False
-           ) -> tuple[Path, object, list[str], list[str]]:
-    """Train a release for the run and return (release, truth, truth user ids, item ids)."""
+def _world(data: str, workdir: Path, version: str = "baseline", evaluate: bool = False,
+           canary: bool = False) -> tuple[Path, object, list[str], list[str]]:
+    """Train a release for the run and return (release, truth, truth user ids, item ids).
+    With `canary`, also a second release of the same data (more ALS factors) in
+    workdir/canary, version `<version>-canary`: what the rollback drill rolls out."""
     from novarank.config import TrainConfig
     from novarank.data.loaders import load
     from novarank.data.synthetic import SyntheticConfig, generate
@@ -44,6 +47,10 @@ def _world(data: str, workdir: Path, version: str = "baseline", evaluate: bool =
         train_release(ds, release, TrainConfig(tune=False), do_tune=False, version=version)
     else:
         save_release(fit_model(ds, TrainConfig(tune=False)), release, version=version)
+    if canary:
+        shutil.rmtree(workdir / "canary", ignore_errors=True)
+        save_release(fit_model(ds, TrainConfig(tune=False, als_factors=96)), workdir / "canary",
+                     version=f"{version}-canary")
     return release, truth, ds.user_ids.tolist(), ds.items.ids.tolist()
 
 
@@ -160,27 +167,39 @@ def dry_run(
     sessions: int = typer.Option(600, help="simulated sessions between gates 3 and 4"),
     split: str = typer.Option('{"control": 20, "treatment_a": 40, "treatment_b": 40}',
                               help="planned split (the started service uses it too)"),
+    canary: Path = typer.Option(None, help="with --url: a second release for the rollback "
+                                "drill (without it gate 9 is INCONCLUSIVE)"),
+    state_url: str = typer.Option(None, help="with --url: the state store the service follows"),
+    service_log: Path = typer.Option(None, help="with --url: the service's JSON log, quoted "
+                                     "per subsystem in the pack"),
+    fault: str = typer.Option("errors:1.0", help="the rollback drill's fault on the canary"),
     deploy: Path = typer.Option(Path("deploy"), help="alert rules, routes, oncall.yaml"),
     out: Path = typer.Option(Path("runs/dryrun"), help="evidence pack directory"),
     seed: int = typer.Option(0),
 ) -> None:
     """Run the eleven launch gates against a service and write the evidence pack."""
     from novarank.cli.demo_service import TOKEN, free_port, start_server, stop_server
-    from novarank.launch.dryrun import DryRun, write_pack
+    from novarank.launch.dryrun import DryRun, snapshot, write_logs, write_pack
     from novarank.launch.gates import decide
+    from novarank.logs import to_file
     from novarank.release.bundle import code_version
 
     plan = json.loads(split)
     out.mkdir(parents=True, exist_ok=True)
+    for old in ("service.log", "dryrun.log", "dashboard.png", "metrics.txt", "logs.txt"):
+        (out / old).unlink(missing_ok=True)
     proc = None
     if url is None:
-        console.print(f"building and serving a release from {data} …")
-        release, model_truth, t_users, t_items = _world(data, out, "dryrun", evaluate=True)
+        console.print(f"building and serving a release (and a canary) from {data} …")
+        release, model_truth, t_users, t_items = _world(data, out, "dryrun", evaluate=True,
+                                                        canary=True)
         for stale in ("state.db", "state.db-wal", "state.db-shm"):
             (out / stale).unlink(missing_ok=True)
         shutil.rmtree(out / "lake", ignore_errors=True)
         port = free_port()
-        proc = start_server(release, out.resolve(), port, env={
+        service_log, canary = out / "service.log", out / "canary"
+        state_url = f"sqlite:///{out.resolve()}/state.db"
+        proc = start_server(release, out.resolve(), port, log=service_log, env={
             "NOVARANK_SPLIT": json.dumps(plan),
             "NOVARANK_VARIANT_WEIGHTS": json.dumps({v: {"trending": 0.5 + 0.5 * n}
                                                     for n, v in enumerate(plan)
@@ -190,18 +209,25 @@ def dry_run(
         if release is None or truth is None or lake is None or token is None:
             raise ConfigError("--url needs --release, --truth, --lake and --token")
         model_truth, t_users, t_items = _saved_truth(truth)
+    handler = to_file(out / "dryrun.log")
     try:
         sim, lock = _simulator(release, model_truth, t_users, t_items, None, seed)
-        run = DryRun(url, token, release, lake, deploy, sim, plan, sessions=sessions)
+        run = DryRun(url, token, release, lake, deploy, sim, plan, sessions=sessions,
+                     canary=canary, state_url=state_url, fault=fault)
         with console.status("running the gates …"):
             results, traffic = run.run(code_version(), str(lock["version"]))
+            artifacts = snapshot(url, out)
     finally:
         if proc is not None:
             stop_server(proc)
+        logging.getLogger("novarank").removeHandler(handler)
+        handler.close()
+    artifacts["logs.txt"] = write_logs(out, [p for p in (service_log, out / "dryrun.log")
+                                             if p is not None])
     decision = decide(results)
     meta = {"url": url, "release": lock["version"], "code_version": code_version(),
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "traffic": traffic, "split": plan}
+            "traffic": traffic, "split": plan, "artifacts": artifacts}
     path = write_pack(out, results, decision, meta)
     for r in results:
         colour = {"GREEN": "green", "RED": "red", "YELLOW": "yellow"}.get(r.verdict.value,

@@ -101,14 +101,16 @@ def _latency(c: Arm, s: Arm, level: str, policy: RolloutPolicy, alpha: float) ->
     a, b = c.latency_ms.get(level, np.empty(0)), s.latency_ms.get(level, np.empty(0))
     n = {"canary": len(a), "stable": len(b)}
     need = max(20, policy.min_requests // MIN_LEVEL_SHARE)
-    rule = (f"fail if canary median > stable median x {1 + policy.max_latency_increase:g} and "
-            f"Mann-Whitney one-sided p < {alpha:g}; needs {need} {level}s per arm")
+    rule = (f"fail if canary median > stable median x {1 + policy.max_latency_increase:g} "
+            f"and + {policy.min_latency_increase_ms:g} ms, and Mann-Whitney one-sided "
+            f"p < {alpha:g}; needs {need} {level}s per arm")
     if min(n.values()) < need:
         return Check(f"latency_{level}", "no_data", None, None, n, rule=rule)
     mc, ms = float(np.median(a)), float(np.median(b))
     p = float(stats.mannwhitneyu(a, b, alternative="greater").pvalue)
     ratio = mc / ms if ms > 0 else math.inf
-    bad = p < alpha and ratio > 1 + policy.max_latency_increase
+    bad = (p < alpha and ratio > 1 + policy.max_latency_increase
+           and mc - ms > policy.min_latency_increase_ms)
     return Check(f"latency_{level}", "fail" if bad else "pass", mc, ms, n, p, ratio - 1, rule)
 
 

@@ -42,6 +42,12 @@ SPECS = (
              "launch window without a gap; escalation L1-L4 complete"),
 )
 COHORT_LATENCY_MS = 50.0
+# the rollback drill: a 10% canary judged quickly; it must be caught within 60 s and gone
+# from every replica within 5 s of the decision
+ROLLBACK_STEPS = (10.0, 50.0, 100.0)
+ROLLBACK_POLICY = {"step_seconds": 10.0, "max_step_seconds": 60.0, "min_requests": 50,
+                   "min_impressions": 0}
+ROLLBACK_DETECT_S, ROLLBACK_RESTORE_S = 60.0, 5.0
 
 
 @dataclass
@@ -55,6 +61,10 @@ class DryRun:
     split: dict[str, float]
     sessions: int = 600
     launch_window_days: int = 7
+    canary: Path | None = None  # a second release for the rollback drill
+    state_url: str | None = None  # the state store the service follows (rollout document)
+    fault: str = "errors:1.0"
+    service_log: Path | None = None
 
     def __post_init__(self) -> None:
         self.http = httpx.Client(base_url=self.url, timeout=30)
@@ -76,7 +86,8 @@ class DryRun:
         except ReleaseError as exc:
             return Measurement(0, 1, {"problem": str(exc)},
                                {"release_lock": {"hash_verification": "failed",
-                                                 "problem": str(exc)[:300]}})
+                                                 "problem": str(exc)[:300]}},
+                               note=f"lock verification failed: {str(exc)[:200]}")
 
     def g2_smoke(self) -> Measurement:
         out, passing = {}, 0
@@ -95,7 +106,9 @@ class DryRun:
             passing += ok
             out[f"user_{cohort}_{user_key(user)[:6]}"] = {
                 "success": ok, "k_returned": len(items), "latency_ms": round(ms, 1)}
-        return Measurement(passing / 4, 4, out, {"smoke_test_results": out})
+        failing = [k for k, v in out.items() if not v["success"]]
+        return Measurement(passing / 4, 4, out, {"smoke_test_results": out},
+                           note=f"failing: {', '.join(failing)}" if failing else "")
 
     def _hit_rate(self, users: list[str]) -> float:
         levels = [self.http.get(f"/v1/users/{u}/feed", params={"k": 10}).json()["cache"]
@@ -112,7 +125,7 @@ class DryRun:
                                        "improvement": round(after - before, 3)},
               "cache_manifest": {k: manifest.get(k) for k in ("users", "objects", "bytes",
                                                               "seconds")}}
-        return Measurement(after, 100, ev, ev)
+        return Measurement(after, 100, ev, ev, note=f"hit rate after the warm plan {after:.3f}")
 
     def traffic(self) -> dict[str, int]:
         """Simulated sessions, plus one bad request and one bad event (the error path)."""
@@ -159,7 +172,11 @@ class DryRun:
               "within_tolerance": srm["within_tolerance"], "srm_p_value": srm["p_value"],
               "users_in_two_variants": n_multi}
         ok = srm["within_tolerance"] and n_multi == 0
-        return Measurement(srm["p_value"] if ok else 0.0, srm["n"], ev, ev)
+        off = [f"{v} {x['observed']:.3f} vs {x['planned']:.3f} (+-{x['tolerance']})"
+               for v, x in srm["per_variant"].items() if not x["within"]]
+        note = "; ".join(([f"SRM p={srm['p_value']:.2g}"] if srm["p_value"] is not None else [])
+                         + off + ([f"{n_multi} users in two variants"] if n_multi else []))
+        return Measurement(srm["p_value"] if ok else 0.0, srm["n"], ev, ev, note=note)
 
     def g5_telemetry(self) -> Measurement:
         from novarank.analytics.lake import scan
@@ -178,19 +195,27 @@ class DryRun:
               "join_integrity": {"orphaned_events": orphans,
                                  "duplicates": sum(r["duplicates"] for r in integ.values())},
               "bad_files": found.bad}
+        note = "; ".join(([f"no {', '.join(missing)} events today"] if missing else [])
+                         + ([f"{orphans} orphaned impressions/clicks"] if orphans else []))
         return Measurement(1 if not missing and orphans == 0 else 0, 1,
-                           {"missing_types": missing, **ev}, ev)
+                           {"missing_types": missing, **ev}, ev, note=note)
 
     def g6_rollups(self) -> Measurement:
         res = self.rollup_result
         if res is None:
-            return Measurement(None, 0, {"error": "telemetry gate did not roll up"})
+            return Measurement(None, 0, {"error": "telemetry gate did not roll up"},
+                               note="no rollup: the telemetry gate did not run it")
         # the grand-total rows exist even for an empty day: judge by the events behind them
         non_empty = all(res.raw_events[t] > 0 for t in ("request", "ranking", "impression"))
         ev = {"tables": {t: len(v) for t, v in res.tables.items()},
               "events": {t: res.raw_events[t] for t in ("request", "ranking", "impression")},
               "reconciliation": res.reconciliation["checks"], "sql_version": res.sql_version}
-        return Measurement(1 if non_empty and res.reconciliation["ok"] else 0, 1, ev, ev)
+        empty = [t for t in ("request", "ranking", "impression") if not res.raw_events[t]]
+        note = "; ".join(([f"empty: {', '.join(empty)}"] if empty else [])
+                         + ([] if res.reconciliation["ok"] else ["does not reconcile with raw "
+                                                                 "counts"]))
+        return Measurement(1 if non_empty and res.reconciliation["ok"] else 0, 1, ev, ev,
+                           note=note)
 
     def g7_tiles(self) -> Measurement:
         from novarank.analytics.tiles import health, outcomes
@@ -204,15 +229,21 @@ class DryRun:
         ev = {tile["tile"]: {m["metric"]: {"value": m["value"], "objective": m["objective"],
                                            "status": m["status"]} for m in tile["metrics"]}
               for tile in (h, o)}
-        return Measurement(value, 1, ev, ev)
+        off = [f"{m['metric']} {m['value']:.4g} ({m['status']}, objective {m['objective']})"
+               if isinstance(m["value"], float) else f"{m['metric']} ({m['status']})"
+               for tile in (h, o) for m in tile["metrics"] if m["status"] != "ok"]
+        return Measurement(value, 1, ev, ev, note="; ".join(off))
 
     def g8_alerts(self) -> Measurement:
         from novarank.ops.armed import check
 
         res = check(self.deploy)
         if not res["ran"]:
-            return Measurement(None, 0, res, res)
-        return Measurement(1 if res["ok"] else 0, 1, res, res)
+            return Measurement(None, 0, res, res,
+                               note=f"not run: missing {', '.join(res['missing_tools'])}")
+        failing = [k for k, v in res.items() if v is False and k != "ok"]
+        return Measurement(1 if res["ok"] else 0, 1, res, res,
+                           note=f"failing: {', '.join(failing)}" if failing else "")
 
     def g9_drills(self) -> Measurement:
         user = self.sim.release_users(1)[0]
@@ -237,10 +268,91 @@ class DryRun:
         kill = {"time_to_effect_s": round(effect_on, 3), "fallback_full_fill": sum(fills) /
                 len(fills), "time_to_restore_s": round(effect_off, 3)}
         kill_ok = kill["fallback_full_fill"] == 1.0 and effect_on < 2 and effect_off < 2
-        ev = {"kill_switch": kill, "automatic_rollback": "not available: the rollout "
-              "controller is not built yet"}
-        # both drills are required; until the rollback drill exists the gate cannot pass
-        return Measurement(None if kill_ok else 0, 1, ev, ev)
+        rollback = self.rollback_drill()
+        ev = {"kill_switch": {**kill, "passed": kill_ok}, "automatic_rollback": rollback}
+        note = "; ".join(
+            ([] if kill_ok else [f"kill switch: {kill}"])
+            + ([f"rollback drill not run: {rollback['skipped']}"] if "skipped" in rollback
+               else [] if rollback["passed"] else [
+                   f"rollback drill: {rollback['status']}, {rollback['failed_outside_canary']} "
+                   f"failures outside the canary, detected in {rollback['time_to_detect_s']} s, "
+                   f"restored in {rollback['time_to_rollback_s']} s"]))
+        if not kill_ok or rollback.get("passed") is False:
+            return Measurement(0, 1, ev, ev, note=note)
+        # both drills are required: a rollback drill that could not run is no pass
+        return Measurement(1 if rollback.get("passed") else None, 1, ev, ev, note=note)
+
+    def rollback_drill(self, timeout_s: float = 120.0) -> dict[str, Any]:
+        """Roll out the canary with an injected fault under simulated traffic; the controller
+        must return every user to the stable release with no failure outside the canary."""
+        import threading
+
+        from novarank.launch.rollout import RolloutController
+        from novarank.online.releases import Fault, RolloutPolicy
+        from novarank.stores import open_state
+
+        if self.canary is None or self.state_url is None:
+            return {"passed": None, "skipped": "needs a canary release and the state store "
+                    "URL (--canary, --state-url)"}
+        state = open_state(self.state_url)
+        ctl = RolloutController(state, self.lake)
+        fault = Fault.parse(self.fault)
+        doc = ctl.start(self.canary, list(ROLLBACK_STEPS), RolloutPolicy(**ROLLBACK_POLICY),
+                        fault, stable=self.release)
+        canary_version, answers, stop = doc.canary.version, [], threading.Event()
+        users = self.sim.release_users(300)
+
+        def drive() -> None:
+            with httpx.Client(base_url=self.url, timeout=10) as c:
+                n = 0
+                while not stop.is_set():
+                    user = users[n % len(users)]
+                    n += 1
+                    try:
+                        r = c.get(f"/v1/users/{user}/feed", params={"k": 10})
+                        body = r.json()
+                        release = body.get("release") or body.get("error", {}).get("release")
+                        answers.append((time.time(), r.status_code, release))
+                    except httpx.HTTPError:
+                        answers.append((time.time(), 0, None))
+
+        worker = threading.Thread(target=drive, daemon=True)
+        worker.start()
+        try:
+            final = ctl.run(tick_s=0.5, timeout_s=timeout_s)
+            if final is not None and final.status == "running":
+                final = ctl.abort("drill timed out")
+            # keep driving until the canary has been gone for two seconds
+            quiet_since = time.time()
+            while time.time() - quiet_since < 2 and time.time() - final.decided_at < 15:
+                if any(r == canary_version for t, _, r in answers[-50:] if t > quiet_since):
+                    quiet_since = time.time()
+                time.sleep(0.2)
+        finally:
+            stop.set()
+            worker.join(timeout=15)
+            state.close()
+        on_canary = [a for a in answers if a[2] == canary_version]
+        failed = [a for a in answers if a[1] != 200]
+        outside = [a for a in failed if a[2] != canary_version]
+        decided = final.decided_at or time.time()
+        first = min((t for t, _, _ in on_canary), default=None)
+        last = max((t for t, _, _ in on_canary), default=decided)
+        # the canary phase: from the canary's first answer to the controller's decision
+        before = [a for a in answers if (first or decided) <= a[0] <= decided]
+        out = {"rollout": final.id, "status": final.status, "reason": final.reason[:200],
+               "fault": self.fault, "canary_share_planned": ROLLBACK_STEPS[0] / 100,
+               "requests": len(answers),
+               "canary_share_observed": round(len([a for a in before if a[2] == canary_version])
+                                              / max(len(before), 1), 4),
+               "failed_requests": len(failed), "failed_on_canary": len(failed) - len(outside),
+               "failed_outside_canary": len(outside),
+               "time_to_detect_s": None if first is None else round(decided - first, 3),
+               "time_to_rollback_s": round(max(0.0, last - decided), 3)}
+        out["passed"] = (final.status == "rolled_back" and not outside and first is not None
+                         and out["time_to_detect_s"] <= ROLLBACK_DETECT_S
+                         and out["time_to_rollback_s"] <= ROLLBACK_RESTORE_S)
+        return out
 
     def g10_oncall(self) -> Measurement:
         from novarank.ops.oncall import check
@@ -250,7 +362,7 @@ class DryRun:
         problems = check(self.deploy / "oncall.yaml", start, end)
         ev = {"window": [start.isoformat(timespec="minutes"), end.isoformat(timespec="minutes")],
               "problems": problems}
-        return Measurement(1 if not problems else 0, 1, ev, ev)
+        return Measurement(1 if not problems else 0, 1, ev, ev, note="; ".join(problems)[:300])
 
     # ---- the run -----------------------------------------------------------------------------
     def run(self, code_version: str, release_version: str) -> tuple[list[GateResult], dict]:
@@ -264,6 +376,38 @@ class DryRun:
             results.append(run_gate(SPECS[n - 1], fn, code_version=code_version,
                                     release=release_version))
         return results, traffic
+
+
+def snapshot(url: str, out: Path) -> dict[str, str]:
+    """While the service still runs: its novarank_* metrics and the /dashboard screenshot."""
+    done = {}
+    try:
+        text = httpx.get(f"{url}/metrics", timeout=10).text
+        keep = [ln for ln in text.splitlines() if ln.startswith("novarank_")
+                and "_bucket{" not in ln]
+        (out / "metrics.txt").write_text("\n".join(keep) + "\n")
+        done["metrics.txt"] = f"{len(keep)} series of {url}/metrics"
+    except httpx.HTTPError as exc:
+        done["metrics.txt"] = f"not written: {exc}"
+    from novarank.ops.browser import screenshot
+
+    try:
+        screenshot(f"{url}/dashboard", out / "dashboard.png")
+        done["dashboard.png"] = f"{url}/dashboard in headless Chromium"
+    except (FileNotFoundError, OSError) as exc:
+        done["dashboard.png"] = f"not taken: {exc}"
+    return done
+
+
+def write_logs(out: Path, sources: list[Path], per: int = 3) -> str:
+    """logs.txt: the last `per` JSON log lines of each subsystem, from every source."""
+    from novarank.logs import by_subsystem
+
+    lines = [ln for src in sources if src.exists() for ln in src.read_text().splitlines()]
+    picked = by_subsystem(lines, per)
+    text = "".join(f"## {name}\n" + "\n".join(found) + "\n\n" for name, found in picked.items())
+    (out / "logs.txt").write_text(text)
+    return f"{len(picked)} subsystems, up to {per} lines each"
 
 
 def write_pack(out: Path, results: list[GateResult], decision: dict, meta: dict) -> Path:
@@ -289,8 +433,14 @@ def write_pack(out: Path, results: list[GateResult], decision: dict, meta: dict)
     lines.append(f"| 11 | Go/no-go decision | **{decision['decision']}** | "
                  f"{len(decision['blocking'])} blocking | all GREEN or waived YELLOW | — | "
                  "gates 1-10 |")
+    if decision["blocking"]:
+        lines += ["", "## Blocking", ""]
+        lines += [f"- gate {b['gate']} ({b['name']}, {b['verdict']}): {b['why']}"
+                  for b in decision["blocking"]]
     lines += ["", "Evidence: `gates.json` (every measurement and its details) and "
-              "`snippets/gate-NN.json` (redacted: users appear only as hashed keys).", "",
+              "`snippets/gate-NN.json` (redacted: users appear only as hashed keys)"
+              + "".join(f"; `{name}` ({what})" for name, what in
+                        meta.get("artifacts", {}).items()) + ".", "",
               "## Sign-off", "", "| approver | role | signed at |", "|---|---|---|",
               "| | DRI | |", "| | SRE lead | |", "| | Product owner | |"]
     path = out / "GO_NO_GO.md"

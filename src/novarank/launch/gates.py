@@ -49,6 +49,7 @@ class Measurement:
     samples: int
     details: dict[str, Any] = field(default_factory=dict)
     evidence: Any = None  # a short, redacted JSON snippet for the pack
+    note: str = ""  # what fell short, in words (the go/no-go record quotes it)
 
 
 @dataclass
@@ -68,6 +69,7 @@ class GateResult:
     code_version: str
     release: str
     waiver: str | None = None
+    note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "verdict": self.verdict.value}
@@ -81,12 +83,16 @@ def evaluate(spec: GateSpec, measure: Callable[[], Measurement], *, code_version
         m = measure()
         verdict = spec.judge(m.value, m.samples)
     except Exception as exc:
-        m = Measurement(None, 0, {"error": f"{type(exc).__name__}: {exc}"})
+        m = Measurement(None, 0, {"error": f"{type(exc).__name__}: {exc}"},
+                        note=f"the measurement failed: {type(exc).__name__}: {exc}")
         verdict = Verdict.INCONCLUSIVE
+    note = m.note
+    if not note and m.samples < spec.min_samples:
+        note = f"{m.samples} samples, {spec.min_samples} needed"
     return GateResult(spec.number, spec.name, verdict, spec.metric,
                       f"{spec.op} {spec.threshold:g}", m.value, m.samples, spec.min_samples,
                       spec.how, m.details, m.evidence, round(time.perf_counter() - t0, 3),
-                      code_version, release)
+                      code_version, release, note=note)
 
 
 def decide(results: list[GateResult], waivers: dict[int, str] | None = None) -> dict[str, Any]:
@@ -98,7 +104,8 @@ def decide(results: list[GateResult], waivers: dict[int, str] | None = None) -> 
             r.waiver = waivers[r.number]
             continue
         if r.verdict != Verdict.GREEN:
-            blocking.append({"gate": r.number, "name": r.name, "verdict": r.verdict.value})
+            blocking.append({"gate": r.number, "name": r.name, "verdict": r.verdict.value,
+                             "why": r.note or f"measured {r.value}, objective {r.objective}"})
     return {"decision": "GO" if not blocking else "NO-GO", "blocking": blocking}
 
 

@@ -105,8 +105,11 @@ def notify(pack: Path, audience: str) -> str:
                 f"{tile(health, 'error_rate')}, cache hit rate {tile(health, 'cache_hit_rate')}.",
                 f"Cache warm plan: {val(3, 'cache_manifest')}.",
                 f"Alerting armed: {val(8, 'ok')}; kill switch drill: {val(9, 'kill_switch')}.",
+                f"Rollback drill: {_drill(val(9, 'automatic_rollback'))}.",
                 f"On-call problems: {val(10, 'problems')}."],
         "tech-lead": [f"Blocking: {blocking}.",
+                      *(f"Why gate {b['gate']}: {b['why']}." for b in record["decision"][
+                          "blocking"] if b.get("why")),
                       f"A/B: p = {val(4, 'srm_p_value')}, users in two variants "
                       f"{val(4, 'users_in_two_variants')}.",
                       f"Missing sign-offs: {', '.join(final['missing_signoffs']) or 'none'}."],
@@ -114,3 +117,11 @@ def notify(pack: Path, audience: str) -> str:
                        f"Sign-offs missing: {', '.join(final['missing_signoffs']) or 'none'}."],
     }[audience]
     return "\n".join([head, *body])
+
+
+def _drill(d: Any) -> str:
+    if not isinstance(d, dict) or "status" not in d:
+        return str((d or {}).get("skipped", "not run")) if isinstance(d, dict) else "not run"
+    return (f"{d['status']} ({d['reason'][:80]}), detected in {d['time_to_detect_s']} s, "
+            f"restored in {d['time_to_rollback_s']} s, {d['failed_outside_canary']} failed "
+            "requests outside the canary")

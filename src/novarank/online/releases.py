@@ -74,6 +74,8 @@ class RolloutPolicy(BaseModel):
     early_alpha: float = Field(0.001, gt=0, lt=1, description="significance for an early stop")
     max_error_increase: float = Field(0.005, ge=0, description="absolute, e.g. 0.005 = 0.5 pp")
     max_latency_increase: float = Field(0.2, ge=0, description="relative rise of the median")
+    min_latency_increase_ms: float = Field(2.0, ge=0, description="and at least this much: "
+                                           "a slower cold start of 0.3 ms is no harm")
     max_ctr_drop: float = Field(0.1, ge=0, description="relative fall of the CTR")
 
 

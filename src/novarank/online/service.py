@@ -125,6 +125,9 @@ class RankingService(DiscoveryCalls, EngagementCalls):
                                                   daemon=True))
         for t in self._threads:
             t.start()
+        log.info("release %s loaded and verified: %d items, %d users; state %s, L2 %s, "
+                 "events %s", self.release, self.rec.catalog.n_items, self.rec.model.n_users,
+                 self.state.name, l2.name if l2 is not None else "none", self.events.name)
 
     # ---- releases ----------------------------------------
     @property
@@ -601,6 +604,9 @@ class RankingService(DiscoveryCalls, EngagementCalls):
             objects += 2
             size += len(window.encode()) + 16
             variants[variant] += 1
+        logging.getLogger("novarank.cache").info(
+            "warm plan: %d users, %d objects, %.1f MB in %.2f s", len(order), objects,
+            size / 1e6, time.perf_counter() - t0)
         return {"release": self.release, "users": len(order), "objects": objects,
                 "bytes": size, "seconds": round(time.perf_counter() - t0, 3),
                 "by_variant": dict(variants),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from novarank.config import SIGNALS
@@ -9,6 +10,7 @@ from novarank.errors import ConfigError
 from novarank.stores.state import StateStore
 
 PREFIX = "toggle:"
+log = logging.getLogger("novarank.toggles")
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,10 @@ class ToggleWatcher:
         return self._current
 
     def refresh(self) -> Toggles:
-        self._current = Toggles.from_docs(self.state.get_docs(PREFIX))
+        new = Toggles.from_docs(self.state.get_docs(PREFIX))
+        if new != self._current:
+            log.info("toggles now %s", new.to_dict())
+        self._current = new
         return self._current
 
     def set(self, *, kill_switch: bool | None = None, signals_off: list[str] | None = None,

@@ -42,6 +42,8 @@ class Emitter:
         if sink is not None:
             self._thread = threading.Thread(target=self._run, name="nr-telemetry", daemon=True)
             self._thread.start()
+            log.info("telemetry to %s: batches of %d, flushed every %.1f s", self.name, batch,
+                     flush_s)
 
     @property
     def name(self) -> str:
@@ -142,3 +144,5 @@ class Emitter:
         self.flush()
         if self.sink is not None:
             self.sink.close()
+            log.info("telemetry closed: %d events written to %s, %d dropped", self.written,
+                     self.name, self.dropped)
