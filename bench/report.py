@@ -151,6 +151,27 @@ def loadgen(r: dict) -> list[str]:
     return out
 
 
+def rollout(r: dict) -> list[str]:
+    out = [f"## Automatic rollback drill ({r['measured_at']})", "",
+           "`python bench/bench_rollout.py` · `novarank serve` with release v1; each drill "
+           f"rolls out v2 to {r['canary_share']:.0%} of users with an injected fault while a "
+           "client drives feeds; the controller ticks every 0.5 s (policy "
+           f"`{r['policy']}`). Detect = decision - the canary's first answer; roll back = the "
+           "canary's last answer - decision.", "",
+           "| fault | outcome | requests | canary share | failed on canary | failed outside "
+           "| detect s | roll back s | top-K fill after |", "|---|---|---:|---:|---:|---:|---:|"
+           "---:|---:|"]
+    for d in r["drills"]:
+        out.append(f"| {d['fault']} | {d['status']} | {d['requests']:,} | "
+                   f"{d['canary_share_observed']:.3f} | {d['failed_on_canary']} | "
+                   f"{d['failed_outside_canary']} | {d['time_to_detect_s']} | "
+                   f"{d['time_to_rollback_s']} | {d['topk_fill_after_rollback']} |")
+    out += ["", f"Medians: detect {r['median_time_to_detect_s']} s, roll back "
+            f"{r['median_time_to_rollback_s']} s. Targets: detect ≤ 60 s, roll back ≤ 5 s, no "
+            f"failure outside the canary, full top-K after → **{_ok(r['pass'])}**.", ""]
+    return out
+
+
 def serving_summary(r: dict) -> list[str]:
     h, z, m = r["l1_hit"], r["zipf_replay"], r["full_miss_1m"]
     fo = h["open_loop_1000rps"]["feed"]
@@ -214,7 +235,8 @@ def main() -> None:
              "benchmark, then the report. Machine: 2 cores. Machines are noisy (up to 2x "
              "between runs): compare numbers only within one run.", ""]
     for name, fn in (("quality", quality), ("train", train), ("latency", latency),
-                     ("serving", serving), ("telemetry", telemetry), ("loadgen", loadgen)):
+                     ("serving", serving), ("telemetry", telemetry), ("loadgen", loadgen),
+                     ("rollout", rollout)):
         r = _load(name)
         lines += fn(r) if r else [f"## {name}", "", "not measured yet", ""]
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))
@@ -235,6 +257,13 @@ def main() -> None:
                      "| ≥ 0.90 |",
                      f"| rollup of a {tel['rollup']['events']:,}-event day | "
                      f"{tel['rollup']['seconds']} s | ≤ 30 s |"]
+        ro = _load("rollout")
+        if ro:
+            rows.append(f"| rollback drill, faulty canary at 10%: time to detect / to roll back "
+                        f"(medians of {len(ro['drills'])}) | {ro['median_time_to_detect_s']} s /"
+                        f" {ro['median_time_to_rollback_s']} s, "
+                        f"{ro['failed_outside_canary']} failures outside the canary | ≤ 60 s / "
+                        "≤ 5 s, 0 |")
         update_readme(rows)
 
 

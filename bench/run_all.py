@@ -9,6 +9,6 @@ from pathlib import Path
 HERE = Path(__file__).parent
 
 for script in ("bench_quality.py", "bench_train.py", "bench_latency.py", "bench_serving.py",
-               "bench_telemetry.py", "bench_loadgen.py", "report.py"):
+               "bench_telemetry.py", "bench_loadgen.py", "bench_rollout.py", "report.py"):
     print(f"== {script}", flush=True)
     subprocess.run([sys.executable, str(HERE / script)], check=True)

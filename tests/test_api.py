@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from fastapi import Request
 from fastapi.testclient import TestClient
 
 from novarank.api import create_app
@@ -244,6 +245,16 @@ def test_similar_creators_trending_item(client):
     assert item["stats"]["live_events"]["share"] == 5
 
 
+def test_search_is_reranked_for_a_known_user(client):
+    word = client.get("/v1/items/v10").json()["title"].split()[0]
+    anonymous = client.get("/v1/search", params={"q": word, "k": 10}).json()["items"]
+    personal = client.get("/v1/search", params={"q": word, "k": 10, "user_id": "u2"})
+    assert personal.status_code == 200 and len(anonymous) > 1
+    assert {i["item_id"] for i in personal.json()["items"]} <= {
+        i["item_id"] for i in client.get("/v1/search", params={"q": word, "k": 200}).json()[
+            "items"]}
+
+
 def test_operations_endpoints(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
@@ -304,3 +315,43 @@ def test_refresh_ahead_reranks_after_engagement(client):
         time.sleep(0.02)
     after = client.get("/v1/users/u13/feed", params={"k": 5}).json()
     assert after["cache"] == "l1" and liked not in [i["item_id"] for i in after["items"]]
+
+
+def test_unexpected_error_is_a_500_and_the_connection_survives(release, tmp_path):
+    """A bug answers 500 JSON (and an error event); the client's keep-alive connection
+    still serves its next request instead of being reset."""
+    import threading
+
+    import httpx
+    import uvicorn
+
+    from novarank.cli.demo_service import free_port
+
+    app = create_app(_settings(release, tmp_path, "embedded"))
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    @app.get("/peer")
+    def peer(request: Request) -> int:
+        return request.client.port  # the same port = the same connection
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="critical"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
+            for _ in range(100):
+                if server.started:
+                    break
+                time.sleep(0.05)
+            before = c.get("/peer").json()
+            bad = c.get("/boom")
+            assert bad.status_code == 500 and bad.json()["error"]["code"] == "internal"
+            assert c.get("/peer").json() == before  # not closed by the server
+            assert c.get("/v1/users/u1/feed").status_code == 200
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -124,6 +124,11 @@ def test_skewed_split_and_split_users_fail_gate_4(dry):
     _requests(dry, [(f"u{i}", "control" if i % 2 else "treatment") for i in range(1000)])
     assert _judge(dry, 4, dry.g4_ab).verdict == Verdict.GREEN
     shutil.rmtree(dry.lake)
+    # balanced users, but the control users come back five times: still no mismatch
+    _requests(dry, [(f"u{i}", "control" if i % 2 else "treatment") for i in range(1000)
+                    for _ in range(5 if i % 2 else 1)])
+    assert _judge(dry, 4, dry.g4_ab).verdict == Verdict.GREEN
+    shutil.rmtree(dry.lake)
     _requests(dry, [(f"u{i}", "control" if i % 10 else "treatment") for i in range(1000)])
     r = _judge(dry, 4, dry.g4_ab)
     assert r.verdict == Verdict.RED and r.details["srm_p_value"] < 0.001

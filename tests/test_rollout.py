@@ -246,3 +246,99 @@ def test_start_refuses_what_it_cannot_roll_out(world, tmp_path):
         ctl.start(rel["v1"], [10, 100], stable=rel["v1"])
     with pytest.raises(ReleaseError):
         ctl.start(tmp_path, [10, 100], stable=rel["v1"])
+
+
+def test_replica_restarted_mid_rollout_serves_the_same_split(world):
+    settings, _, ctl, rel = world
+    doc = ctl.start(rel["v2"], [30, 100], RolloutPolicy(**POLICY), stable=rel["v1"])
+    fresh = RankingService(settings)  # startup reads the rollout before serving
+    try:
+        r = fresh.routing
+        assert (r.stable.version, r.canary.version, r.percent) == ("v1", "v2", 30)
+        for u in rel["users"][:100]:
+            expected = "v2" if on_canary(doc.salt, u, 30) else "v1"
+            assert fresh.assignment(u)["release"] == expected
+    finally:
+        fresh.close()
+
+
+@pytest.mark.slow
+def test_promotion_under_concurrent_load_fails_no_request(releases, tmp_path):
+    """A real `novarank serve`, four clients in parallel, steps and the final swap: every
+    request answers 200, and at the end everyone is on the new release."""
+    import threading
+
+    import httpx
+
+    from novarank.cli.demo_service import free_port, start_server, stop_server
+
+    port = free_port()
+    proc = start_server(releases["v1"], tmp_path, port)
+    users, answers, stop = releases["users"], [], threading.Event()
+
+    def client(offset: int) -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
+            n = offset
+            while not stop.is_set():
+                try:
+                    r = c.get(f"/v1/users/{users[n % len(users)]}/feed", params={"k": 5})
+                    answers.append((r.status_code, r.json().get("release")))
+                except httpx.HTTPError as exc:
+                    answers.append((0, repr(exc)))
+                n += 7
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        ctl = RolloutController(open_state(f"sqlite:///{tmp_path}/state.db"), tmp_path / "lake")
+        ctl.start(releases["v2"], [30, 60, 100], RolloutPolicy(**POLICY), stable=releases["v1"])
+        doc = ctl.run(tick_s=0.3, timeout_s=60)
+        assert doc.status == "promoted", doc.reason
+        time.sleep(1.5)  # one refresh period and then some
+        mark = len(answers)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        stop_server(proc)
+    assert len(answers) > 500
+    assert [a for a in answers if a[0] != 200] == []
+    assert {r for _, r in answers} == {"v1", "v2"}
+    assert {r for _, r in answers[mark:]} == {"v2"}
+
+
+def test_rollout_cli(releases, tmp_path):
+    from typer.testing import CliRunner
+
+    from novarank.cli.main import app
+
+    where = ["--state-url", f"sqlite:///{tmp_path}/s.db", "--lake", str(tmp_path / "lake")]
+    run = CliRunner().invoke
+    bad = run(app, ["rollout", "start", "--canary", str(releases["v2"]), "--stable",
+                    str(releases["v1"]), "--steps", "50,10", "--no-watch", *where])
+    assert bad.exit_code == 2 and "steps" in bad.output
+    bad = run(app, ["rollout", "start", "--canary", str(releases["v2"]), "--stable",
+                    str(releases["v1"]), "--fault", "boom", "--no-watch", *where])
+    assert bad.exit_code == 2 and "fault" in bad.output
+    ok = run(app, ["rollout", "start", "--canary", str(releases["v2"]), "--stable",
+                   str(releases["v1"]), "--steps", "5,50,100", "--no-watch", *where])
+    assert ok.exit_code == 0 and "v1 -> v2 running at 5%" in ok.output, ok.output
+    status = run(app, ["rollout", "status", *where])
+    assert "start" in status.output and "running" in status.output
+    assert run(app, ["rollout", "abort", "--reason", "drill over", *where]).exit_code == 0
+    again = run(app, ["rollout", "resume", "--no-watch", *where])
+    assert again.exit_code == 2 and "aborted, not paused" in again.output
+
+
+def test_a_step_of_100_swaps_at_once_and_undoes_a_promotion(world):
+    _, client, ctl, rel = world
+    user = rel["users"][0]
+    assert ctl.start(rel["v2"], [100], stable=rel["v1"]).status == "promoted"
+    time.sleep(0.4)
+    assert client.get(f"/v1/users/{user}/feed").json()["release"] == "v2"
+    back = ctl.start(rel["v1"], [100])  # the runbook's way back to the previous release
+    assert (back.stable.version, back.canary.version, back.lineage) == ("v2", "v1", ["v1"])
+    time.sleep(0.4)
+    assert client.get(f"/v1/users/{user}/feed").json()["release"] == "v1"

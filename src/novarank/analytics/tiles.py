@@ -53,8 +53,10 @@ def outcomes(summary: dict[str, Any], split: dict[str, float] | None = None,
     feed_rows = [r for r in summary["tables"]["daily_requests"]
                  if r["route"] == "feed" and r["variant"] is not None]
     by_variant: dict[str, int] = {}
+    # the unit of assignment is the user: a heavy user's many requests are one draw
+    unit = "users" if all(r.get("users") is not None for r in feed_rows) else "requests"
     for r in feed_rows:
-        by_variant[r["variant"]] = by_variant.get(r["variant"], 0) + r["requests"]
+        by_variant[r["variant"]] = by_variant.get(r["variant"], 0) + r[unit]
     n = sum(by_variant.values())
     allocation = {v: c / n for v, c in by_variant.items()} if n else {}
     deviation = None

@@ -50,16 +50,27 @@ class RequestMetrics:
             await self.app(scope, receive, send)
             return
         status = 500
+        status_sent = False
         t0 = time.perf_counter()
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, status_sent
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, status_sent = message["status"], True
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            # answered here rather than re-raised: a re-raised error makes the server drop
+            # the keep-alive connection, failing the client's next, healthy request too
+            if status_sent:
+                raise
+            log.exception("unhandled error on %s", scope.get("path"))
+            status = 500
+            response = _error(500, "internal", f"internal error ({type(exc).__name__})",
+                              request=Request(scope))
+            await response(scope, receive, send)
         finally:
             service = getattr(scope["app"].state, "service", None) if "app" in scope else None
             route = scope.get("route")

@@ -39,7 +39,7 @@ def start_server(release: Path, workdir: Path, port: int, env: dict[str, str] | 
                 **(env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "novarank.cli.main", "serve", "--release",
                              str(release), "--port", str(port)], env=full_env,
-                            stderr=log.open("a") if log is not None else None)
+                            stderr=log.open("w") if log is not None else None)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -103,8 +103,9 @@ def tour(release: Path, workdir: Path, users: list[str], truth: TasteModel | Non
            "NOVARANK_VARIANT_WEIGHTS": '{"treatment_a": {"trending": 1.0}, '
                                        '"treatment_b": {"freshness": 1.0}}'}
     console.print(f"starting the service on http://127.0.0.1:{port} (SQLite state, memory "
-                  f"cache, Parquet events under {workdir}/lake)…")
-    proc = start_server(release, workdir, port, env)
+                  f"cache, Parquet events under {workdir}/lake, JSON logs in "
+                  f"{workdir}/service.log)…")
+    proc = start_server(release, workdir, port, env, log=workdir / "service.log")
     base = f"http://127.0.0.1:{port}"
     table = Table(title="a few requests against the running service")
     for col in ("request", "status", "ms", "what came back"):

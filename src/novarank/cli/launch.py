@@ -22,10 +22,12 @@ app = typer.Typer(help="The launch harness: baseline collection (gates and rollo
 
 
 def _world(data: str, workdir: Path, version: str = "baseline", evaluate: bool = False,
-           canary: bool = False) -> tuple[Path, object, list[str], list[str]]:
-    """Train a release for the run and return (release, truth, truth user ids, item ids).
-    With `canary`, also a second release of the same data (more ALS factors) in
-    workdir/canary, version `<version>-canary`: what the rollback drill rolls out."""
+           canary: bool = False, release: Path | None = None
+           ) -> tuple[Path, object, list[str], list[str]]:
+    """Train a release for the run (or take `release`, trained on the same `data`) and
+    return (release, truth, truth user ids, item ids). With `canary`, also a second
+    release of the same data (more ALS factors) in workdir/canary, version
+    `<version>-canary`: what the rollback drill rolls out."""
     from novarank.config import TrainConfig
     from novarank.data.loaders import load
     from novarank.data.synthetic import SyntheticConfig, generate
@@ -39,13 +41,17 @@ def _world(data: str, workdir: Path, version: str = "baseline", evaluate: bool =
     else:
         ds = load(data)
         truth = oracle(ds.matrix())
-    release = workdir / "release"
-    shutil.rmtree(release, ignore_errors=True)
-    if evaluate:  # the offline metrics go into the lock (gate 7 reads the release's recall)
+    if release is not None:
+        pass  # served as it is: the caller built it from the same data
+    elif evaluate:  # the offline metrics go into the lock (gate 7 reads the release's recall)
         from novarank.pipeline import train_release
 
+        release = workdir / "release"
+        shutil.rmtree(release, ignore_errors=True)
         train_release(ds, release, TrainConfig(tune=False), do_tune=False, version=version)
     else:
+        release = workdir / "release"
+        shutil.rmtree(release, ignore_errors=True)
         save_release(fit_model(ds, TrainConfig(tune=False)), release, version=version)
     if canary:
         shutil.rmtree(workdir / "canary", ignore_errors=True)
@@ -112,7 +118,7 @@ def baseline(
         port = free_port()
         for stale in ("state.db", "state.db-wal", "state.db-shm"):
             (out / stale).unlink(missing_ok=True)
-        proc = start_server(release, out.resolve(), port)
+        proc = start_server(release, out.resolve(), port, log=out / "service.log")
         url, token = f"http://127.0.0.1:{port}", TOKEN
     else:
         if release is None or truth is None:
@@ -158,12 +164,13 @@ def baseline(
 @friendly_errors
 def dry_run(
     url: str = typer.Option(None, help="a running service (default: start the embedded one)"),
-    release: Path = typer.Option(None, help="with --url: the release it serves"),
+    release: Path = typer.Option(None, help="with --url: the release it serves; without: a "
+                                 "release trained on --data to serve instead of a new one"),
     truth: Path = typer.Option(None, help="with --url: ground truth (data synth's truth.npz)"),
     lake: Path = typer.Option(None, help="with --url: the lake the service writes to"),
     token: str = typer.Option(None, envvar="NOVARANK_ADMIN_TOKEN", help="admin token"),
     data: str = typer.Option("synthetic:users=5000,items=2000,events=300000,seed=7",
-                             help="without --url: data to build and serve"),
+                             help="without --url: data to build and serve (and its truth)"),
     sessions: int = typer.Option(600, help="simulated sessions between gates 3 and 4"),
     split: str = typer.Option('{"control": 20, "treatment_a": 40, "treatment_b": 40}',
                               help="planned split (the started service uses it too)"),
@@ -192,7 +199,7 @@ def dry_run(
     if url is None:
         console.print(f"building and serving a release (and a canary) from {data} …")
         release, model_truth, t_users, t_items = _world(data, out, "dryrun", evaluate=True,
-                                                        canary=True)
+                                                        canary=True, release=release)
         for stale in ("state.db", "state.db-wal", "state.db-shm"):
             (out / stale).unlink(missing_ok=True)
         shutil.rmtree(out / "lake", ignore_errors=True)

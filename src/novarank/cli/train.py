@@ -111,12 +111,15 @@ def demo(
              user_index={str(u): i for i, u in enumerate(ds.user_ids.tolist())},
              item_index={str(it): i for i, it in enumerate(ds.items.ids.tolist())})
     if dry_run:
-        from novarank.cli.launch import dry_run as run_dry_run
+        from typer.main import get_command
+
+        from novarank.cli.launch import app as launch_app
 
         console.rule("staging dry-run: the eleven launch gates")
         checkout = Path(__file__).resolve().parents[3] / "deploy"  # src/novarank/cli/ -> repo
-        run_dry_run(url=None, release=None, truth=None, lake=None, token=None,
-                    data="synthetic:users=5000,items=2000,events=300000,seed=7", sessions=600,
-                    split='{"control": 20, "treatment_a": 40, "treatment_b": 40}',
-                    deploy=checkout if checkout.exists() else Path("deploy"),
-                    out=workdir / "dryrun", seed=0)
+        # through the command line parser, so every option keeps its declared default
+        get_command(launch_app).main([
+            "dry-run", "--data", data, "--release", str(release), "--sessions", "600", "--split",
+            '{"control": 20, "treatment_a": 40, "treatment_b": 40}',
+            "--deploy", str(checkout if checkout.exists() else Path("deploy")),
+            "--out", str(workdir / "dryrun"), "--seed", "0"], standalone_mode=False)

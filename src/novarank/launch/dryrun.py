@@ -26,7 +26,7 @@ SPECS = (
     GateSpec(3, "Candidate cache warmed", "hit_rate_after_warm", ">=", 0.85, 100,
              how="feed hit rate of sampled users before and after the warm plan"),
     GateSpec(4, "A/B assignment live", "srm_p_value", ">=", 0.001, 300,
-             how="chi-square of feeds per variant vs the planned split; share within 3 "
+             how="chi-square of users per variant vs the planned split; share within 3 "
                  "standard errors; no user in two variants"),
     GateSpec(5, "Telemetry flowing", "telemetry_ok", "==", 1, how="request, ranking, "
              "impression, click, error in today's partitions; no orphan impression/click"),
@@ -158,8 +158,10 @@ class DryRun:
         return rows
 
     def g4_ab(self) -> Measurement:
-        counts = dict(self._lake_sql("SELECT variant, count(*) FROM REQUESTS WHERE "
-                                     "route = 'feed' GROUP BY variant"))
+        # users, not requests: the user is what is randomised, and a heavy user's many
+        # feeds are one draw (counting requests would flag clustering as a mismatch)
+        counts = dict(self._lake_sql("SELECT variant, count(DISTINCT user_key) FROM REQUESTS "
+                                     "WHERE route = 'feed' GROUP BY variant"))
         multi = self._lake_sql("SELECT count(*) FROM (SELECT user_key FROM REQUESTS WHERE "
                                "route = 'feed' GROUP BY user_key "
                                "HAVING count(DISTINCT variant) > 1)")
@@ -276,7 +278,8 @@ class DryRun:
                else [] if rollback["passed"] else [
                    f"rollback drill: {rollback['status']}, {rollback['failed_outside_canary']} "
                    f"failures outside the canary, detected in {rollback['time_to_detect_s']} s, "
-                   f"restored in {rollback['time_to_rollback_s']} s"]))
+                   f"restored in {rollback['time_to_rollback_s']} s, top-K fill after "
+                   f"{rollback['topk_fill_after_rollback']}"]))
         if not kill_ok or rollback.get("passed") is False:
             return Measurement(0, 1, ev, ev, note=note)
         # both drills are required: a rollback drill that could not run is no pass
@@ -312,9 +315,10 @@ class DryRun:
                         r = c.get(f"/v1/users/{user}/feed", params={"k": 10})
                         body = r.json()
                         release = body.get("release") or body.get("error", {}).get("release")
-                        answers.append((time.time(), r.status_code, release))
+                        answers.append((time.time(), r.status_code, release,
+                                        len(body.get("items", ()))))
                     except httpx.HTTPError:
-                        answers.append((time.time(), 0, None))
+                        answers.append((time.time(), 0, None, 0))
 
         worker = threading.Thread(target=drive, daemon=True)
         worker.start()
@@ -325,7 +329,7 @@ class DryRun:
             # keep driving until the canary has been gone for two seconds
             quiet_since = time.time()
             while time.time() - quiet_since < 2 and time.time() - final.decided_at < 15:
-                if any(r == canary_version for t, _, r in answers[-50:] if t > quiet_since):
+                if any(a[2] == canary_version for a in answers[-50:] if a[0] > quiet_since):
                     quiet_since = time.time()
                 time.sleep(0.2)
         finally:
@@ -336,8 +340,9 @@ class DryRun:
         failed = [a for a in answers if a[1] != 200]
         outside = [a for a in failed if a[2] != canary_version]
         decided = final.decided_at or time.time()
-        first = min((t for t, _, _ in on_canary), default=None)
-        last = max((t for t, _, _ in on_canary), default=decided)
+        first = min((a[0] for a in on_canary), default=None)
+        last = max((a[0] for a in on_canary), default=decided)
+        after = [a for a in answers if a[0] > last]
         # the canary phase: from the canary's first answer to the controller's decision
         before = [a for a in answers if (first or decided) <= a[0] <= decided]
         out = {"rollout": final.id, "status": final.status, "reason": final.reason[:200],
@@ -348,8 +353,11 @@ class DryRun:
                "failed_requests": len(failed), "failed_on_canary": len(failed) - len(outside),
                "failed_outside_canary": len(outside),
                "time_to_detect_s": None if first is None else round(decided - first, 3),
-               "time_to_rollback_s": round(max(0.0, last - decided), 3)}
+               "time_to_rollback_s": round(max(0.0, last - decided), 3),
+               "topk_fill_after_rollback": round(sum(a[1] == 200 and a[3] == 10 for a in after)
+                                                 / len(after), 4) if after else None}
         out["passed"] = (final.status == "rolled_back" and not outside and first is not None
+                         and out["topk_fill_after_rollback"] == 1.0
                          and out["time_to_detect_s"] <= ROLLBACK_DETECT_S
                          and out["time_to_rollback_s"] <= ROLLBACK_RESTORE_S)
         return out

@@ -121,7 +121,8 @@ class DiscoveryCalls:
             p = self.profile(user_id)
             variant = self.assignment(user_id)["variant"]
             personal, _ = blend(self.rec.signals(self.rec.components(p, hits, int(time.time()))),
-                                self._weights(variant, self.toggles.current()))
+                                self._weights(variant, self.toggles.current(),
+                                              self.routing.stable))
             score = score + 0.5 * standardize(personal)
         order = np.argsort(-score, kind="stable")[:k]
         items = [{"item_id": str(cat.item_ids[hits[j]]), "title": str(cat.titles[hits[j]]),

@@ -2,6 +2,7 @@
 SELECT
     route, variant, release,
     count(*)                                             AS requests,
+    count(DISTINCT user_key)                             AS users,
     quantile_cont(latency_ms, 0.50)                      AS p50_ms,
     quantile_cont(latency_ms, 0.95)                      AS p95_ms,
     quantile_cont(latency_ms, 0.99)                      AS p99_ms,

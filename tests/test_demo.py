@@ -1,0 +1,25 @@
+"""`make demo` is the front door: the whole main job runs, end to end, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end_and_ends_with_the_record(tmp_path):
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "COLUMNS": "120"}
+    res = subprocess.run([sys.executable, "-m", "novarank.cli.main", "demo", "--workdir",
+                          str(tmp_path)], capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "go/no-go:" in res.stdout and "Traceback" not in res.stdout + res.stderr
+    pack = tmp_path / "dryrun"
+    gates = {g["number"]: g for g in json.loads((pack / "gates.json").read_text())["gates"]}
+    assert len(gates) == 10
+    assert gates[9]["verdict"] == "GREEN", gates[9]["details"]  # both drills ran and passed
+    assert (pack / "GO_NO_GO.md").read_text().startswith("# Go/no-go record")
+    assert (tmp_path / "service.log").read_text().count('"logger": "novarank.service"') >= 1
