@@ -88,8 +88,8 @@ def _watch(ctl, tick_s: float) -> None:
 def start(
     canary: Path = typer.Option(..., help="release directory to roll out"),
     steps: str = typer.Option("10,25,50,100", help="canary shares in percent; 100 = promote"),
-    stable: Path = typer.Option(None, help="the release replicas serve now (needed for the "
-                                "first rollout; later ones start from the last result)"),
+    stable: Path = typer.Option(None, help="the release replicas serve now (default: the "
+                                "last rollout's result, else NOVARANK_RELEASE)"),
     step_seconds: float = typer.Option(60.0, help="least time on each step"),
     max_step_seconds: float = typer.Option(900.0, help="pause when a step has no data by then"),
     min_requests: int = typer.Option(200, help="feeds per arm before a step can pass"),
@@ -112,6 +112,13 @@ def start(
     except ValueError as exc:
         raise ConfigError(f"rollout policy: {exc}") from None
     ctl = _controller(state_url, events_url, lake)
+    if stable is None and ctl.current() is None:
+        from novarank.config import ServiceSettings
+
+        try:
+            stable = ServiceSettings().release  # what the replicas are configured with
+        except ValueError as exc:
+            raise ConfigError(f"service settings: {exc}") from None
     try:
         doc = ctl.start(canary, parse_steps(steps), policy,
                         Fault.parse(fault) if fault else None, stable)
