@@ -175,7 +175,9 @@ def test_every_metric_a_rule_reads_is_exported(small_model, tmp_path):
 def test_every_runbook_exists_with_the_escalation_path():
     books = {a.runbook for a in ALERTS}
     assert len(books) >= 7
-    for book in books:
+    others = {f"docs/runbooks/{p.name}" for p in (ROOT / "docs/runbooks").glob("*.md")
+              if p.stem not in ("hourly-checklist", "incident-log-template")}
+    for book in books | others:
         text = (ROOT / book).read_text()
         for section in ("## Alert", "## Diagnosis", "## Remediation", "## Escalation"):
             assert section in text, (book, section)
@@ -286,11 +288,12 @@ def test_every_panel_query_returns_data_from_a_real_prometheus(tmp_path, small_m
                 try:
                     r = httpx.get(f"http://127.0.0.1:{prom_port}/api/v1/query",
                                   params={"query": expr}, timeout=10).json()
-                except httpx.HTTPError:
+                except (httpx.HTTPError, ValueError):
                     empty.append(f"{uid}: {title} (prometheus not up yet)")
                     continue
-                assert r["status"] == "success", (uid, title, r)
-                if not r["data"]["result"]:
+                if r.get("status") != "success":  # starting up, or a query that cannot parse
+                    empty.append(f"{uid}: {title} ({r.get('error', r)})")
+                elif not r["data"]["result"]:
                     empty.append(f"{uid}: {title}")
             if not empty or time.monotonic() > deadline:
                 break

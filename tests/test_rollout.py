@@ -173,6 +173,15 @@ def test_healthy_canary_is_promoted_without_a_failed_request(world):
     # the next rollout starts from the promoted release
     with pytest.raises(ConfigError, match="already the stable"):
         ctl.start(rel["v2"], [50, 100])
+    # client events carry the release their user is routed to (only a step's edge differs)
+    import duckdb
+
+    ev = ctl.lake / "events"
+    total, differ = duckdb.sql(
+        f"SELECT count(*), count(*) FILTER (WHERE i.release <> r.release) FROM "
+        f"read_parquet('{ev}/impression/*/*.parquet') i JOIN "
+        f"read_parquet('{ev}/request/*/*.parquet') r USING (request_id)").fetchall()[0]
+    assert total > 100 and differ / total < 0.05
 
 
 def test_faulty_canary_is_rolled_back_and_only_its_users_fail(world):

@@ -59,6 +59,7 @@ class EngagementCalls:
                 "ts": ev.ts * 1000, "request_id": raw.get("request_id"),
                 "user_key": user_key(ev.user_id), "variant": self._variant(ev.user_id, None,
                                                                            toggles),
+                "release": self.routing.for_user(ev.user_id).version,
                 "item_id": ev.item_id, "kind": kind.name.lower(), "value": ev.value,
                 "position": raw.get("position") if isinstance(raw.get("position"), int)
                 else None})

@@ -99,7 +99,7 @@ class RankingService(DiscoveryCalls, EngagementCalls):
                                  self.metrics)
         self.counters = open_counters(s.counters_url, prefix=s.key_prefix)
         self.events = Emitter(open_sink(s.events_url, f"{s.key_prefix}telemetry"),
-                              release=self._configured.version,
+                              release=self.release,
                               on_drop=self.metrics.telemetry_dropped.inc)
         self.metrics.telemetry_lag.set_function(self.events.lag_seconds)
         self.metrics.memory_limit.set(memory_limit_bytes())
@@ -176,6 +176,8 @@ class RankingService(DiscoveryCalls, EngagementCalls):
         for version in loaded:
             self._pool.pop(version, None)
         self._trending_at = 0.0  # a newly loaded release needs the live counters too
+        if hasattr(self, "events"):  # (not yet at startup) events default to the stable one
+            self.events.release = new_stable.version
         for s in r.loaded():
             self.metrics.of(self.metrics.release_info, s.version).set(0)
         for s in self.routing.loaded():

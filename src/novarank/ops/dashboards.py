@@ -79,6 +79,9 @@ DASHBOARDS: dict[str, tuple[str, tuple[Panel, ...]]] = {
         Panel("Planned split", f"novarank_experiment_split_ratio{{{J}}}", "percentunit"),
         Panel("Catalog items", f"max(novarank_catalog_items{{{J}}})", kind="stat"),
         Panel("Kill switch", f"max(novarank_kill_switch{{{J}}})", kind="stat"),
+        Panel("Canary share of users", f"max(novarank_canary_share{{{J}}})", "percentunit",
+              kind="stat"),
+        Panel("Releases served", f"novarank_release_info{{{J}}} == 1", kind="stat"),
     )),
 }
 
