@@ -16,11 +16,11 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from bench_serving import TOKEN, serve, stop
+from bench_serving import serve, stop
 from common import write
 from novarank.config import TrainConfig
 from novarank.data.synthetic import SyntheticConfig, generate
-from novarank.launch.dryrun import ROLLBACK_POLICY, DryRun
+from novarank.launch.drills import ROLLBACK_POLICY, rollback
 from novarank.launch.simulator import Simulator
 from novarank.release import save_release
 from novarank.training import fit_model
@@ -43,10 +43,8 @@ def main() -> None:
         try:
             state = next(work.glob("state-*.db"))
             for fault in FAULTS:
-                run = DryRun(url, TOKEN, work / "v1", work / "lake", Path("deploy"), sim,
-                             {"control": 100.0}, canary=work / "v2",
-                             state_url=f"sqlite:///{state}", fault=fault)
-                drills.append(run.rollback_drill())
+                drills.append(rollback(url, sim.release_users(300), work / "v1", work / "v2",
+                                       f"sqlite:///{state}", work / "lake", fault))
                 print(drills[-1])
         finally:
             stop(proc)

@@ -202,11 +202,11 @@ def test_missed_canary_fault_fails_the_rollback_drill(dry, tmp_path, small_model
     """A fault too rare to see (1 failure in 10,000): the controller promotes the canary,
     and a drill whose canary was not rolled back is a failed drill, not a pass."""
     from novarank.cli.demo_service import TOKEN, free_port, start_server, stop_server
-    from novarank.launch import dryrun
+    from novarank.launch import drills
     from novarank.release import save_release
 
     save_release(small_model, tmp_path / "canary", version="r2")
-    monkeypatch.setattr(dryrun, "ROLLBACK_POLICY", {"step_seconds": 0.5, "min_requests": 30,
+    monkeypatch.setattr(drills, "ROLLBACK_POLICY", {"step_seconds": 0.5, "min_requests": 30,
                                                     "max_step_seconds": 30,
                                                     "min_impressions": 0})
     port = free_port()

@@ -42,12 +42,6 @@ SPECS = (
              "launch window without a gap; escalation L1-L4 complete"),
 )
 COHORT_LATENCY_MS = 50.0
-# the rollback drill: a 10% canary judged quickly; it must be caught within 60 s and gone
-# from every replica within 5 s of the decision
-ROLLBACK_STEPS = (10.0, 50.0, 100.0)
-ROLLBACK_POLICY = {"step_seconds": 10.0, "max_step_seconds": 60.0, "min_requests": 50,
-                   "min_impressions": 0}
-ROLLBACK_DETECT_S, ROLLBACK_RESTORE_S = 60.0, 5.0
 
 
 @dataclass
@@ -248,119 +242,24 @@ class DryRun:
                            note=f"failing: {', '.join(failing)}" if failing else "")
 
     def g9_drills(self) -> Measurement:
-        user = self.sim.release_users(1)[0]
-        t0 = time.perf_counter()
-        self.http.put("/v1/admin/toggles", json={"kill_switch": True}, headers=self.admin)
-        while not self.http.get(f"/v1/users/{user}/feed").json()["fallback"]:
-            if time.perf_counter() - t0 > 10:
-                break
-            time.sleep(0.05)
-        effect_on = time.perf_counter() - t0
-        fills = []
-        for u in self.sim.release_users(50):
-            body = self.http.get(f"/v1/users/{u}/feed", params={"k": 10}).json()
-            fills.append(body["fallback"] and len(body["items"]) == 10)
-        t1 = time.perf_counter()
-        self.http.put("/v1/admin/toggles", json={"kill_switch": False}, headers=self.admin)
-        while self.http.get(f"/v1/users/{user}/feed").json()["fallback"]:
-            if time.perf_counter() - t1 > 10:
-                break
-            time.sleep(0.05)
-        effect_off = time.perf_counter() - t1
-        kill = {"time_to_effect_s": round(effect_on, 3), "fallback_full_fill": sum(fills) /
-                len(fills), "time_to_restore_s": round(effect_off, 3)}
-        kill_ok = kill["fallback_full_fill"] == 1.0 and effect_on < 2 and effect_off < 2
-        rollback = self.rollback_drill()
-        ev = {"kill_switch": {**kill, "passed": kill_ok}, "automatic_rollback": rollback}
+        from novarank.launch import drills
+
+        kill = drills.kill_switch(self.http, self.admin, self.sim.release_users(50))
+        rollback = drills.rollback(self.url, self.sim.release_users(300), self.release,
+                                   self.canary, self.state_url, self.lake, self.fault)
+        ev = {"kill_switch": kill, "automatic_rollback": rollback}
         note = "; ".join(
-            ([] if kill_ok else [f"kill switch: {kill}"])
+            ([] if kill["passed"] else [f"kill switch: {kill}"])
             + ([f"rollback drill not run: {rollback['skipped']}"] if "skipped" in rollback
                else [] if rollback["passed"] else [
                    f"rollback drill: {rollback['status']}, {rollback['failed_outside_canary']} "
                    f"failures outside the canary, detected in {rollback['time_to_detect_s']} s, "
                    f"restored in {rollback['time_to_rollback_s']} s, top-K fill after "
                    f"{rollback['topk_fill_after_rollback']}"]))
-        if not kill_ok or rollback.get("passed") is False:
+        if not kill["passed"] or rollback.get("passed") is False:
             return Measurement(0, 1, ev, ev, note=note)
         # both drills are required: a rollback drill that could not run is no pass
         return Measurement(1 if rollback.get("passed") else None, 1, ev, ev, note=note)
-
-    def rollback_drill(self, timeout_s: float = 120.0) -> dict[str, Any]:
-        """Roll out the canary with an injected fault under simulated traffic; the controller
-        must return every user to the stable release with no failure outside the canary."""
-        import threading
-
-        from novarank.launch.rollout import RolloutController
-        from novarank.online.releases import Fault, RolloutPolicy
-        from novarank.stores import open_state
-
-        if self.canary is None or self.state_url is None:
-            return {"passed": None, "skipped": "needs a canary release and the state store "
-                    "URL (--canary, --state-url)"}
-        state = open_state(self.state_url)
-        ctl = RolloutController(state, self.lake)
-        fault = Fault.parse(self.fault)
-        doc = ctl.start(self.canary, list(ROLLBACK_STEPS), RolloutPolicy(**ROLLBACK_POLICY),
-                        fault, stable=self.release)
-        canary_version, answers, stop = doc.canary.version, [], threading.Event()
-        users = self.sim.release_users(300)
-
-        def drive() -> None:
-            with httpx.Client(base_url=self.url, timeout=10) as c:
-                n = 0
-                while not stop.is_set():
-                    user = users[n % len(users)]
-                    n += 1
-                    try:
-                        r = c.get(f"/v1/users/{user}/feed", params={"k": 10})
-                        body = r.json()
-                        release = body.get("release") or body.get("error", {}).get("release")
-                        answers.append((time.time(), r.status_code, release,
-                                        len(body.get("items", ()))))
-                    except httpx.HTTPError:
-                        answers.append((time.time(), 0, None, 0))
-
-        worker = threading.Thread(target=drive, daemon=True)
-        worker.start()
-        try:
-            final = ctl.run(tick_s=0.5, timeout_s=timeout_s)
-            if final is not None and final.status == "running":
-                final = ctl.abort("drill timed out")
-            # keep driving until the canary has been gone for two seconds
-            quiet_since = time.time()
-            while time.time() - quiet_since < 2 and time.time() - final.decided_at < 15:
-                if any(a[2] == canary_version for a in answers[-50:] if a[0] > quiet_since):
-                    quiet_since = time.time()
-                time.sleep(0.2)
-        finally:
-            stop.set()
-            worker.join(timeout=15)
-            state.close()
-        on_canary = [a for a in answers if a[2] == canary_version]
-        failed = [a for a in answers if a[1] != 200]
-        outside = [a for a in failed if a[2] != canary_version]
-        decided = final.decided_at or time.time()
-        first = min((a[0] for a in on_canary), default=None)
-        last = max((a[0] for a in on_canary), default=decided)
-        after = [a for a in answers if a[0] > last]
-        # the canary phase: from the canary's first answer to the controller's decision
-        before = [a for a in answers if (first or decided) <= a[0] <= decided]
-        out = {"rollout": final.id, "status": final.status, "reason": final.reason[:200],
-               "fault": self.fault, "canary_share_planned": ROLLBACK_STEPS[0] / 100,
-               "requests": len(answers),
-               "canary_share_observed": round(len([a for a in before if a[2] == canary_version])
-                                              / max(len(before), 1), 4),
-               "failed_requests": len(failed), "failed_on_canary": len(failed) - len(outside),
-               "failed_outside_canary": len(outside),
-               "time_to_detect_s": None if first is None else round(decided - first, 3),
-               "time_to_rollback_s": round(max(0.0, last - decided), 3),
-               "topk_fill_after_rollback": round(sum(a[1] == 200 and a[3] == 10 for a in after)
-                                                 / len(after), 4) if after else None}
-        out["passed"] = (final.status == "rolled_back" and not outside and first is not None
-                         and out["topk_fill_after_rollback"] == 1.0
-                         and out["time_to_detect_s"] <= ROLLBACK_DETECT_S
-                         and out["time_to_rollback_s"] <= ROLLBACK_RESTORE_S)
-        return out
 
     def g10_oncall(self) -> Measurement:
         from novarank.ops.oncall import check

@@ -22,18 +22,15 @@ from novarank.errors import ConfigError, InputError
 from novarank.online.assignment import Splitter
 from novarank.online.discovery import DiscoveryCalls
 from novarank.online.engagement import EngagementCalls
+from novarank.online.follower import ReleaseFollower
 from novarank.online.ids import new_id
 from novarank.online.metrics import ServiceMetrics
 from novarank.online.recommender import Recommender, UserProfile
 from novarank.online.releases import (
-    ACTIVE,
-    ERROR_PREFIX,
     InjectedFault,
-    ReleaseRef,
     Routing,
     Served,
     load_served,
-    read_doc,
 )
 from novarank.online.search import SearchIndex
 from novarank.online.tiered_cache import TieredCache
@@ -77,7 +74,7 @@ def decode_cursor(cursor: str) -> tuple[str, int]:
         raise InputError("cursor", "not a cursor returned by this API") from None
 
 
-class RankingService(DiscoveryCalls, EngagementCalls):
+class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
     """Loads and verifies a release, opens the stores, and serves every product call."""
 
     def __init__(self, settings: ServiceSettings) -> None:
@@ -128,98 +125,6 @@ class RankingService(DiscoveryCalls, EngagementCalls):
         log.info("release %s loaded and verified: %d items, %d users; state %s, L2 %s, "
                  "events %s", self.release, self.rec.catalog.n_items, self.rec.model.n_users,
                  self.state.name, l2.name if l2 is not None else "none", self.events.name)
-
-    # ---- releases ----------------------------------------
-    @property
-    def rec(self) -> Recommender:
-        """The stable release's recommender (discovery, search and item calls use it)."""
-        return self.routing.stable.rec
-
-    @property
-    def release(self) -> str:
-        return self.routing.stable.version
-
-    @property
-    def digest(self) -> str:
-        return self.routing.stable.digest
-
-    @property
-    def lock(self) -> dict[str, Any]:
-        return self.routing.stable.lock
-
-    def _follow_rollout(self, wait: bool = False) -> None:
-        """Make the routing match the rollout document. A release not loaded yet is loaded
-        in the background (`wait`: right here, at startup); until then nothing changes."""
-        base = self._configured
-        doc = read_doc(self.state)
-        stable, canary, percent = ReleaseRef(version=base.version, path=base.path), None, 0.0
-        if doc is not None and doc.governs(base.version):
-            stable = doc.canary if doc.status == "promoted" else doc.stable
-            if doc.status in ACTIVE:
-                canary, percent = doc.canary, doc.percent
-        r = self.routing
-        want = [ref for ref in (stable, canary) if ref is not None]
-        loaded = {ref.version: self._served(ref, base, wait) for ref in want}
-        if any(v is None for v in loaded.values()):
-            return  # still loading (or failed: reported, and retried later)
-        new_stable = loaded[stable.version]
-        new_canary = loaded[canary.version] if canary is not None else None
-        fault = doc.fault if canary is not None and doc is not None else None
-        salt = doc.salt if doc is not None else ""
-        if (new_stable is r.stable and new_canary is r.canary and percent == r.percent
-                and fault == r.fault):
-            return
-        retired = {s.version: s for s in (*r.retired.values(), *r.loaded())
-                   if s.version not in loaded}
-        self.routing = Routing(new_stable, new_canary, percent, salt, fault,
-                               dict(list(retired.items())[-2:]))
-        for version in loaded:
-            self._pool.pop(version, None)
-        self._trending_at = 0.0  # a newly loaded release needs the live counters too
-        if hasattr(self, "events"):  # (not yet at startup) events default to the stable one
-            self.events.release = new_stable.version
-        for s in r.loaded():
-            self.metrics.of(self.metrics.release_info, s.version).set(0)
-        for s in self.routing.loaded():
-            self.metrics.of(self.metrics.release_info, s.version).set(1)
-        self.metrics.canary_share.set(percent / 100.0 if new_canary is not None else 0.0)
-        log.info("serving release %s%s", new_stable.version,
-                 f" with canary {new_canary.version} for {percent:g}% of users"
-                 + (f" (drill fault: {fault.kind})" if fault else "") if new_canary else "")
-
-    def _served(self, ref: ReleaseRef, base: Served, wait: bool) -> Served | None:
-        found = (base if ref.version == base.version
-                 else self.routing.by_version(ref.version) or self._pool.get(ref.version))
-        if found is not None:
-            return found
-        if time.monotonic() - self._load_failed.get(ref.version, -1e9) < 30:
-            return None
-        if wait:
-            return self._load(ref)
-        if ref.version not in self._loading:
-            self._loading.add(ref.version)
-            threading.Thread(target=self._load, args=(ref,), name="nr-load-release",
-                             daemon=True).start()
-        return None
-
-    def _load(self, ref: ReleaseRef) -> Served | None:
-        """Load a release for the rollout; a failure is written where the controller sees it."""
-        try:
-            served = load_served(ref.path, self.settings)
-            if served.version != ref.version:
-                raise ConfigError(f"{ref.path} holds release {served.version}, "
-                                  f"not {ref.version}")
-            self._pool[served.version] = served  # the next sync puts it in place
-            return served
-        except Exception as exc:
-            log.error("could not load release %s from %s: %s", ref.version, ref.path, exc)
-            self._load_failed[ref.version] = time.monotonic()
-            self.state.set_doc(f"{ERROR_PREFIX}{self.replica}", {
-                "version": ref.version, "path": ref.path, "error": str(exc)[:500],
-                "at": time.time()})
-            return None
-        finally:
-            self._loading.discard(ref.version)
 
     # ---- background sync ----------------------------------------
     def _sync(self) -> None:
@@ -624,17 +529,6 @@ class RankingService(DiscoveryCalls, EngagementCalls):
             raise InputError(field, str(exc).split(": ", 1)[1]) from None
         return self.toggles.set(kill_switch=kill_switch, signals_off=signals_off,
                                 variants_off=variants_off).to_dict()
-
-    def rollout_view(self) -> dict[str, Any]:
-        r = self.routing
-        doc = read_doc(self.state)
-        return {"replica": self.replica, "configured": self._configured.version,
-                "stable": r.stable.version, "canary": r.canary.version if r.canary else None,
-                "canary_percent": r.percent if r.canary else 0.0,
-                "fault": r.fault.model_dump() if r.fault else None,
-                "loading": sorted(self._loading),
-                "rollout": doc.model_dump(mode="json", exclude={"history"}) if doc else None,
-                "follows_rollout": bool(doc and doc.governs(self._configured.version))}
 
     def ready(self) -> dict[str, Any]:
         checks = {"release_verified": True, "state": self.state.ping(),

@@ -1,0 +1,145 @@
+"""The replica's side of a rollout: which releases are loaded and who gets which.
+
+RankingService mixes this in. The rollout document (online/releases.py) is re-read with
+the toggles; a release it names is loaded and verified in the background, parked in a
+pool, and put in place by the next sync as one new `Routing`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from novarank.errors import ConfigError
+from novarank.online.recommender import Recommender
+from novarank.online.releases import (
+    ACTIVE,
+    ERROR_PREFIX,
+    ReleaseRef,
+    Routing,
+    Served,
+    load_served,
+    read_doc,
+)
+
+log = logging.getLogger("novarank.service")
+
+
+class ReleaseFollower:
+    """Needs: settings, state, metrics, replica, routing, _configured, _pool, _loading,
+    _load_failed (set by RankingService before the first `_follow_rollout`)."""
+
+    settings: Any
+    state: Any
+    metrics: Any
+    replica: str
+    routing: Routing
+    _configured: Served
+    _pool: dict[str, Served]
+    _loading: set[str]
+    _load_failed: dict[str, float]
+    _trending_at: float
+
+    @property
+    def rec(self) -> Recommender:
+        """The stable release's recommender (discovery, search and item calls use it)."""
+        return self.routing.stable.rec
+
+    @property
+    def release(self) -> str:
+        return self.routing.stable.version
+
+    @property
+    def digest(self) -> str:
+        return self.routing.stable.digest
+
+    @property
+    def lock(self) -> dict[str, Any]:
+        return self.routing.stable.lock
+
+    def _follow_rollout(self, wait: bool = False) -> None:
+        """Make the routing match the rollout document. A release not loaded yet is loaded
+        in the background (`wait`: right here, at startup); until then nothing changes."""
+        base = self._configured
+        doc = read_doc(self.state)
+        stable, canary, percent = ReleaseRef(version=base.version, path=base.path), None, 0.0
+        if doc is not None and doc.governs(base.version):
+            stable = doc.canary if doc.status == "promoted" else doc.stable
+            if doc.status in ACTIVE:
+                canary, percent = doc.canary, doc.percent
+        r = self.routing
+        want = [ref for ref in (stable, canary) if ref is not None]
+        loaded = {ref.version: self._served(ref, base, wait) for ref in want}
+        if any(v is None for v in loaded.values()):
+            return  # still loading (or failed: reported, and retried later)
+        new_stable = loaded[stable.version]
+        new_canary = loaded[canary.version] if canary is not None else None
+        fault = doc.fault if canary is not None and doc is not None else None
+        salt = doc.salt if doc is not None else ""
+        if (new_stable is r.stable and new_canary is r.canary and percent == r.percent
+                and fault == r.fault):
+            return
+        retired = {s.version: s for s in (*r.retired.values(), *r.loaded())
+                   if s.version not in loaded}
+        self.routing = Routing(new_stable, new_canary, percent, salt, fault,
+                               dict(list(retired.items())[-2:]))
+        for version in loaded:
+            self._pool.pop(version, None)
+        self._trending_at = 0.0  # a newly loaded release needs the live counters too
+        if hasattr(self, "events"):  # (not yet at startup) events default to the stable one
+            self.events.release = new_stable.version
+        for s in r.loaded():
+            self.metrics.of(self.metrics.release_info, s.version).set(0)
+        for s in self.routing.loaded():
+            self.metrics.of(self.metrics.release_info, s.version).set(1)
+        self.metrics.canary_share.set(percent / 100.0 if new_canary is not None else 0.0)
+        log.info("serving release %s%s", new_stable.version,
+                 f" with canary {new_canary.version} for {percent:g}% of users"
+                 + (f" (drill fault: {fault.kind})" if fault else "") if new_canary else "")
+
+    def _served(self, ref: ReleaseRef, base: Served, wait: bool) -> Served | None:
+        found = (base if ref.version == base.version
+                 else self.routing.by_version(ref.version) or self._pool.get(ref.version))
+        if found is not None:
+            return found
+        if time.monotonic() - self._load_failed.get(ref.version, -1e9) < 30:
+            return None
+        if wait:
+            return self._load(ref)
+        if ref.version not in self._loading:
+            self._loading.add(ref.version)
+            threading.Thread(target=self._load, args=(ref,), name="nr-load-release",
+                             daemon=True).start()
+        return None
+
+    def _load(self, ref: ReleaseRef) -> Served | None:
+        """Load a release for the rollout; a failure is written where the controller sees it."""
+        try:
+            served = load_served(ref.path, self.settings)
+            if served.version != ref.version:
+                raise ConfigError(f"{ref.path} holds release {served.version}, "
+                                  f"not {ref.version}")
+            self._pool[served.version] = served  # the next sync puts it in place
+            return served
+        except Exception as exc:
+            log.error("could not load release %s from %s: %s", ref.version, ref.path, exc)
+            self._load_failed[ref.version] = time.monotonic()
+            self.state.set_doc(f"{ERROR_PREFIX}{self.replica}", {
+                "version": ref.version, "path": ref.path, "error": str(exc)[:500],
+                "at": time.time()})
+            return None
+        finally:
+            self._loading.discard(ref.version)
+
+    def rollout_view(self) -> dict[str, Any]:
+        r = self.routing
+        doc = read_doc(self.state)
+        return {"replica": self.replica, "configured": self._configured.version,
+                "stable": r.stable.version, "canary": r.canary.version if r.canary else None,
+                "canary_percent": r.percent if r.canary else 0.0,
+                "fault": r.fault.model_dump() if r.fault else None,
+                "loading": sorted(self._loading),
+                "rollout": doc.model_dump(mode="json", exclude={"history"}) if doc else None,
+                "follows_rollout": bool(doc and doc.governs(self._configured.version))}
