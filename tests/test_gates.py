@@ -4,6 +4,7 @@ gap in on-call) with the record saying so."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -90,11 +91,28 @@ def _judge(dry: DryRun, n: int, fn):
     return evaluate(SPECS[n - 1], fn, code_version="c", release="r1")
 
 
+def _record_says(tmp_path: Path, r, *words: str) -> str:
+    """Write the pack for this gate alone: the record must say NO-GO, list the gate under
+    Blocking and name what fell short."""
+    path = write_pack(tmp_path / f"pack{r.number}", [r], decide([r]), {
+        "release": "r1", "code_version": "c", "finished_at": "now", "url": "u", "traffic": {}})
+    text = path.read_text()
+    blocking = text.split("## Blocking", 1)[1].split("Evidence:", 1)[0]
+    assert "Decision: **NO-GO**" in text and f"- gate {r.number} ({r.name}, RED)" in blocking
+    for w in words:
+        assert w in blocking, (w, blocking)
+    snippet = json.loads((tmp_path / f"pack{r.number}" / "snippets" /
+                          f"gate-{r.number:02d}.json").read_text())
+    assert snippet["verdict"] == "RED"
+    return text
+
+
 def test_tampered_artifact_fails_gate_1_and_the_record_says_so(dry, tmp_path):
     assert _judge(dry, 1, dry.g1_lock).verdict == Verdict.GREEN
     (dry.release / "arrays" / "quality.npy").write_bytes(b"tampered")
     r = _judge(dry, 1, dry.g1_lock)
     assert r.verdict == Verdict.RED and "altered: arrays/quality.npy" in r.details["problem"]
+    _record_says(tmp_path, r, "lock verification failed", "arrays/quality.npy")
     path = write_pack(tmp_path / "pack", [r], decide([r]), {
         "release": "r1", "code_version": "c", "finished_at": "now", "url": "u",
         "traffic": {}})
@@ -110,6 +128,7 @@ def test_gap_in_oncall_fails_gate_10(dry):
     (dry.deploy / "oncall.yaml").write_text(yaml.safe_dump(doc))
     r = _judge(dry, 10, dry.g10_oncall)
     assert r.verdict == Verdict.RED and "nobody is on call" in r.details["problems"][0]
+    _record_says(dry.deploy.parent, r, "nobody is on call")
 
 
 def _requests(dry: DryRun, rows: list[tuple[str, str]], extra: str = "") -> None:
@@ -132,11 +151,13 @@ def test_skewed_split_and_split_users_fail_gate_4(dry):
     _requests(dry, [(f"u{i}", "control" if i % 10 else "treatment") for i in range(1000)])
     r = _judge(dry, 4, dry.g4_ab)
     assert r.verdict == Verdict.RED and r.details["srm_p_value"] < 0.001
+    _record_says(dry.deploy.parent, r, "SRM p=", "control 0.900 vs 0.500")
     shutil.rmtree(dry.lake)
     rows = [(f"u{i}", "control" if i % 2 else "treatment") for i in range(1000)]
     _requests(dry, [*rows, ("u1", "treatment")], extra="dup")  # u1 seen in both variants
     r = _judge(dry, 4, dry.g4_ab)
     assert r.verdict == Verdict.RED and r.details["users_in_two_variants"] == 1
+    _record_says(dry.deploy.parent / "dup", r, "1 users in two variants")
 
 
 def _clean_day(dry: DryRun, orphan_clicks: int = 0) -> None:
@@ -161,6 +182,7 @@ def test_orphaned_clicks_fail_gate_5(dry):
     _clean_day(dry, orphan_clicks=3)
     r = _judge(dry, 5, dry.g5_telemetry)
     assert r.verdict == Verdict.RED and r.details["join_integrity"]["orphaned_events"] == 3
+    _record_says(dry.deploy.parent, r, "3 orphaned impressions/clicks")
 
 
 def test_empty_rollup_fails_gate_6(dry):
@@ -171,6 +193,7 @@ def test_empty_rollup_fails_gate_6(dry):
     dry.g5_telemetry()  # an empty day still rolls up, into empty tables
     r = _judge(dry, 6, dry.g6_rollups)
     assert r.verdict == Verdict.RED and r.details["events"]["request"] == 0
+    _record_says(dry.deploy.parent, r, "empty: request, ranking, impression")
 
 
 class _FallbackClient:
@@ -195,6 +218,7 @@ def test_failing_drill_fails_gate_9(dry, monkeypatch):
     assert r.verdict == Verdict.RED
     assert r.details["kill_switch"]["fallback_full_fill"] < 1.0
     assert r.note.startswith("kill switch") and "rollback drill not run" in r.note
+    _record_says(dry.deploy.parent, r, "fallback_full_fill", "rollback drill not run")
 
 
 @pytest.mark.slow
@@ -222,6 +246,7 @@ def test_missed_canary_fault_fails_the_rollback_drill(dry, tmp_path, small_model
     drill = r.details["automatic_rollback"]
     assert r.details["kill_switch"]["passed"] and drill["status"] == "promoted", drill
     assert r.verdict == Verdict.RED and "rollback drill: promoted" in r.note
+    _record_says(tmp_path, r, "rollback drill: promoted")
 
 
 @pytest.mark.slow
@@ -261,7 +286,7 @@ def test_dry_run_end_to_end(tmp_path):
     assert (tmp_path / "pack" / "dashboard.png").stat().st_size > 10_000
     for snippet in (tmp_path / "pack" / "snippets").glob("gate-*.json"):
         text = snippet.read_text()
-        assert len(text.splitlines()) <= 20
+        assert 5 <= len(text.splitlines()) <= 20 and json.loads(text)["gate"] > 0
         assert '"u1' not in text  # users appear only as hashed keys
 
 
@@ -303,3 +328,15 @@ def test_signatures_cannot_turn_failing_gates_into_go(tmp_path):
         final = sign(pack, who, role)
     assert final["decision"] == "NO-GO" and final["gates"] == "NO-GO"
     assert "gate 9 g9 (INCONCLUSIVE)" in notify(pack, "tech-lead")
+
+
+def test_snippets_stay_valid_json_within_twenty_lines():
+    from novarank.launch.dryrun import snippet
+
+    nested = {"gate": 9, "a": {str(i): i for i in range(30)}, "b": [1, 2, 3]}
+    text = snippet(nested)
+    assert len(text.splitlines()) <= 20 and json.loads(text) == nested  # one line per key
+    wide = {f"k{i}": i for i in range(40)}
+    text = snippet(wide)
+    assert len(text.splitlines()) <= 20
+    assert json.loads(text)["more"] == "23 keys in gates.json"

@@ -22,26 +22,33 @@ SPECS = (
              "release.lock.json"),
     GateSpec(2, "Scoring service up", "cohorts_passing", "==", 1.0, 4,
              how="one feed per cohort (cold, light, medium, heavy): 200, k valid items, "
-                 "latency <= 50 ms"),
+                 "latency <= 50 ms", window="4 requests"),
     GateSpec(3, "Candidate cache warmed", "hit_rate_after_warm", ">=", 0.85, 100,
-             how="feed hit rate of sampled users before and after the warm plan"),
+             how="feed hit rate of sampled users before and after the warm plan",
+             window="100 users before, 100 after"),
     GateSpec(4, "A/B assignment live", "srm_p_value", ">=", 0.001, 300,
              how="chi-square of users per variant vs the planned split; share within 3 "
-                 "standard errors; no user in two variants"),
+                 "standard errors; no user in two variants",
+             window="today's feeds in the lake (UTC)"),
     GateSpec(5, "Telemetry flowing", "telemetry_ok", "==", 1, how="request, ranking, "
-             "impression, click, error in today's partitions; no orphan impression/click"),
+             "impression, click, error in today's partitions; no orphan impression/click",
+             window="today's partitions (UTC)"),
     GateSpec(6, "Daily rollups materialize", "rollup_ok", "==", 1,
-             how="`novarank rollup` for today: non-empty, reconciled with raw counts"),
+             how="`novarank rollup` for today: non-empty, reconciled with raw counts",
+             window="today (UTC)"),
     GateSpec(7, "Dashboards green", "tiles_ok", "==", 1, how="Health and Outcomes tiles "
-             "within their objectives (analytics/slo.py)"),
+             "within their objectives (analytics/slo.py)", window="today (UTC)"),
     GateSpec(8, "Alerts armed", "alerting_ok", "==", 1, how="promtool rule tests, amtool "
              "routes, a test alert delivered to the webhook receiver"),
     GateSpec(9, "Safety drills pass", "drills_ok", "==", 1, how="kill switch on -> every "
-             "feed a full fallback -> off; automatic rollback of a faulty canary"),
+             "feed a full fallback -> off; automatic rollback of a faulty canary",
+             window="the drills' traffic"),
     GateSpec(10, "Owner on-call", "oncall_ok", "==", 1, how="deploy/oncall.yaml covers the "
-             "launch window without a gap; escalation L1-L4 complete"),
+             "launch window without a gap; escalation L1-L4 complete",
+             window="now + 7 days"),
 )
 COHORT_LATENCY_MS = 50.0
+SNIPPET_LINES = 20
 
 
 @dataclass
@@ -317,28 +324,43 @@ def write_logs(out: Path, sources: list[Path], per: int = 3) -> str:
     return f"{len(picked)} subsystems, up to {per} lines each"
 
 
+def snippet(evidence: dict[str, Any], max_lines: int = SNIPPET_LINES) -> str:
+    """Valid JSON in at most `max_lines` lines: indented when it fits, else one line per
+    top-level key; keys past the limit are counted, not shown (gates.json has them all)."""
+    text = json.dumps(evidence, indent=2, default=str)
+    if text.count("\n") < max_lines:
+        return text + "\n"
+    keys = list(evidence)
+    shown = keys if len(keys) <= max_lines - 2 else keys[:max_lines - 3]
+    rows = [f"  {json.dumps(k)}: {json.dumps(evidence[k], default=str)}" for k in shown]
+    if len(shown) < len(keys):
+        rows.append(f'  "more": "{len(keys) - len(shown)} keys in gates.json"')
+    return "{\n" + ",\n".join(rows) + "\n}\n"
+
+
 def write_pack(out: Path, results: list[GateResult], decision: dict, meta: dict) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     (out / "snippets").mkdir(exist_ok=True)
     payload = {"meta": meta, "decision": decision, "gates": [r.to_dict() for r in results]}
     (out / "gates.json").write_text(json.dumps(payload, indent=2, default=str))
     for r in results:
-        text = json.dumps(r.evidence, indent=2, default=str).splitlines()
         (out / "snippets" / f"gate-{r.number:02d}.json").write_text(
-            "\n".join(text[:20] if len(text) > 20 else text) + "\n")
+            snippet({"gate": r.number, "verdict": r.verdict.value, **(
+                r.evidence if isinstance(r.evidence, dict) else {"evidence": r.evidence})}))
     lines = ["# Go/no-go record", "", f"Decision: **{decision['decision']}**", "",
              f"- release {meta['release']}, code {meta['code_version']}, run at "
              f"{meta['finished_at']} against {meta['url']}",
              f"- traffic: {meta['traffic']}", "",
-             "| # | gate | verdict | measured | objective | samples | how |",
-             "|---|---|---|---|---|---|---|"]
+             "| # | gate | verdict | measured | objective | samples | window | how |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in results:
         v = "—" if r.value is None else f"{r.value:.4g}"
         lines.append(f"| {r.number} | {r.name} | **{r.verdict.value}**"
                      f"{' (waived: ' + r.waiver + ')' if r.waiver else ''} | {v} | "
-                     f"{r.objective} | {r.samples} (min {r.min_samples}) | {r.how} |")
+                     f"{r.objective} | {r.samples} (min {r.min_samples}) | {r.window} | "
+                     f"{r.how} |")
     lines.append(f"| 11 | Go/no-go decision | **{decision['decision']}** | "
-                 f"{len(decision['blocking'])} blocking | all GREEN or waived YELLOW | — | "
+                 f"{len(decision['blocking'])} blocking | all GREEN or waived YELLOW | — | — | "
                  "gates 1-10 |")
     if decision["blocking"]:
         lines += ["", "## Blocking", ""]

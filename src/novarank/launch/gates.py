@@ -31,6 +31,7 @@ class GateSpec:
     min_samples: int = 1
     severity: str = "blocker"  # blocker -> RED on a miss; warning -> YELLOW on a miss
     how: str = ""
+    window: str = "at the check"  # what span of time or traffic the measurement covers
 
     def judge(self, value: float | None, samples: int) -> Verdict:
         if value is None or samples < self.min_samples:
@@ -70,6 +71,7 @@ class GateResult:
     release: str
     waiver: str | None = None
     note: str = ""
+    window: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "verdict": self.verdict.value}
@@ -92,7 +94,7 @@ def evaluate(spec: GateSpec, measure: Callable[[], Measurement], *, code_version
     return GateResult(spec.number, spec.name, verdict, spec.metric,
                       f"{spec.op} {spec.threshold:g}", m.value, m.samples, spec.min_samples,
                       spec.how, m.details, m.evidence, round(time.perf_counter() - t0, 3),
-                      code_version, release, note=note)
+                      code_version, release, note=note, window=spec.window)
 
 
 def decide(results: list[GateResult], waivers: dict[int, str] | None = None) -> dict[str, Any]:
