@@ -20,6 +20,7 @@ from novarank.online.releases import Fault, RolloutPolicy, on_canary, read_doc
 from novarank.online.service import RankingService
 from novarank.release import save_release
 from novarank.stores import open_state
+from novarank.stores.cache import RedisCache
 from novarank.training import fit_model
 
 TOKEN = "s3cret"
@@ -351,3 +352,48 @@ def test_a_step_of_100_swaps_at_once_and_undoes_a_promotion(world):
     assert (back.stable.version, back.canary.version, back.lineage) == ("v2", "v1", ["v1"])
     time.sleep(0.4)
     assert client.get(f"/v1/users/{user}/feed").json()["release"] == "v1"
+
+
+@pytest.mark.integration
+def test_replicas_on_postgres_and_redis_agree_and_swap_together(releases, tmp_path):
+    """Two replicas sharing PostgreSQL and Redis: the same users go to the canary on both,
+    and an abort and a promotion reach both within about a second."""
+    from tests.services import postgres_url, redis_url, unique_prefix
+
+    prefix = unique_prefix()
+    settings = ServiceSettings(release=releases["v1"], state_url=postgres_url(),
+                               cache_url=redis_url(), counters_url=redis_url(),
+                               key_prefix=prefix, events_url="null://", refresh_s=0.1)
+    state = open_state(settings.state_url)
+    state.reset()
+    ctl = RolloutController(state, tmp_path / "lake")
+    a, b = RankingService(settings), RankingService(settings)
+    users = releases["users"][:200]
+
+    def served(replica: RankingService) -> list[str]:
+        return [replica.feed(u, 5)["release"] for u in users]
+
+    def wait_until(check, timeout: float = 5.0) -> float:
+        t0 = time.monotonic()
+        while not check():
+            assert time.monotonic() - t0 < timeout
+            time.sleep(0.05)
+        return time.monotonic() - t0
+
+    try:
+        ctl.start(releases["v2"], [30, 100], RolloutPolicy(**POLICY), stable=releases["v1"])
+        wait_until(lambda: a.routing.canary is not None and b.routing.canary is not None)
+        on_a, on_b = served(a), served(b)
+        assert on_a == on_b and 0.15 < on_a.count("v2") / len(users) < 0.45
+        ctl.abort("drill")
+        took = wait_until(lambda: set(served(a)) == set(served(b)) == {"v1"})
+        assert took < 2.0
+        ctl.start(releases["v2"], [100])
+        wait_until(lambda: a.release == b.release == "v2")
+        assert set(served(a)) == set(served(b)) == {"v2"}
+    finally:
+        a.close()
+        b.close()
+        state.reset()
+        state.close()
+        RedisCache(settings.cache_url, prefix=prefix).flush_prefix()
