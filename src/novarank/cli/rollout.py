@@ -46,6 +46,27 @@ def _when(ts: float | None) -> str:
     return "" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S")
 
 
+def _checks(h: dict) -> str:
+    """One analysis in a line: each check with canary / stable values and sample sizes."""
+    parts = []
+    for c in h.get("analysis", {}).get("checks", []):
+        n = f"n={c['samples']['canary']}/{c['samples']['stable']}"
+        if c["canary"] is None:
+            parts.append(f"{c['metric']} no data ({n})" if c["verdict"] == "no_data"
+                         else f"{c['metric']} not measured ({n})")
+        else:
+            parts.append(f"{c['metric']} {c['canary']:.3g}/{c['stable']:.3g} {c['verdict']} "
+                         f"({n})")
+    return "; ".join(parts)
+
+
+def _share(h: dict) -> str:
+    """The share a decision judged, and where it moved the canary."""
+    if "judged_percent" in h:
+        return f"{h['judged_percent']:g}% -> {h['percent']:g}%"
+    return f"{h['percent']:g}%"
+
+
 def _show(doc) -> None:
     if doc is None:
         console.print("no rollout in the state store")
@@ -60,11 +81,9 @@ def _show(doc) -> None:
     for col in ("at", "event", "share", "verdict", "detail"):
         table.add_column(col)
     for h in doc.history:
-        checks = h.get("analysis", {}).get("checks", [])
-        detail = h.get("reason") or ", ".join(
-            f"{c['metric']} {c['verdict']}" for c in checks)
-        table.add_row(_when(h["at"]), h["event"], f"{h['percent']:g}%",
-                      h.get("analysis", {}).get("verdict", ""), detail[:110])
+        detail = h.get("reason") or _checks(h)
+        table.add_row(_when(h["at"]), h["event"], _share(h),
+                      h.get("analysis", {}).get("verdict", ""), detail[:160])
     console.print(table)
 
 
@@ -73,8 +92,8 @@ def _watch(ctl, tick_s: float) -> None:
 
     def on_tick(doc) -> None:
         for h in doc.history[seen[0]:]:
-            console.print(f"{_when(h['at'])} {h['event']} at {h['percent']:g}% "
-                          f"{h.get('reason', '')}")
+            console.print(f"{_when(h['at'])} {h['event']} {_share(h)}: "
+                          f"{h.get('reason') or _checks(h)}")
         seen[0] = len(doc.history)
 
     doc = ctl.run(tick_s, on_tick=on_tick)

@@ -151,13 +151,14 @@ class RolloutController:
                     f"{c.metric} has {c.samples}" for c in final.missing())
                 return self._save(doc, "pause", reason=doc.reason, analysis=final.to_dict())
             return doc
+        judged = doc.percent
         doc.step += 1
         if doc.step >= len(doc.steps) or doc.steps[doc.step] >= 100:
             doc.status, doc.decided_at, doc.percent = "promoted", now, 100.0
             doc.reason = "every step passed"
-            return self._save(doc, "promote", analysis=final.to_dict())
+            return self._save(doc, "promote", judged_percent=judged, analysis=final.to_dict())
         doc.percent, doc.step_started_at = doc.steps[doc.step], now
-        return self._save(doc, "step_up", analysis=final.to_dict())
+        return self._save(doc, "step_up", judged_percent=judged, analysis=final.to_dict())
 
     def _rollback(self, doc: RolloutDoc, now: float, reason: str, analysis: Analysis | None,
                   first_canary: float | None = None) -> RolloutDoc:
