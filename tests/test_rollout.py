@@ -397,3 +397,40 @@ def test_replicas_on_postgres_and_redis_agree_and_swap_together(releases, tmp_pa
         state.reset()
         state.close()
         RedisCache(settings.cache_url, prefix=prefix).flush_prefix()
+
+
+def test_one_controller_at_a_time_and_a_stale_tick_never_undoes_an_abort(world, monkeypatch):
+    from novarank.launch import rollout
+
+    settings, _, ctl, rel = world
+    ctl.start(rel["v2"], [10, 100], RolloutPolicy(step_seconds=60), stable=rel["v1"])
+    assert ctl.tick().controller == ctl.id  # the first tick takes the lease
+    other = RolloutController(open_state(settings.state_url), ctl.lake)
+    with pytest.raises(ConfigError, match="is run by controller"):
+        other.tick()
+    other.clock = lambda: time.time() + rollout.LEASE_S + 1  # the first one went silent
+    assert other.tick().controller == other.id
+    # an operator aborts while a tick is reading the lake: the tick must not write back
+    # its stale "running" view (that would send users to the canary again)
+    real = rollout.lake_samples
+
+    def abort_meanwhile(*args):
+        ctl.abort("operator")
+        return real(*args)
+
+    monkeypatch.setattr(rollout, "lake_samples", abort_meanwhile)
+    assert other.tick().status == "aborted"
+    assert read_doc(ctl.state).status == "aborted"
+
+
+def test_watch_takes_over_from_a_killed_controller(world, monkeypatch):
+    from novarank.launch import rollout
+
+    monkeypatch.setattr(rollout, "LEASE_S", 0.6)
+    settings, _, ctl, rel = world
+    ctl.start(rel["v2"], [10, 100], RolloutPolicy(step_seconds=0.1, max_step_seconds=0.5),
+              stable=rel["v1"])
+    ctl.tick()  # then this controller "dies" holding the lease
+    other = RolloutController(open_state(settings.state_url), ctl.lake)
+    doc = other.run(tick_s=0.2, timeout_s=10)  # waits the lease out, then carries on
+    assert doc.status == "paused" and doc.controller == other.id  # (no traffic: no data)

@@ -129,6 +129,30 @@ def test_state_documents(state):
     assert state.ping()
 
 
+def test_state_document_updates_do_not_lose_writes(state, tmp_path):
+    """update_doc is a locked read-modify-write: writers on separate connections (as two
+    replicas, or a controller and an operator) never overwrite each other's change."""
+    import threading
+
+    assert state.update_doc("n", lambda v: None) is None and state.get_docs("n") == {}
+    assert state.update_doc("n", lambda v: {"count": 0}) == {"count": 0}
+    url = (f"sqlite:///{tmp_path}/state.db" if state.name == "sqlite" else postgres_url())
+    others = [open_state(url) for _ in range(3)]
+
+    def bump(store) -> None:
+        for _ in range(40):
+            store.update_doc("n", lambda v: {"count": v["count"] + 1})
+
+    threads = [threading.Thread(target=bump, args=(s,)) for s in others]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in others:
+        s.close()
+    assert state.get_docs("n")["n"] == {"count": 120}
+
+
 def test_unknown_schemes_are_named():
     with pytest.raises(ConfigError, match="cache_url: unsupported URL scheme 'mongodb'"):
         open_cache("mongodb://x")

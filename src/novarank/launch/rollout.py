@@ -3,19 +3,26 @@ step by step, judge each step against the stable release, promote or roll back.
 
 Everything it decides is written to the rollout document in the state store (replicas
 follow it, see online/releases.py), so the controller holds no state of its own: kill it,
-start it again (`novarank rollout watch`), and it carries on from the document. Run one
-controller per rollout.
+start it again (`novarank rollout watch`), and it carries on from the document. Every
+write is a locked read-modify-write that only lands if the stored rollout is still the
+one read, so a stale view never undoes an operator's abort.
 
 Each tick reads the step's samples from the telemetry lake and runs the checks twice:
 at `early_alpha` (a clear harm stops the step at once, whatever its age) and, once the
 step has lasted `step_seconds`, at `alpha` (the step's verdict). A step still short of
 samples after `max_step_seconds` pauses the rollout: missing data is never a pass.
 A step of 100 is the promotion itself (there is no stable arm left to compare with).
+
+Each tick renews a lease (`controller`, `heartbeat` in the document): a second controller
+refuses to run the same rollout until the first has been silent for LEASE_S. Operators'
+`abort` and `resume` never need the lease.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -27,15 +34,26 @@ from novarank.launch.canary import Analysis, compare, lake_samples
 from novarank.online.releases import (
     ACTIVE,
     ERROR_PREFIX,
+    ROLLOUT_KEY,
     Fault,
     ReleaseRef,
     RolloutDoc,
     RolloutPolicy,
     read_doc,
-    write_doc,
 )
 
 log = logging.getLogger("novarank.rollout")
+LEASE_S = 15.0
+Seen = tuple[str | None, str | None]  # (id, status) of the stored rollout when it was read
+
+
+class LeaseHeld(ConfigError):
+    """Another controller ticked this rollout less than LEASE_S ago."""
+
+
+def _running(doc: RolloutDoc) -> Seen:
+    """What a tick read: this rollout, running."""
+    return (doc.id, "running")
 
 
 def parse_steps(text: str) -> list[float]:
@@ -56,17 +74,33 @@ class RolloutController:
     def __init__(self, state: Any, lake: str | Path,
                  clock: Callable[[], float] = time.time) -> None:
         self.state, self.lake, self.clock = state, Path(lake), clock
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
     def current(self) -> RolloutDoc | None:
         return read_doc(self.state)
 
-    def _save(self, doc: RolloutDoc, event: str | None = None, **detail: Any) -> RolloutDoc:
+    def _save(self, doc: RolloutDoc, read: Seen, event: str | None = None,
+              **detail: Any) -> RolloutDoc:
+        """Write `doc` only if the stored rollout is still the one read (same id and status):
+        an operator's abort, or another controller, is never overwritten by a stale view.
+        Returns what is stored afterwards."""
         if event is not None:
             doc.history.append({"event": event, "at": round(self.clock(), 3),
                                 "step": doc.step, "percent": doc.percent, **detail})
+        payload = doc.model_dump(mode="json")
+
+        def change(stored: dict[str, Any] | None) -> dict[str, Any] | None:
+            now = (stored["id"], stored["status"]) if stored else (None, None)
+            return payload if now == read else None
+
+        if self.state.update_doc(ROLLOUT_KEY, change) is None:
+            fresh = self.current()
+            log.warning("rollout %s changed meanwhile (now %s): %s not written", doc.id,
+                        fresh.status if fresh else "gone", event or "heartbeat")
+            return fresh
+        if event is not None:
             log.info("rollout %s: %s at %g%% %s", doc.id, event, doc.percent,
                      detail.get("reason", ""))
-        write_doc(self.state, doc)
         return doc
 
     # ---- commands ----------------------------------------------------------------------
@@ -93,25 +127,33 @@ class RolloutController:
                          steps=steps, percent=min(steps[0], 100.0), salt=uuid.uuid4().hex,
                          fault=fault, policy=policy or RolloutPolicy(), started_at=now,
                          step_started_at=now)
+        read = (prev.id, prev.status) if prev is not None else (None, None)
         if doc.percent >= 100:
             doc.status, doc.decided_at = "promoted", now
-            return self._save(doc, "promote", reason="a single step of 100%: no canary phase")
-        return self._save(doc, "start", stable=base.version, canary=new.version,
-                          fault=fault.model_dump() if fault else None)
+            saved = self._save(doc, read, "promote",
+                               reason="a single step of 100%: no canary phase")
+        else:
+            saved = self._save(doc, read, "start", stable=base.version, canary=new.version,
+                               fault=fault.model_dump() if fault else None)
+        if saved is None or saved.id != doc.id:
+            raise ConfigError("another rollout was started at the same moment: see "
+                              "`novarank rollout status`")
+        return saved
 
     def resume(self) -> RolloutDoc:
         doc = self._require()
         if doc.status != "paused":
             raise ConfigError(f"rollout {doc.id} is {doc.status}, not paused")
         doc.status, doc.reason, doc.step_started_at = "running", "", self.clock()
-        return self._save(doc, "resume")
+        return self._save(doc, (doc.id, "paused"), "resume")
 
     def abort(self, reason: str = "aborted by an operator") -> RolloutDoc:
         doc = self._require()
         if doc.status not in ACTIVE:
             raise ConfigError(f"rollout {doc.id} is already {doc.status}")
+        read = (doc.id, doc.status)
         doc.status, doc.reason, doc.decided_at = "aborted", reason, self.clock()
-        return self._save(doc, "abort", reason=reason)
+        return self._save(doc, read, "abort", reason=reason)
 
     def _require(self) -> RolloutDoc:
         doc = self.current()
@@ -126,6 +168,11 @@ class RolloutController:
         if doc is None or doc.status != "running":
             return doc
         now = self.clock()
+        if doc.controller not in (None, self.id) and now - doc.heartbeat < LEASE_S:
+            raise LeaseHeld(f"rollout {doc.id} is run by controller {doc.controller} (last "
+                              f"tick {now - doc.heartbeat:.0f} s ago); this one can take over "
+                              f"after {LEASE_S:g} s of silence")
+        doc.controller, doc.heartbeat = self.id, now
         broken = [e for e in self.state.get_docs(ERROR_PREFIX).values()
                   if e.get("version") == doc.canary.version and e.get("at", 0) >= doc.started_at]
         if broken:
@@ -140,7 +187,7 @@ class RolloutController:
             return self._rollback(doc, now, _why(early), early, canary.first_ts)
         elapsed = now - doc.step_started_at
         if elapsed < p.step_seconds:
-            return doc
+            return self._save(doc, _running(doc))
         final = compare(canary, stable, p, p.alpha)
         if final.verdict == "fail":
             return self._rollback(doc, now, _why(final), final, canary.first_ts)
@@ -149,16 +196,19 @@ class RolloutController:
                 doc.status = "paused"
                 doc.reason = "no data: " + "; ".join(
                     f"{c.metric} has {c.samples}" for c in final.missing())
-                return self._save(doc, "pause", reason=doc.reason, analysis=final.to_dict())
-            return doc
+                return self._save(doc, _running(doc), "pause", reason=doc.reason,
+                                  analysis=final.to_dict())
+            return self._save(doc, _running(doc))
         judged = doc.percent
         doc.step += 1
         if doc.step >= len(doc.steps) or doc.steps[doc.step] >= 100:
             doc.status, doc.decided_at, doc.percent = "promoted", now, 100.0
             doc.reason = "every step passed"
-            return self._save(doc, "promote", judged_percent=judged, analysis=final.to_dict())
+            return self._save(doc, _running(doc), "promote", judged_percent=judged,
+                              analysis=final.to_dict())
         doc.percent, doc.step_started_at = doc.steps[doc.step], now
-        return self._save(doc, "step_up", judged_percent=judged, analysis=final.to_dict())
+        return self._save(doc, _running(doc), "step_up", judged_percent=judged,
+                          analysis=final.to_dict())
 
     def _rollback(self, doc: RolloutDoc, now: float, reason: str, analysis: Analysis | None,
                   first_canary: float | None = None) -> RolloutDoc:
@@ -168,14 +218,21 @@ class RolloutController:
             detail["analysis"] = analysis.to_dict()
         if first_canary is not None:
             detail["detected_after_s"] = round(now - first_canary, 3)
-        return self._save(doc, "rollback", **detail)
+        return self._save(doc, _running(doc), "rollback", **detail)
 
     def run(self, tick_s: float = 2.0, timeout_s: float | None = None,
             on_tick: Callable[[RolloutDoc], None] | None = None) -> RolloutDoc | None:
-        """Tick until the rollout is promoted, rolled back, aborted or paused."""
+        """Tick until the rollout is promoted, rolled back, aborted or paused. A lease held by
+        a controller that went silent (killed) is waited out; a live one is an error."""
         t0 = time.monotonic()
         while True:
-            doc = self.tick()
+            try:
+                doc = self.tick()
+            except LeaseHeld:
+                if time.monotonic() - t0 > LEASE_S + 2 * tick_s:
+                    raise
+                time.sleep(tick_s)
+                continue
             if on_tick is not None and doc is not None:
                 on_tick(doc)
             if doc is None or doc.status != "running":

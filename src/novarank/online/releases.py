@@ -97,6 +97,8 @@ class RolloutDoc(BaseModel):
     started_at: float = Field(default_factory=time.time)
     step_started_at: float = Field(default_factory=time.time)
     decided_at: float | None = None
+    controller: str | None = Field(None, description="the controller running the steps")
+    heartbeat: float = Field(0.0, description="its last tick (unix s): a lease")
     history: list[dict[str, Any]] = Field(default_factory=list)
 
     @field_validator("steps")
@@ -115,10 +117,6 @@ class RolloutDoc(BaseModel):
 def read_doc(state: Any) -> RolloutDoc | None:
     raw = state.get_docs(ROLLOUT_KEY).get(ROLLOUT_KEY)
     return RolloutDoc.model_validate(raw) if raw else None
-
-
-def write_doc(state: Any, doc: RolloutDoc) -> None:
-    state.set_doc(ROLLOUT_KEY, doc.model_dump(mode="json"))
 
 
 @dataclass(frozen=True)

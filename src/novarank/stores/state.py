@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +49,7 @@ class StateStore(Protocol):
     def get_item(self, item_id: str) -> CatalogItem | None: ...
     def set_doc(self, key: str, value: Any) -> None: ...
     def get_docs(self, prefix: str = "") -> dict[str, Any]: ...
+    def update_doc(self, key: str, change: Callable[[Any], Any]) -> Any: ...
     def ping(self) -> bool: ...
     def close(self) -> None: ...
 
@@ -74,6 +75,7 @@ class SqlStateStore:
 
     name = "sql"
     ph = "?"
+    row_lock = ""  # appended to a SELECT that must lock the row it reads
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -157,6 +159,19 @@ class SqlStateStore:
             self._exec("INSERT INTO nr_docs (key, value) VALUES (?, ?) ON CONFLICT (key) "
                        "DO UPDATE SET value = excluded.value", (key, json.dumps(value)))
 
+    def update_doc(self, key: str, change: Callable[[Any], Any]) -> Any:
+        """Read-modify-write of one document in a transaction that locks it, so writers on
+        other connections cannot interleave: `change` gets the stored value (None when
+        absent) and returns the new one, or None to leave it as it is."""
+        with self._lock, self._tx():
+            row = self._exec(f"SELECT value FROM nr_docs WHERE key = ?{self.row_lock}",
+                             (key,)).fetchone()
+            new = change(json.loads(row[0]) if row else None)
+            if new is not None:
+                self._exec("INSERT INTO nr_docs (key, value) VALUES (?, ?) ON CONFLICT (key) "
+                           "DO UPDATE SET value = excluded.value", (key, json.dumps(new)))
+            return new
+
     def get_docs(self, prefix: str = "") -> dict[str, Any]:
         with self._lock:
             rows = self._exec("SELECT key, value FROM nr_docs WHERE key LIKE ?",
@@ -210,6 +225,7 @@ class SQLiteStateStore(SqlStateStore):
 class PostgresStateStore(SqlStateStore):
     name = "postgresql"
     ph = "%s"
+    row_lock = " FOR UPDATE"  # (SQLite's BEGIN IMMEDIATE already locks the database)
 
     def __init__(self, url: str) -> None:
         super().__init__()
