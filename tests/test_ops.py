@@ -214,14 +214,16 @@ def test_kubernetes_manifests_validate_against_the_schemas(tmp_path):
     import kubernetes_validate
 
     docs = []
-    for path in sorted((ROOT / "deploy" / "k8s").glob("*.yaml")):
+    for path in sorted((ROOT / "deploy" / "k8s").rglob("*.yaml")):  # jobs/ too
         for doc in yaml.safe_load_all(path.read_text()):
             kubernetes_validate.validate(doc, "1.30.0", strict=True)
             docs.append(doc)
-    kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    kinds = {(d["kind"], d["metadata"].get("name", d["metadata"].get("generateName")))
+             for d in docs}
     assert {("Deployment", "novarank"), ("HorizontalPodAutoscaler", "novarank"),
             ("PodDisruptionBudget", "novarank"), ("Deployment", "novarank-ingest"),
-            ("CronJob", "novarank-rollup"), ("Secret", "novarank-admin")} <= kinds
+            ("CronJob", "novarank-rollup"), ("Secret", "novarank-admin"),
+            ("Job", "novarank-rollout-")} <= kinds
     api = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] ==
                "novarank")
     hpa = next(d for d in docs if d["kind"] == "HorizontalPodAutoscaler")
