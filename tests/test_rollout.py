@@ -434,3 +434,16 @@ def test_watch_takes_over_from_a_killed_controller(world, monkeypatch):
     other = RolloutController(open_state(settings.state_url), ctl.lake)
     doc = other.run(tick_s=0.2, timeout_s=10)  # waits the lease out, then carries on
     assert doc.status == "paused" and doc.controller == other.id  # (no traffic: no data)
+
+
+def test_the_warm_plan_follows_the_routing(world):
+    _, client, ctl, rel = world
+    doc = ctl.start(rel["v2"], [50, 100], RolloutPolicy(**POLICY), stable=rel["v1"])
+    time.sleep(0.5)  # the replica loads the canary
+    admin = {"Authorization": f"Bearer {TOKEN}"}
+    assert client.get("/v1/admin/rollout", headers=admin).json()["canary"] == "v2"
+    client.post("/v1/admin/cache/warm", headers=admin)
+    for u in rel["users"][:40]:
+        body = client.get(f"/v1/users/{u}/feed").json()
+        assert body["cache"] == "l1"
+        assert body["release"] == ("v2" if on_canary(doc.salt, u, 50) else "v1")

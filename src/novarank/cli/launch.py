@@ -1,4 +1,5 @@
-"""`novarank launch baseline`: the phased 24-hour baseline, compressed or in real time."""
+"""`novarank launch baseline|dry-run|sign|notify`: the phased 24-hour baseline, the staging
+dry-run with the eleven gates, and the go/no-go record's sign-off and notices."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from novarank.cli.common import console, friendly_errors
 from novarank.errors import ConfigError
 
-app = typer.Typer(help="The launch harness: baseline collection (gates and rollout follow).",
+app = typer.Typer(help="The launch harness: baseline, staging dry-run and go/no-go record.",
                   no_args_is_help=True)
 
 
