@@ -447,3 +447,16 @@ def test_the_warm_plan_follows_the_routing(world):
         body = client.get(f"/v1/users/{u}/feed").json()
         assert body["cache"] == "l1"
         assert body["release"] == ("v2" if on_canary(doc.salt, u, 50) else "v1")
+
+
+def test_a_canary_goes_live_with_the_uploads_made_before_it_loaded(world):
+    _, client, ctl, rel = world
+    admin = {"Authorization": f"Bearer {TOKEN}"}
+    r = client.put("/v1/items/fresh-1", json={"title": "Fresh upload", "creator_id": "c3",
+                                                "tags": ["new"], "published_at": int(time.time())})
+    assert r.status_code == 200
+    ctl.start(rel["v2"], [50, 100], RolloutPolicy(**POLICY), stable=rel["v1"])
+    time.sleep(0.5)
+    assert client.get("/v1/admin/rollout", headers=admin).json()["canary"] == "v2"
+    canary = client.app.state.service.routing.canary
+    assert canary.rec.catalog.index.get("fresh-1") is not None

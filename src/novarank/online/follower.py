@@ -29,7 +29,8 @@ log = logging.getLogger("novarank.service")
 
 class ReleaseFollower:
     """Needs: settings, state, metrics, replica, routing, _configured, _pool, _loading,
-    _load_failed (set by RankingService before the first `_follow_rollout`)."""
+    _load_failed, and `_catch_up` / `_trend` (RankingService sets them all up before the
+    first `_follow_rollout`)."""
 
     settings: Any
     state: Any
@@ -40,7 +41,6 @@ class ReleaseFollower:
     _pool: dict[str, Served]
     _loading: set[str]
     _load_failed: dict[str, float]
-    _trending_at: float
 
     @property
     def rec(self) -> Recommender:
@@ -87,7 +87,6 @@ class ReleaseFollower:
                                dict(list(retired.items())[-2:]))
         for version in loaded:
             self._pool.pop(version, None)
-        self._trending_at = 0.0  # a newly loaded release needs the live counters too
         if hasattr(self, "events"):  # (not yet at startup) events default to the stable one
             self.events.release = new_stable.version
         for s in r.loaded():
@@ -121,6 +120,9 @@ class ReleaseFollower:
             if served.version != ref.version:
                 raise ConfigError(f"{ref.path} holds release {served.version}, "
                                   f"not {ref.version}")
+            # live before it serves anyone: uploads and trending as the stable release has them
+            self._catch_up(served)
+            self._trend(served, int(time.time()))
             self._pool[served.version] = served  # the next sync puts it in place
             return served
         except Exception as exc:

@@ -88,8 +88,6 @@ class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
         self._loading: set[str] = set()
         self._pool: dict[str, Served] = {}  # loaded in the background, not routed yet
         self._load_failed: dict[str, float] = {}
-        self._follow_rollout(wait=True)  # a restarted replica serves what the rollout says
-        self.metrics.of(self.metrics.release_info, self.release).set(1)
         l2 = None if s.cache_url.startswith("memory") else open_cache(s.cache_url,
                                                                      prefix=s.key_prefix)
         self.cache = TieredCache(MemoryCache(s.l1_max_entries, s.l1_max_bytes), l2,
@@ -109,6 +107,8 @@ class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
         self._search: tuple[int, SearchIndex] | None = None
         self._trending_at = 0.0
         self._stop = threading.Event()
+        self._follow_rollout(wait=True)  # a restarted replica serves what the rollout says
+        self.metrics.of(self.metrics.release_info, self.release).set(1)
         self._sync()
         self._refresh_q: queue.Queue[str] = queue.Queue(maxsize=s.refresh_ahead_queue)
         self._refresh_pending: set[str] = set()
@@ -136,13 +136,7 @@ class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
         except Exception:
             log.exception("could not follow the rollout document; routing unchanged")
         for served in self.routing.loaded():
-            cat = served.rec.catalog
-            changed = [it for it in self.state.items_since(max(0, cat.version - CATALOG_LOOKBACK))
-                       if it.seq > cat.version or cat.index.get(it.item_id) is None]
-            if changed:
-                with self._catalog_lock:
-                    served.rec.catalog = served.rec.catalog.with_upserts(
-                        changed, self._quality_prior(served.rec))
+            self._catch_up(served)
         self._forgotten = {k.split(":", 1)[1] for k in self.state.get_docs("forgotten:")}
         if time.monotonic() - self._trending_at >= self.settings.trending_refresh_s:
             self.refresh_trending()
@@ -153,15 +147,29 @@ class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
         self._written_seen = written
         self.cache.observe()
 
+    def _catch_up(self, served: Served) -> None:
+        """Apply the catalog upserts this release's catalog has not seen yet."""
+        cat = served.rec.catalog
+        changed = [it for it in self.state.items_since(max(0, cat.version - CATALOG_LOOKBACK))
+                   if it.seq > cat.version or cat.index.get(it.item_id) is None]
+        if changed:
+            with self._catalog_lock:
+                served.rec.catalog = served.rec.catalog.with_upserts(
+                    changed, self._quality_prior(served.rec))
+
+    def _trend(self, served: Served, now: int) -> None:
+        """The release's trending decayed to now, plus the live counters."""
+        m, r = served.rec.model, served.rec.ranker
+        hl = r.trending_half_life_days * DAY
+        live = self.counters.decayed(now, hl, int(4 * hl))
+        factor = float(np.exp2(-max(0, now - m.as_of) / hl))
+        with self._catalog_lock:
+            served.rec.catalog = served.rec.catalog.with_trending(m.trending, factor, live)
+
     def refresh_trending(self) -> None:
         now = int(time.time())
         for served in self.routing.loaded():
-            m, r = served.rec.model, served.rec.ranker
-            hl = r.trending_half_life_days * DAY
-            live = self.counters.decayed(now, hl, int(4 * hl))
-            factor = float(np.exp2(-max(0, now - m.as_of) / hl))
-            with self._catalog_lock:
-                served.rec.catalog = served.rec.catalog.with_trending(m.trending, factor, live)
+            self._trend(served, now)
         self._trending_at = time.monotonic()
 
     def _refresh_loop(self) -> None:
