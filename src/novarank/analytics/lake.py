@@ -21,6 +21,16 @@ class Scan:
         return {k: len(v) for k, v in self.files.items()}
 
 
+def sql_str(text: str) -> str:
+    """A SQL string literal (quotes doubled), for paths and versions in DuckDB queries."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def parquet_source(paths: list[Path] | list[str]) -> str:
+    """DuckDB's read_parquet over these part files (columns matched by name)."""
+    return f"read_parquet([{', '.join(sql_str(str(p)) for p in paths)}], union_by_name=true)"
+
+
 def partition(lake: Path, kind: str, date: str) -> Path:
     return lake / "events" / kind / f"event_date={date}"
 

@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from novarank.analytics.lake import Scan, scan
+from novarank.analytics.lake import Scan, parquet_source, scan
 from novarank.telemetry.schemas import SCHEMAS
 
 SQL_VERSION = "v1"
@@ -59,8 +59,7 @@ def _register(con: duckdb.DuckDBPyConnection, found: Scan) -> None:
     for kind, schema in SCHEMAS.items():
         files = found.files.get(kind, [])
         if files:
-            paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
-            con.execute(f"CREATE VIEW {kind}_raw AS SELECT * FROM read_parquet([{paths}])")
+            con.execute(f"CREATE VIEW {kind}_raw AS SELECT * FROM {parquet_source(files)}")
         else:
             con.register(f"{kind}_empty", schema.empty_table())
             con.execute(f"CREATE VIEW {kind}_raw AS SELECT * FROM {kind}_empty")

@@ -160,7 +160,7 @@ def lake_samples(lake: str | Path, canary: str, stable: str, since: float,
     read from the telemetry lake. Impressions and clicks join to their feed by request_id."""
     import duckdb
 
-    from novarank.analytics.lake import scan
+    from novarank.analytics.lake import parquet_source, scan, sql_str
 
     files: dict[str, list[str]] = {"request": [], "error": [], "impression": [], "click": []}
     for day in _days(since, until):
@@ -172,12 +172,10 @@ def lake_samples(lake: str | Path, canary: str, stable: str, since: float,
         return arms
     con = duckdb.connect()
     since_ms = int(since * 1000)
-    versions = ", ".join("'" + v.replace("'", "''") + "'" for v in (canary, stable))
+    versions = f"{sql_str(canary)}, {sql_str(stable)}"
 
     def src(kind: str) -> str:
-        paths = files[kind]
-        return (f"read_parquet([{', '.join(repr(p) for p in paths)}], union_by_name=true)"
-                if paths else None)
+        return parquet_source(files[kind])
 
     if files["request"]:
         con.execute(f"CREATE VIEW feeds AS SELECT DISTINCT ON (event_id) * FROM "

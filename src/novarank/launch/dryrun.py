@@ -147,14 +147,13 @@ class DryRun:
     def _lake_sql(self, sql: str) -> list[tuple]:
         import duckdb
 
-        from novarank.analytics.lake import scan
+        from novarank.analytics.lake import parquet_source, scan
 
         files = scan(self.lake, self.day).files.get("request", [])
         if not files:
             return []
         con = duckdb.connect()
-        paths = ", ".join(f"'{p}'" for p in files)
-        rows = con.sql(sql.replace("REQUESTS", f"read_parquet([{paths}])")).fetchall()
+        rows = con.sql(sql.replace("REQUESTS", parquet_source(files))).fetchall()
         con.close()
         return rows
 

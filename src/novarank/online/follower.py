@@ -28,9 +28,9 @@ log = logging.getLogger("novarank.service")
 
 
 class ReleaseFollower:
-    """Needs: settings, state, metrics, replica, routing, _configured, _pool, _loading,
-    _load_failed, and `_catch_up` / `_trend` (RankingService sets them all up before the
-    first `_follow_rollout`)."""
+    """Needs: settings, state, metrics, events, replica, routing, _configured, _pool,
+    _loading, _load_failed, and `_catch_up` / `_trend` (RankingService sets them all up
+    before the first `_follow_rollout`)."""
 
     settings: Any
     state: Any
@@ -41,6 +41,7 @@ class ReleaseFollower:
     _pool: dict[str, Served]
     _loading: set[str]
     _load_failed: dict[str, float]
+    events: Any
 
     @property
     def rec(self) -> Recommender:
@@ -87,8 +88,7 @@ class ReleaseFollower:
                                dict(list(retired.items())[-2:]))
         for version in loaded:
             self._pool.pop(version, None)
-        if hasattr(self, "events"):  # (not yet at startup) events default to the stable one
-            self.events.release = new_stable.version
+        self.events.release = new_stable.version  # events default to the stable release
         for s in r.loaded():
             self.metrics.of(self.metrics.release_info, s.version).set(0)
         for s in self.routing.loaded():

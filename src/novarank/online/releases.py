@@ -25,7 +25,6 @@ from novarank.release.bundle import load_release
 ROLLOUT_KEY = "rollout:current"
 ERROR_PREFIX = "rollout:error:"  # + replica: a replica that could not load the canary
 ACTIVE = ("running", "paused")  # the canary takes its share of users in these states
-TERMINAL = ("promoted", "rolled_back", "aborted")
 
 
 class InjectedFault(NovarankError):
