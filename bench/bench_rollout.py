@@ -1,8 +1,9 @@
 """The automatic-rollback drill, repeated: how fast a faulty canary is caught and removed.
 
 `novarank serve` (SQLite state, Parquet lake) serves release v1; each drill rolls out v2
-to 10% of users with an injected fault while one client drives feeds, and the controller
-(0.5 s ticks) must roll it back. Time to detect = decision - the canary's first answer;
+to 10% of users with an injected fault (or, for "broken", as a copy whose item factors
+have the wrong shape: it verifies, then raises on requests) while one client drives feeds,
+and the controller (0.5 s ticks) must roll it back. Time to detect = decision - the canary's first answer;
 time to roll back = the canary's last answer - decision (replicas re-read the rollout
 document every second).
 
@@ -25,7 +26,7 @@ from novarank.launch.simulator import Simulator
 from novarank.release import save_release
 from novarank.training import fit_model
 
-FAULTS = ("errors:1.0", "errors:1.0", "errors:1.0", "errors:0.2", "latency:100")
+FAULTS = ("errors:1.0", "errors:1.0", "errors:1.0", "errors:0.2", "latency:100", "broken")
 
 
 def main() -> None:

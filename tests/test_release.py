@@ -69,3 +69,86 @@ def test_missing_lock_is_refused(tmp_path):
     (tmp_path / "r").mkdir()
     with pytest.raises(ReleaseError, match="not a locked release"):
         verify_release(tmp_path / "r")
+
+
+def _edit_lock(release, change):
+    path = release / LOCK_NAME
+    lock = json.loads(path.read_text())
+    change(lock)
+    path.write_text(json.dumps(lock))
+
+
+@pytest.mark.parametrize("change,named", [
+    (lambda lock: lock["config"]["ranker"]["variants"]["control"].update(trending=9.0),
+     "lock field altered: config"),
+    (lambda lock: lock["metrics"].update(recall_at_10=0.99), "lock field altered: metrics"),
+    (lambda lock: lock["files"]["arrays/quality.npy"].update(sha256="0" * 64),
+     "lock field altered: files"),
+    (lambda lock: lock.update(served_by="someone"), "lock field added: served_by"),
+])
+def test_an_edited_lock_is_refused_naming_the_field(release, change, named):
+    _edit_lock(release, change)
+    with pytest.raises(ReleaseError) as err:
+        verify_release(release)
+    assert named in str(err.value)
+    with pytest.raises(ReleaseError):
+        load_release(release)
+
+
+def test_a_lock_edited_with_its_digests_recomputed_fails_the_signature(release, monkeypatch):
+    from novarank.release.lock import seal, sign_release
+
+    sign_release(release, "operator-key")
+    monkeypatch.setenv("NOVARANK_RELEASE_KEY", "operator-key")
+    verify_release(release)
+    # an attacker re-seals an edited lock and keeps the old signature: it cannot follow
+
+    def reseal(lock):
+        old = lock["integrity"]["signature"]
+        lock.update(seal({**lock, "version": "evil"}))
+        lock["integrity"]["signature"] = old
+
+    _edit_lock(release, reseal)
+    with pytest.raises(ReleaseError, match="signature does not match"):
+        verify_release(release)
+
+
+def test_a_renamed_artifact_is_refused(release):
+    (release / "arrays" / "quality.npy").rename(release / "arrays" / "quality2.npy")
+    with pytest.raises(ReleaseError) as err:
+        verify_release(release)
+    assert "missing: arrays/quality.npy" in str(err.value)
+    assert "extra: arrays/quality2.npy" in str(err.value)
+
+
+def test_signed_release_with_the_wrong_key_or_unsigned_is_refused(release, monkeypatch):
+    from novarank.release.lock import sign_release
+
+    monkeypatch.setenv("NOVARANK_RELEASE_KEY", "right")
+    with pytest.raises(ReleaseError, match="unsigned"):
+        verify_release(release)
+    sign_release(release, "right")
+    assert verify_release(release)["integrity"]["signature"]["algorithm"] == "hmac-sha256"
+    monkeypatch.setenv("NOVARANK_RELEASE_KEY", "wrong")
+    with pytest.raises(ReleaseError, match="signature does not match"):
+        verify_release(release)
+    with pytest.raises(ReleaseError, match="signature does not match"):
+        load_release(release)
+
+
+def test_release_sign_and_verify_commands(release, monkeypatch):
+    from typer.testing import CliRunner
+
+    from novarank.cli.main import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["release", "sign", str(release)])
+    assert res.exit_code == 2 and "NOVARANK_RELEASE_KEY" in res.output
+    monkeypatch.setenv("NOVARANK_RELEASE_KEY", "k1")
+    res = runner.invoke(app, ["release", "sign", str(release)])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["release", "verify", str(release)])
+    assert res.exit_code == 0 and "signature checked" in res.output, res.output
+    _edit_lock(release, lambda lock: lock["config"]["ranker"].update(creator_cap=99))
+    res = runner.invoke(app, ["release", "verify", str(release)])
+    assert res.exit_code != 0 and "lock field altered: config" in res.output

@@ -205,6 +205,28 @@ def test_faulty_canary_is_rolled_back_and_only_its_users_fail(world):
     assert {(status, r) for _, _, status, r in after} == {(200, "v1")}
 
 
+def test_a_canary_that_raises_at_request_time_is_rolled_back(world, tmp_path):
+    """No injected fault: the canary verifies and loads, then every ranking raises. Its
+    errors are the canary's, so the controller rolls it back by itself."""
+    from novarank.launch.drills import broken_release
+
+    _, client, ctl, rel = world
+    users = rel["users"][:60]
+    canary = broken_release(rel["v2"], tmp_path / "v2-broken")
+    doc = ctl.start(canary, [25, 50, 100], RolloutPolicy(**POLICY), stable=rel["v1"])
+    assert doc.fault is None
+    log: list = []
+    doc = _until(ctl, client, users, log, lambda d: d.status != "running")
+    assert doc.status == "rolled_back" and doc.reason.startswith("error_rate"), doc.reason
+    assert doc.history[-1]["detected_after_s"] > 0
+    failed = [(u, r) for _, u, status, r in log if status != 200]
+    assert failed and {r for _, r in failed} == {"v2-broken"}
+    assert {u for u, _ in failed} <= {u for u in users if on_canary(doc.salt, u, 25)}
+    time.sleep(0.4)  # one refresh: the replica has let go of the canary
+    body = client.get(f"/v1/users/{failed[0][0]}/feed").json()
+    assert body["release"] == "v1"  # rolled back: the same user is served by stable again
+
+
 def test_latency_fault_is_caught_on_the_latency_test(world):
     _, client, ctl, rel = world
     ctl.start(rel["v2"], [50, 100], RolloutPolicy(**POLICY), Fault(kind="latency", ms=30),

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from novarank.telemetry.schemas import SCHEMAS
+from novarank.telemetry.sinks import read_ledger
 
 
 @dataclass
@@ -16,6 +17,8 @@ class Scan:
     date: str
     files: dict[str, list[Path]] = field(default_factory=dict)  # type -> readable parts
     bad: list[dict[str, str]] = field(default_factory=list)  # {"file", "reason"}
+    # type -> {part name: rows its writer wrote}; None for a partition without a ledger
+    ledgers: dict[str, dict[str, int] | None] = field(default_factory=dict)
 
     def count(self) -> dict[str, int]:
         return {k: len(v) for k, v in self.files.items()}
@@ -52,6 +55,7 @@ def scan(lake: str | Path, date: str, since: float | None = None) -> Scan:
     out = Scan(date)
     for kind, schema in SCHEMAS.items():
         good: list[Path] = []
+        out.ledgers[kind] = read_ledger(partition(root, kind, date))
         for path in sorted(partition(root, kind, date).glob("part-*.parquet")):
             try:
                 if since is not None and path.stat().st_mtime < since:

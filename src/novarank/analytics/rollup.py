@@ -2,7 +2,8 @@
 
 Outputs rollups/<table>/event_date=D/data.parquet and rollups/summary/event_date=D/
 summary.json. Re-running a day rewrites the same files (idempotent). Every run checks
-that the rolled-up totals equal the raw event counts exactly, and says so.
+that the rolled-up totals equal counts made independently of the SQL (analytics/
+reconcile.py: Parquet footers, Arrow's distinct event_ids, the writers' ledgers).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from novarank.analytics.lake import Scan, parquet_source, scan
+from novarank.analytics.reconcile import reconcile
 from novarank.telemetry.schemas import SCHEMAS
 
 SQL_VERSION = "v1"
@@ -74,25 +76,6 @@ def _write(table: pa.Table, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _reconcile(r: RollupResult) -> dict[str, Any]:
-    """Rolled-up totals must equal raw distinct event counts, exactly."""
-    checks: dict[str, Any] = {}
-    fine = [x for x in r.tables["daily_requests"] if x["variant"] is not None
-            or x["release"] is not None]
-    overall = r.total("daily_requests", route=None, variant=None, release=None)
-    checks["requests_by_group"] = (sum(x["requests"] for x in fine), r.raw_events["request"])
-    checks["requests_total"] = (overall["requests"] if overall else 0, r.raw_events["request"])
-    out_total = r.total("daily_outcomes", variant=None, release=None) or {}
-    checks["impressions"] = (out_total.get("impressions", 0), r.raw_events["impression"])
-    checks["clicks"] = (out_total.get("clicks", 0), r.raw_events["click"])
-    eng = sum(out_total.get(k, 0) for k in ("likes", "shares", "skips", "watches"))
-    checks["engagement"] = (eng, r.raw_events["engagement"])
-    checks["errors"] = (sum(x["errors"] for x in r.tables["daily_errors"]),
-                        r.raw_events["error"])
-    ok = all(a == b for a, b in checks.values())
-    return {"ok": ok, "checks": {k: {"rolled_up": a, "raw": b} for k, (a, b) in checks.items()}}
-
-
 def rollup(lake: str | Path, date: str, catalog_items: int | None = None,
            threads: int = 2) -> RollupResult:
     t0 = time.perf_counter()
@@ -115,7 +98,7 @@ def rollup(lake: str | Path, date: str, catalog_items: int | None = None,
     result = RollupResult(date=date, sql_version=SQL_VERSION, tables=tables, raw_events=raw,
                           reconciliation={}, bad_files=found.bad, files_read=found.count(),
                           catalog_items=catalog_items, outputs=outputs)
-    result.reconciliation = _reconcile(result)
+    result.reconciliation = reconcile(tables, found)
     result.seconds = round(time.perf_counter() - t0, 3)
     summary = root / "rollups" / "summary" / f"event_date={date}" / "summary.json"
     summary.parent.mkdir(parents=True, exist_ok=True)

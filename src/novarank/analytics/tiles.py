@@ -23,9 +23,8 @@ def status_of(obj: Objective, value: float | None, samples: int) -> dict[str, An
 
 def health(summary: dict[str, Any]) -> dict[str, Any]:
     reqs = summary["tables"]["daily_requests"]
-    feed = next((r for r in reqs if r["route"] == "feed" and r["variant"] is None
-                 and r["release"] is None), None)
-    total = next((r for r in reqs if r["route"] is None), None)
+    feed = next((r for r in reqs if r["level"] == "route" and r["route"] == "feed"), None)
+    total = next((r for r in reqs if r["level"] == "all"), None)
     errors = sum(e["errors"] for e in summary["tables"]["daily_errors"] if e["status"] >= 500)
     n_total = total["requests"] if total else 0
     n_feed = feed["requests"] if feed else 0
@@ -47,11 +46,11 @@ def health(summary: dict[str, Any]) -> dict[str, Any]:
 def outcomes(summary: dict[str, Any], split: dict[str, float] | None = None,
              recall: float | None = None) -> dict[str, Any]:
     out = summary["tables"]["daily_outcomes"]
-    total = next((r for r in out if r["variant"] is None and r["release"] is None), None)
+    total = next((r for r in out if r["level"] == "all"), None)
     imps = total["impressions"] if total else 0
     ctr = total["clicks"] / imps if imps else None
     feed_rows = [r for r in summary["tables"]["daily_requests"]
-                 if r["route"] == "feed" and r["variant"] is not None]
+                 if r["level"] == "group" and r["route"] == "feed"]
     by_variant: dict[str, int] = {}
     # the unit of assignment is the user: a heavy user's many requests are one draw
     unit = "users" if all(r.get("users") is not None for r in feed_rows) else "requests"
@@ -71,7 +70,7 @@ def outcomes(summary: dict[str, Any], split: dict[str, float] | None = None,
             "status": overall(rows), "allocation": allocation,
             "planned_split": split or {},
             "catalog_coverage": (total["items_shown"] / catalog) if total and catalog else None,
-            "per_variant": [r for r in out if r["variant"] is not None]}
+            "per_variant": [r for r in out if r["level"] == "group"]}
 
 
 def overall(rows: list[dict[str, Any]]) -> str:

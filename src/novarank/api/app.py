@@ -18,7 +18,7 @@ from novarank.api.common import JSON
 from novarank.api.routes import admin, events, feeds, items, ops, users
 from novarank.config import ServiceSettings
 from novarank.errors import AuthError, InputError, NovarankError
-from novarank.online.releases import InjectedFault
+from novarank.online.releases import ReleaseFailure
 from novarank.online.service import RankingService
 
 log = logging.getLogger("novarank.api")
@@ -28,6 +28,8 @@ def _error(status: int, code: str, message: str, field: str | None = None,
            request: Request | None = None, release: str | None = None) -> JSON:
     """The JSON error body; also an `error` telemetry event (the error rate's source)."""
     if request is not None:
+        # the release the request was routed to, when its route knows it (feeds do)
+        release = release or getattr(request.state, "release", None)
         service = getattr(request.app.state, "service", None)
         if service is not None:
             route = getattr(request.scope.get("route"), "path", request.url.path)
@@ -124,9 +126,9 @@ def create_app(settings: ServiceSettings | None = None,
         return _error(exc.status, "unauthorized" if exc.status == 401 else "forbidden", str(exc),
                       request=request)
 
-    @app.exception_handler(InjectedFault)
-    async def _fault(request: Request, exc: InjectedFault) -> JSON:
-        return _error(500, "injected_fault", str(exc), request=request, release=exc.release)
+    @app.exception_handler(ReleaseFailure)
+    async def _fault(request: Request, exc: ReleaseFailure) -> JSON:
+        return _error(500, exc.code, str(exc), request=request, release=exc.release)
 
     @app.exception_handler(NovarankError)
     async def _other(request: Request, exc: NovarankError) -> JSON:

@@ -76,7 +76,10 @@ def print_integrity(res: RollupResult) -> None:
     console.print(t)
     rec = res.reconciliation
     verdict = "[green]exact[/]" if rec["ok"] else "[red]MISMATCH[/]"
-    console.print(f"reconciliation with raw counts: {verdict} {json.dumps(rec['checks'])}")
+    console.print(f"reconciliation with independent counts: {verdict} "
+                  f"{json.dumps(rec['checks'])}")
+    for problem in rec["problems"]:
+        console.print(f"[red]reconciliation:[/] {problem}")
     for bad in res.bad_files:
         console.print(f"[yellow]skipped bad file[/] {bad['file']}: {bad['reason']}")
 

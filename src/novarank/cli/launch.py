@@ -180,7 +180,8 @@ def dry_run(
     state_url: str = typer.Option(None, help="with --url: the state store the service follows"),
     service_log: Path = typer.Option(None, help="with --url: the service's JSON log, quoted "
                                      "per subsystem in the pack"),
-    fault: str = typer.Option("errors:1.0", help="the rollback drill's fault on the canary"),
+    fault: str = typer.Option("errors:1.0", help="the rollback drill's fault on the canary: "
+                              "errors:RATE, latency:MS or broken (a canary that raises)"),
     deploy: Path = typer.Option(Path("deploy"), help="alert rules, routes, oncall.yaml"),
     out: Path = typer.Option(Path("runs/dryrun"), help="evidence pack directory"),
     seed: int = typer.Option(0),

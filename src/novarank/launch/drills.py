@@ -1,18 +1,21 @@
 """The safety drills of gate 9, against a running service over HTTP.
 
 Kill switch: on -> every feed a full fallback -> off, with the time each takes effect.
-Automatic rollback: a canary release with an injected fault under traffic; the rollout
-controller must roll it back by itself, with no failed request outside the canary.
+Automatic rollback: a canary release with an injected fault (errors, latency) or a broken
+canary (verifies, then raises at request time) under traffic; the rollout controller must
+roll it back by itself, with no failed request outside the canary.
 """
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 
 # a 10% canary judged quickly; it must be caught within 60 s and gone from every replica
 # within 5 s of the decision
@@ -28,6 +31,28 @@ def _wait_for(check: Any, timeout_s: float = 10.0) -> float:
     while not check() and time.perf_counter() - t0 < timeout_s:
         time.sleep(0.05)
     return time.perf_counter() - t0
+
+
+BROKEN = "broken"  # the fault that is no injection: a release that raises at request time
+
+
+def broken_release(release: Path, out: Path) -> Path:
+    """A copy of `release` whose item factors have one column too many, locked afresh: it
+    verifies and loads, then every ranking of a known user raises (a shape mismatch)."""
+    from novarank.release.lock import INTEGRITY, read_lock, write_lock
+
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(release, out)
+    path = out / "arrays" / "als_items.npy"
+    items = np.load(path, allow_pickle=False)
+    np.save(path, np.hstack([items, np.zeros((len(items), 1), items.dtype)]),
+            allow_pickle=False)
+    lock = read_lock(out)
+    version = f"{lock['version']}-broken"
+    write_lock(out, {k: v for k, v in lock.items()
+                     if k not in ("files", INTEGRITY, "lock_version")} | {"version": version})
+    return out
 
 
 def kill_switch(http: httpx.Client, admin: dict[str, str], users: list[str]) -> dict[str, Any]:
@@ -63,10 +88,15 @@ def rollback(url: str, users: list[str], release: Path, canary: Path | None,
     if canary is None or state_url is None:
         return {"passed": None, "skipped": "needs a canary release and the state store "
                 "URL (--canary, --state-url)"}
+    injected = None
+    if fault == BROKEN:  # no injection: the canary itself raises on requests
+        canary = broken_release(canary, canary.with_name(canary.name + "-broken"))
+    else:
+        injected = Fault.parse(fault)
     state = open_state(state_url)
     ctl = RolloutController(state, lake)
     doc = ctl.start(canary, list(ROLLBACK_STEPS), RolloutPolicy(**ROLLBACK_POLICY),
-                    Fault.parse(fault), stable=release)
+                    injected, stable=release)
     canary_version, answers, stop = doc.canary.version, [], threading.Event()
 
     def drive() -> None:

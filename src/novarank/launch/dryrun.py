@@ -214,8 +214,7 @@ class DryRun:
               "reconciliation": res.reconciliation["checks"], "sql_version": res.sql_version}
         empty = [t for t in ("request", "ranking", "impression") if not res.raw_events[t]]
         note = "; ".join(([f"empty: {', '.join(empty)}"] if empty else [])
-                         + ([] if res.reconciliation["ok"] else ["does not reconcile with raw "
-                                                                 "counts"]))
+                         + res.reconciliation["problems"][:3])
         return Measurement(1 if non_empty and res.reconciliation["ok"] else 0, 1, ev, ev,
                            note=note)
 

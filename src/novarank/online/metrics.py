@@ -64,5 +64,8 @@ class ServiceMetrics:
                                    registry=r)
         self.release_info = Gauge("novarank_release_info", "Releases being served (stable and "
                                   "canary: 1; replaced: 0)", ["version"], registry=r)
+        self.release_requests = Counter("novarank_release_requests_total", "Feed answers by "
+                                        "the release they were routed to and outcome",
+                                        ["release", "outcome"], registry=r)
         self.canary_share = Gauge("novarank_canary_share", "Share of users on the canary "
                                   "release (0 without a rollout)", registry=r)

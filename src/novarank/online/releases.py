@@ -27,12 +27,24 @@ ERROR_PREFIX = "rollout:error:"  # + replica: a replica that could not load the 
 ACTIVE = ("running", "paused")  # the canary takes its share of users in these states
 
 
-class InjectedFault(NovarankError):
-    """A drill's fault on a canary request (HTTP 500): what the controller must catch."""
+class ReleaseFailure(NovarankError):
+    """A request failed inside the release it was routed to (HTTP 500). It names that
+    release, so a canary that raises at request time is judged on its own errors."""
+
+    code = "internal"
+
+    def __init__(self, release: str, message: str) -> None:
+        self.release = release
+        super().__init__(message)
+
+
+class InjectedFault(ReleaseFailure):
+    """A drill's fault on a canary request: what the controller must catch."""
+
+    code = "injected_fault"
 
     def __init__(self, release: str) -> None:
-        self.release = release
-        super().__init__(f"injected fault on canary release {release}")
+        super().__init__(release, f"injected fault on canary release {release}")
 
 
 class Fault(BaseModel):

@@ -18,7 +18,7 @@ import numpy as np
 import orjson
 
 from novarank.config import SIGNALS, ServiceSettings
-from novarank.errors import ConfigError, InputError
+from novarank.errors import ConfigError, InputError, NovarankError
 from novarank.online.assignment import Splitter
 from novarank.online.discovery import DiscoveryCalls
 from novarank.online.engagement import EngagementCalls
@@ -28,6 +28,7 @@ from novarank.online.metrics import ServiceMetrics
 from novarank.online.recommender import Recommender, UserProfile
 from novarank.online.releases import (
     InjectedFault,
+    ReleaseFailure,
     Routing,
     Served,
     load_served,
@@ -263,9 +264,38 @@ class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
         if not 1 <= k <= limit:
             raise InputError("k", f"must be between 1 and {limit}, got {k}")
 
+    def release_for(self, user_id: str) -> str:
+        """The release this user's feed is routed to (stable or canary)."""
+        return self.routing.for_user(user_id).version
+
     def feed(self, user_id: str, k: int = 10, cursor: str | None = None,
              override: str | None = None, *, l1_only: bool = False,
              raw_items: bool = False, refresh: bool = False) -> dict[str, Any] | None:
+        """One page of the user's feed (see `_feed`). The routing is read once, before any
+        ranking: an unexpected error is a ReleaseFailure of the release the user was routed
+        to, so a canary that raises at request time counts against the canary."""
+        routing = self.routing
+        try:
+            body = self._feed(routing, user_id, k, cursor, override, l1_only=l1_only,
+                              raw_items=raw_items, refresh=refresh)
+        except ReleaseFailure as exc:
+            self.metrics.of(self.metrics.release_requests, exc.release, "error").inc()
+            raise
+        except NovarankError:
+            raise
+        except Exception as exc:
+            release = routing.for_user(user_id).version
+            self.metrics.of(self.metrics.release_requests, release, "error").inc()
+            log.exception("feed failed in release %s", release)
+            raise ReleaseFailure(release, f"internal error ({type(exc).__name__}) in "
+                                 f"release {release}") from exc
+        if body is not None:
+            self.metrics.of(self.metrics.release_requests, body["release"], "ok").inc()
+        return body
+
+    def _feed(self, routing: Routing, user_id: str, k: int, cursor: str | None,
+              override: str | None, *, l1_only: bool, raw_items: bool,
+              refresh: bool) -> dict[str, Any] | None:
         """One page of the user's feed. The first page ranks a window of `feed_window`
         items and caches it as a snapshot; cursors page through that snapshot, so pages
         never repeat an item. With `l1_only` nothing but process memory is touched and
@@ -274,7 +304,6 @@ class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
         `refresh` re-ranks without reading the cache (HTTP `Cache-Control: no-cache`)."""
         self._check_k(k)
         t0 = time.perf_counter()
-        routing = self.routing
         if cursor:
             snapshot, offset = decode_cursor(cursor)
             raw, level = self._lookup(f"snap:{snapshot}", self.settings.snapshot_ttl_s, l1_only)

@@ -27,9 +27,17 @@ def event_date(ts_ms: int) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, UTC).strftime("%Y-%m-%d")
 
 
+LEDGER = "_ledger.jsonl"
+
+
 class LakeWriter:
     """events/<type>/event_date=YYYY-MM-DD/part-*.parquet, written to a temporary name and
-    renamed into place: a reader sees a whole part or none of it."""
+    renamed into place: a reader sees a whole part or none of it.
+
+    After each rename the writer appends one line to the partition's `_ledger.jsonl` (part
+    name, rows, first and last event_id, writer pid): the writer's own count, which the
+    rollup reconciles against so that a part lost or counted twice later is caught.
+    """
 
     name = "parquet"
 
@@ -48,9 +56,35 @@ class LakeWriter:
             tmp = d / f".{name}.tmp"
             pq.write_table(table(kind, day_rows), tmp, compression="snappy")  # cheap on CPU
             os.replace(tmp, d / name)
+            _append_ledger(d / LEDGER, {"part": name, "rows": len(day_rows),
+                                        "first": day_rows[0].get("event_id"),
+                                        "last": day_rows[-1].get("event_id"),
+                                        "writer": os.getpid()})
 
     def close(self) -> None:
         pass
+
+
+def _append_ledger(path: Path, entry: dict[str, Any]) -> None:
+    """One write() of one line with O_APPEND: concurrent writers never interleave a line."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, orjson.dumps(entry) + b"\n")
+    finally:
+        os.close(fd)
+
+
+def read_ledger(partition_dir: Path) -> dict[str, int] | None:
+    """Part name -> rows its writer wrote; None when the partition has no ledger."""
+    path = partition_dir / LEDGER
+    if not path.exists():
+        return None
+    out: dict[str, int] = {}
+    for line in path.read_bytes().splitlines():
+        if line.strip():
+            entry = orjson.loads(line)
+            out[entry["part"]] = out.get(entry["part"], 0) + int(entry["rows"])
+    return out
 
 
 class StreamWriter:

@@ -52,6 +52,7 @@ async def feed(request: Request, user_id: str) -> JSON:
     service: RankingService = request.app.state.service
     if not 1 <= len(user_id) <= 256:
         raise InputError("user_id", "must be 1 to 256 characters")
+    request.state.release = service.release_for(user_id)  # errors name the routed release
     query, headers = request.query_params, request.headers
     k = _int_param(query.get("k"), "k", 10)
     cursor = query.get("cursor") or None

@@ -13,17 +13,21 @@ WITH requests AS (SELECT DISTINCT request_id FROM request),
                          (SELECT count(*) FROM engagement)
         UNION ALL SELECT 'error', (SELECT count(*) FROM error_raw), (SELECT count(*) FROM error)
      ),
+     -- an orphan has no request and ranking of its own; NOT EXISTS (an anti-join), since a
+     -- NULL request_id among the requests would make every NOT IN false
      orphans AS (
         SELECT 'impression' AS type,
-               count(*) FILTER (WHERE i.request_id IS NULL
-                                OR i.request_id NOT IN (SELECT request_id FROM requests)
-                                OR i.request_id NOT IN (SELECT request_id FROM rankings)) AS orphans
+               count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM requests q
+                                                  WHERE q.request_id = i.request_id)
+                                OR NOT EXISTS (SELECT 1 FROM rankings r
+                                               WHERE r.request_id = i.request_id)) AS orphans
         FROM impression i
         UNION ALL
         SELECT 'click',
-               count(*) FILTER (WHERE c.request_id IS NULL
-                                OR c.request_id NOT IN (SELECT request_id FROM requests)
-                                OR c.request_id NOT IN (SELECT request_id FROM rankings))
+               count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM requests q
+                                                  WHERE q.request_id = c.request_id)
+                                OR NOT EXISTS (SELECT 1 FROM rankings r
+                                               WHERE r.request_id = c.request_id))
         FROM click c
      ),
      late AS (

@@ -1,5 +1,9 @@
--- daily_requests v1: served requests by route, variant and release (NULL = all).
+-- daily_requests v1: served requests by route, variant and release.
+-- `level` says which grouping a row is ('group', 'route' or 'all'): a NULL key is a real
+-- value (events with no variant or release), never a marker for a total.
 SELECT
+    CASE GROUPING(route, variant, release) WHEN 0 THEN 'group' WHEN 3 THEN 'route'
+         ELSE 'all' END                                  AS level,
     route, variant, release,
     count(*)                                             AS requests,
     count(DISTINCT user_key)                             AS users,
@@ -13,4 +17,5 @@ SELECT
     sum(k)::BIGINT                                       AS items_requested
 FROM request
 GROUP BY GROUPING SETS ((route, variant, release), (route), ())
-ORDER BY route NULLS FIRST, variant NULLS FIRST, release NULLS FIRST
+ORDER BY GROUPING(route, variant, release), route NULLS FIRST, variant NULLS FIRST,
+         release NULLS FIRST
