@@ -3,9 +3,9 @@
 `novarank serve` (SQLite state, Parquet lake) serves release v1; each drill rolls out v2
 to 10% of users with an injected fault (or, for "broken", as a copy whose item factors
 have the wrong shape: it verifies, then raises on requests) while one client drives feeds,
-and the controller (0.5 s ticks) must roll it back. Time to detect = decision - the canary's first answer;
-time to roll back = the canary's last answer - decision (replicas re-read the rollout
-document every second).
+and the controller (0.5 s ticks) must roll it back. Time to detect = decision - the
+canary's first answer; time to roll back = the canary's last answer - decision (replicas
+re-read the rollout document every second).
 
 Run: OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/bench_rollout.py
 """
