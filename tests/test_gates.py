@@ -160,19 +160,47 @@ def test_skewed_split_and_split_users_fail_gate_4(dry):
     _record_says(dry.deploy.parent / "dup", r, "1 users in two variants")
 
 
-def _clean_day(dry: DryRun, orphan_clicks: int = 0) -> None:
+def _clean_day(dry: DryRun, orphan_clicks: int = 0, requests: int = 30) -> None:
+    """`requests` feeds, each with its ranking, an impression and a click, and one error."""
     now = int(time.time() * 1000)
     base = {"ts": now, "received_ms": now, "user_key": "k", "variant": "control"}
     lake = LakeWriter(dry.lake)
-    lake.write("request", [{**base, "event_id": "q1", "request_id": "r1", "route": "feed",
-                            "status": 200, "k": 2, "returned": 2, "cache": "l1"}])
-    lake.write("ranking", [{**base, "event_id": "g1", "request_id": "r1", "items": ["a", "b"]}])
-    lake.write("impression", [{**base, "event_id": "i1", "request_id": "r1", "item_id": "a"}])
-    lake.write("click", [{**base, "event_id": "c1", "request_id": "r1", "item_id": "a"}] + [
+    ids = [f"r{n}" for n in range(requests)]
+    lake.write("request", [{**base, "event_id": f"q{r}", "request_id": r, "route": "feed",
+                            "status": 200, "k": 2, "returned": 2, "cache": "l1",
+                            "latency_ms": 1.5, "user_key": f"k{r}"} for r in ids])
+    lake.write("ranking", [{**base, "event_id": f"g{r}", "request_id": r, "items": ["a", "b"]}
+                           for r in ids])
+    lake.write("impression", [{**base, "event_id": f"i{r}", "request_id": r, "item_id": "a"}
+                              for r in ids])
+    lake.write("click", [{**base, "event_id": f"c{r}", "request_id": r, "item_id": "a"}
+                         for r in ids] + [
         {**base, "event_id": f"o{i}", "request_id": f"gone{i}", "item_id": "a"}
         for i in range(orphan_clicks)])
     lake.write("error", [{**base, "event_id": "e1", "route": "/v1/events", "status": 422,
                           "code": "invalid_event"}])
+
+
+def test_too_few_events_are_inconclusive_not_green(dry):
+    """The minimum-samples rule means something: one feed's events prove no flow."""
+    _clean_day(dry, requests=1)
+    r = _judge(dry, 5, dry.g5_telemetry)
+    assert r.verdict == Verdict.INCONCLUSIVE and r.samples == 5
+    assert r.note == "5 samples, 100 needed"
+    r = _judge(dry, 6, dry.g6_rollups)
+    assert r.verdict == Verdict.INCONCLUSIVE and r.samples == 5
+    # ... while a defect is a defect however few the samples: one orphan is RED
+    shutil.rmtree(dry.lake)
+    _clean_day(dry, orphan_clicks=1, requests=1)
+    assert _judge(dry, 5, dry.g5_telemetry).verdict == Verdict.RED
+
+
+def test_a_miss_below_min_samples_is_final_only_for_checks():
+    estimate = GateSpec(3, "x", "m", ">=", 0.85, 100)
+    check = GateSpec(5, "x", "m", "==", 1, 100, conclusive_miss=True)
+    assert estimate.judge(0.2, 10) == Verdict.INCONCLUSIVE  # 10 samples say little
+    assert check.judge(0, 10) == Verdict.RED
+    assert check.judge(1, 10) == Verdict.INCONCLUSIVE  # a pass always needs its samples
 
 
 def test_orphaned_clicks_fail_gate_5(dry):
@@ -340,3 +368,119 @@ def test_snippets_stay_valid_json_within_twenty_lines():
     text = snippet(wide)
     assert len(text.splitlines()) <= 20
     assert json.loads(text)["more"] == "23 keys in gates.json"
+
+
+class _Answer:
+    def __init__(self, status: int, body: dict) -> None:
+        self.status_code, self._body = status, body
+
+    def json(self) -> dict:
+        return self._body
+
+
+class _FeedsClient:
+    """A service stand-in: `feed(user)` decides each answer; the warm plan is a no-op."""
+
+    def __init__(self, feed) -> None:
+        self.feed = feed
+
+    def get(self, path: str, **_):
+        return self.feed(path.split("/")[3])
+
+    def post(self, *_, **__):
+        return _Answer(200, {"users": 0, "objects": 0, "bytes": 0, "seconds": 0.0})
+
+
+def _items(n: int) -> dict:
+    return {"items": [{"item_id": f"v{i}"} for i in range(n)], "cache": "miss"}
+
+
+def test_a_short_feed_for_one_cohort_fails_gate_2(dry, monkeypatch):
+    monkeypatch.setattr(dry, "http", _FeedsClient(lambda u: _Answer(200, _items(10))))
+    assert _judge(dry, 2, dry.g2_smoke).verdict == Verdict.GREEN
+    real = dry.sim.user_in
+    monkeypatch.setattr(dry.sim, "user_in", lambda c: "light-one" if c == "light" else real(c))
+
+    def short_for_light(user: str) -> _Answer:
+        return _Answer(200, _items(4 if user == "light-one" else 10))
+
+    monkeypatch.setattr(dry, "http", _FeedsClient(short_for_light))
+    r = _judge(dry, 2, dry.g2_smoke)
+    assert r.verdict == Verdict.RED and r.samples == 4
+    _record_says(dry.deploy.parent, r, "failing: user_light_")
+
+
+def test_a_warm_plan_that_warms_nothing_fails_gate_3(dry, monkeypatch):
+    monkeypatch.setattr(dry, "http", _FeedsClient(lambda u: _Answer(200, _items(10))))
+    r = _judge(dry, 3, dry.g3_cache)
+    assert r.verdict == Verdict.RED and r.value == 0.0
+    assert r.samples == len(dry.sim.release_users(200)) // 2  # what was measured, no constant
+    _record_says(dry.deploy.parent, r, "hit rate after the warm plan 0.000")
+    # failed requests are no lookups: a service that errors is inconclusive, not a miss
+    monkeypatch.setattr(dry, "http", _FeedsClient(lambda u: _Answer(500, {})))
+    r = _judge(dry, 3, dry.g3_cache)
+    assert r.verdict == Verdict.INCONCLUSIVE and r.samples == 0
+
+
+def _evaluated_release(dry: DryRun, small_model, name: str, ranker: float, popularity: float,
+                       ci: tuple[float, float]) -> Path:
+    from dataclasses import replace
+
+    from novarank.release import save_release
+
+    rows = [{"method": m, "cohort": "all", "users": 500, "recall": r}
+            for m, r in (("ranker", ranker), ("popularity", popularity))]
+    metrics = {"evaluation": {"k": 10, "users": 500, "rows": rows, "lift": {
+        "metric": "recall", "method": "ranker", "baseline": "popularity", "users": 500,
+        "mean": ranker - popularity, "ci95": list(ci)}}}
+    out = dry.deploy.parent / name
+    save_release(replace(small_model, metrics=metrics), out, version=name)
+    return out
+
+
+def test_offline_quality_fails_gate_7_for_its_own_reason(dry, small_model):
+    """Relative objectives: behind popularity, or behind the stable release, is RED on any
+    data set; the absolute floor is the data set's own."""
+    from novarank.analytics.rollup import rollup
+
+    dry.split = {"control": 100.0}
+    _clean_day(dry, requests=150)
+    dry.rollup_result = rollup(dry.lake, dry.day, 300)
+    dry.release = _evaluated_release(dry, small_model, "good", 0.09, 0.05, (0.02, 0.06))
+    r = _judge(dry, 7, dry.g7_tiles)
+    assert r.verdict == Verdict.GREEN, (r.note, r.details)
+    dry.release = _evaluated_release(dry, small_model, "flat", 0.09, 0.10, (-0.03, 0.01))
+    r = _judge(dry, 7, dry.g7_tiles)
+    assert r.verdict == Verdict.RED and r.details["outcomes"]["recall_lift_low"]["value"] < 0
+    _record_says(dry.deploy.parent, r, "recall_lift_low -0.03 (breach")
+    dry.release = dry.deploy.parent / "good"
+    dry.replaces = _evaluated_release(dry, small_model, "stable", 0.12, 0.05, (0.05, 0.09))
+    r = _judge(dry, 7, dry.g7_tiles)
+    assert r.verdict == Verdict.RED and "recall_vs_stable -0.03" in r.note
+    dry.replaces, dry.recall_floor = None, 0.15  # the movie checklist's floor, on this data
+    r = _judge(dry, 7, dry.g7_tiles)
+    assert r.verdict == Verdict.RED and "recall 0.09 (breach, objective > 0.15)" in r.note
+
+
+def test_a_failing_promtool_test_fails_gate_8(dry):
+    from novarank.ops.armed import check
+
+    if not check(dry.deploy)["ran"]:
+        pytest.skip("promtool / amtool / alertmanager not installed")
+    r = _judge(dry, 8, dry.g8_alerts)
+    assert r.verdict == Verdict.GREEN and r.samples == 6
+    tests = dry.deploy / "prometheus" / "alerts_test.yml"
+    tests.write_text(tests.read_text().replace("severity: critical", "severity: info", 1))
+    r = _judge(dry, 8, dry.g8_alerts)
+    assert r.verdict == Verdict.RED and "promtool_tests_pass" in r.note
+    _record_says(dry.deploy.parent, r, "promtool_tests_pass")
+
+
+def test_staging_mode_without_its_prometheus_is_inconclusive(dry):
+    from novarank.ops.armed import check
+
+    if not check(dry.deploy)["ran"]:
+        pytest.skip("promtool / amtool / alertmanager not installed")
+    dry.staging = True
+    r = _judge(dry, 8, dry.g8_alerts)
+    assert r.verdict == Verdict.INCONCLUSIVE and "--prometheus-url" in r.note

@@ -347,3 +347,87 @@ def test_dashboard_page_renders_tiles_in_headless_chromium(tmp_path, small_model
             "allocation_max_deviation", "recall"} <= set(metrics), dom[:2000]
     assert metrics["coverage"] == "ok"  # 30 feeds, every slot filled
     assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def _start(cmd: list[str], ready: str, timeout: float = 30.0) -> subprocess.Popen:
+    import httpx
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(ready, timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"{cmd[0]} did not become ready at {ready}")
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_staging_alerting_is_checked_on_the_live_prometheus_and_alertmanager(tmp_path):
+    """Gate 8 against staging: the rules its Prometheus loaded must be the generated ones
+    (a drifted threshold is named), and its Alertmanager must route a dry-run alert."""
+    from novarank.ops.armed import check_staging
+
+    prometheus, alertmanager = tool("prometheus"), tool("prometheus-alertmanager")
+    deploy = tmp_path / "deploy"
+    shutil.copytree(ROOT / "deploy", deploy)
+    rules = tmp_path / "loaded.yml"
+    am_port, cluster_port = _free_port(), _free_port()
+    am = _start([alertmanager, f"--config.file={AM}", f"--storage.path={tmp_path}/am",
+                 f"--web.listen-address=127.0.0.1:{am_port}",
+                 f"--cluster.listen-address=127.0.0.1:{cluster_port}"],
+                f"http://127.0.0.1:{am_port}/-/ready")
+    procs = [am]
+    try:
+        results = {}
+        for name, text in (("same", (PROM / "alerts.yml").read_text()),
+                           ("drifted", (PROM / "alerts.yml").read_text().replace(
+                               "> 0.8", "> 0.95", 1))):
+            rules.write_text(text)
+            cfg = tmp_path / f"prom-{name}.yml"
+            cfg.write_text(yaml.safe_dump({"rule_files": [str(rules)]}))
+            port = _free_port()
+            prom = _start([prometheus, f"--config.file={cfg}",
+                           f"--storage.tsdb.path={tmp_path}/tsdb-{name}",
+                           f"--web.listen-address=127.0.0.1:{port}"],
+                          f"http://127.0.0.1:{port}/-/ready")
+            procs.append(prom)
+            results[name] = check_staging(f"http://127.0.0.1:{port}",
+                                          f"http://127.0.0.1:{am_port}", deploy)
+            prom.terminate()
+            prom.wait(timeout=10)
+        same, drifted = results["same"], results["drifted"]
+        assert same["ok"], json.dumps(same)
+        assert same["rules_loaded"] >= 20 and same["dryrun_receivers"] == ["webhook-dryrun"]
+        assert not drifted["ok"] and drifted["rules_differ"] == ["NovarankMemoryPressure"], drifted
+        # an Alertmanager that routes the dry-run elsewhere fails too
+        wrong = tmp_path / "am-wrong.yml"
+        wrong.write_text(AM.read_text().replace("- receiver: webhook-dryrun",
+                                                "- receiver: slack-sre", 1))
+        am.terminate()
+        am.wait(timeout=10)
+        am2_port = _free_port()
+        am2 = _start([alertmanager, f"--config.file={wrong}", f"--storage.path={tmp_path}/am2",
+                      f"--web.listen-address=127.0.0.1:{am2_port}",
+                      f"--cluster.listen-address=127.0.0.1:{_free_port()}"],
+                     f"http://127.0.0.1:{am2_port}/-/ready")
+        procs.append(am2)
+        rules.write_text((PROM / "alerts.yml").read_text())
+        port = _free_port()
+        procs.append(_start([prometheus, f"--config.file={tmp_path}/prom-same.yml",
+                             f"--storage.tsdb.path={tmp_path}/tsdb-3",
+                             f"--web.listen-address=127.0.0.1:{port}"],
+                            f"http://127.0.0.1:{port}/-/ready"))
+        misrouted = check_staging(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{am2_port}",
+                                  deploy, timeout_s=5)
+        assert misrouted["rules_match"] and not misrouted["dryrun_alert_routed"]
+        assert misrouted["dryrun_receivers"] == ["slack-sre"]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(timeout=10)

@@ -93,7 +93,7 @@ def test_tiles_read_the_rollup(day_of_traffic):
     by = {m["metric"]: m for m in h["metrics"]}
     assert by["coverage"]["value"] == 1.0 and by["coverage"]["status"] == "ok"
     assert by["error_rate"]["value"] == 0.0  # a 422 is the client's error, not the server's
-    o = outcomes(summary, SPLIT, recall=0.2)
+    o = outcomes(summary, SPLIT)
     ctr = next(m for m in o["metrics"] if m["metric"] == "ctr")
     assert ctr["value"] == pytest.approx(counts["clicks"] / counts["impressions"])
     assert sum(o["allocation"].values()) == pytest.approx(1.0)
@@ -145,7 +145,7 @@ def test_rollup_and_tiles_commands(day_of_traffic):
     out = _json.loads(res.output)
     assert out["health"]["requests"] == counts["feeds"]
     assert {m["metric"] for m in out["outcomes"]["metrics"]} == {
-        "ctr", "allocation_max_deviation", "recall"}
+        "ctr", "allocation_max_deviation", "recall", "recall_lift_low"}
     res = runner.invoke(app, ["rollup", "--lake", str(lake), "--date", "22/11/2026"])
     assert res.exit_code == 2 and "YYYY-MM-DD" in res.output
 

@@ -2,14 +2,17 @@
 
 Health coverage is the share of requested feed slots that were filled (what a user
 sees); catalog coverage (distinct items shown / catalog) is reported beside it.
-Recall is the release's offline Recall@10 (from its lock); online it has no ground truth.
+Offline quality (analytics/quality.py) is the release's held-out evaluation: lift over
+popularity, against the stable release, and above the data set's floor; online there is no
+ground truth.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from novarank.analytics.slo import HEALTH, OUTCOMES, Objective
+from novarank.analytics.quality import OfflineQuality
+from novarank.analytics.slo import HEALTH, OUTCOMES, QUALITY, Objective
 
 
 def status_of(obj: Objective, value: float | None, samples: int) -> dict[str, Any]:
@@ -43,8 +46,17 @@ def health(summary: dict[str, Any]) -> dict[str, Any]:
             "status": overall(rows), "server_errors": errors, "requests": n_total}
 
 
+def quality_rows(quality: OfflineQuality | None, floor: float = 0.0
+                 ) -> list[dict[str, Any]]:
+    """The offline-quality objectives; without a release they have no data."""
+    if quality is None:
+        return [status_of(QUALITY[0], None, 0), status_of(QUALITY[1], None, 0)]
+    return [status_of(obj, value, n) for obj, value, n in quality.rows(floor)]
+
+
 def outcomes(summary: dict[str, Any], split: dict[str, float] | None = None,
-             recall: float | None = None) -> dict[str, Any]:
+             quality: OfflineQuality | None = None, recall_floor: float = 0.0
+             ) -> dict[str, Any]:
     out = summary["tables"]["daily_outcomes"]
     total = next((r for r in out if r["level"] == "all"), None)
     imps = total["impressions"] if total else 0
@@ -65,7 +77,7 @@ def outcomes(summary: dict[str, Any], split: dict[str, float] | None = None,
     catalog = summary.get("catalog_items")
     rows = [status_of(OUTCOMES[0], ctr, imps),
             status_of(OUTCOMES[1], deviation, n if split else 0),
-            status_of(OUTCOMES[2], recall, 1 if recall is not None else 0)]
+            *quality_rows(quality, recall_floor)]
     return {"tile": "outcomes", "date": summary["date"], "metrics": rows,
             "status": overall(rows), "allocation": allocation,
             "planned_split": split or {},

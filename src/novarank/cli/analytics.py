@@ -84,17 +84,6 @@ def print_integrity(res: RollupResult) -> None:
         console.print(f"[yellow]skipped bad file[/] {bad['file']}: {bad['reason']}")
 
 
-def release_recall(release: Path | None) -> float | None:
-    """The release's offline Recall@10 of the full ranker (from its lock)."""
-    if release is None:
-        return None
-    from novarank.release.lock import read_lock
-
-    rows = read_lock(release).get("metrics", {}).get("evaluation", {}).get("rows", [])
-    return next((r["recall"] for r in rows if r["method"] == "ranker" and r["cohort"] == "all"),
-                None)
-
-
 def print_tiles(out: dict, day: str) -> None:
     for tile in out.values():
         t = Table(title=f"{tile['tile'].title()} tile {day}: {tile['status'].upper()}")
@@ -113,11 +102,15 @@ def print_tiles(out: dict, day: str) -> None:
 def tiles(
     date: str = typer.Option(None, help="YYYY-MM-DD (UTC); default today"),
     lake: Path = typer.Option(Path("runs/lake")),
-    release: Path = typer.Option(None, help="release dir: offline recall and catalog size"),
+    release: Path = typer.Option(None, help="release dir: offline quality and catalog size"),
+    replaces: Path = typer.Option(None, help="the stable release it replaces (quality must "
+                                  "not fall behind it)"),
+    recall_floor: float = typer.Option(0.0, help="this data set's absolute Recall@10 floor"),
     split: str = typer.Option(None, help='planned split as JSON, e.g. {"control": 20, "a": 80}'),
     as_json: bool = typer.Option(False, "--json", help="print JSON only"),
 ) -> None:
     """Health and Outcomes tiles for one day (runs the rollup first if it is missing)."""
+    from novarank.analytics.quality import release_quality
     from novarank.analytics.rollup import load_summary
     from novarank.analytics.rollup import rollup as run
     from novarank.analytics.tiles import health, outcomes
@@ -125,8 +118,9 @@ def tiles(
     day = _date(date)
     summary = load_summary(lake, day) or run(lake, day, _catalog_items(release)).to_dict()
     plan = json.loads(split) if split else None
-    out = {"health": health(summary), "outcomes": outcomes(summary, plan,
-                                                           release_recall(release))}
+    quality = release_quality(release, replaces)
+    out = {"health": health(summary), "outcomes": outcomes(summary, plan, quality,
+                                                           recall_floor)}
     if as_json:
         console.print_json(json.dumps(out, default=str))
         return

@@ -170,13 +170,14 @@ def tour(release: Path, workdir: Path, users: list[str], truth: TasteModel | Non
     parts = sorted(p.relative_to(workdir).as_posix() for p in (workdir / "lake").rglob("*.parquet"))
     console.print(f"service stopped (exit {code}); telemetry flushed on shutdown: "
                   f"{len(parts)} Parquet part(s), e.g. {parts[:2]}")
+    from novarank.analytics.quality import release_quality
     from novarank.analytics.rollup import rollup
     from novarank.analytics.tiles import health, outcomes
-    from novarank.cli.analytics import print_integrity, print_tiles, release_recall
+    from novarank.cli.analytics import print_integrity, print_tiles
 
     day = datetime.now(UTC).strftime("%Y-%m-%d")
     res = rollup(workdir / "lake", day, catalog_items=None)
     print_integrity(res)
     summary = res.to_dict()
     print_tiles({"health": health(summary),
-                 "outcomes": outcomes(summary, DEMO_SPLIT, release_recall(release))}, day)
+                 "outcomes": outcomes(summary, DEMO_SPLIT, release_quality(release))}, day)

@@ -44,12 +44,13 @@ def _world(data: str, workdir: Path, version: str = "baseline", evaluate: bool =
         truth = oracle(ds.matrix())
     if release is not None:
         pass  # served as it is: the caller built it from the same data
-    elif evaluate:  # the offline metrics go into the lock (gate 7 reads the release's recall)
+    elif evaluate:  # tuned as a launched release is; its held-out evaluation goes into the
+        # lock (gate 7 judges its lift over popularity)
         from novarank.pipeline import train_release
 
         release = workdir / "release"
         shutil.rmtree(release, ignore_errors=True)
-        train_release(ds, release, TrainConfig(tune=False), do_tune=False, version=version)
+        train_release(ds, release, TrainConfig(), version=version)
     else:
         release = workdir / "release"
         shutil.rmtree(release, ignore_errors=True)
@@ -183,6 +184,14 @@ def dry_run(
     fault: str = typer.Option("errors:1.0", help="the rollback drill's fault on the canary: "
                               "errors:RATE, latency:MS or broken (a canary that raises)"),
     deploy: Path = typer.Option(Path("deploy"), help="alert rules, routes, oncall.yaml"),
+    prometheus_url: str = typer.Option(None, help="with --url: the staging Prometheus (its "
+                                       "loaded rules must be the generated ones)"),
+    alertmanager_url: str = typer.Option(None, help="with --url: the staging Alertmanager "
+                                         "(it must route a dry-run alert)"),
+    replaces: Path = typer.Option(None, help="the stable release this one replaces (its "
+                                  "offline quality must not fall behind it)"),
+    recall_floor: float = typer.Option(0.0, help="this data set's absolute Recall@10 floor "
+                                       "(the movie checklist's 0.15 suits MovieLens)"),
     out: Path = typer.Option(Path("runs/dryrun"), help="evidence pack directory"),
     seed: int = typer.Option(0),
 ) -> None:
@@ -198,6 +207,7 @@ def dry_run(
     for old in ("service.log", "dryrun.log", "dashboard.png", "metrics.txt", "logs.txt"):
         (out / old).unlink(missing_ok=True)
     proc = None
+    staging = url is not None
     if url is None:
         console.print(f"building and serving a release (and a canary) from {data} …")
         release, model_truth, t_users, t_items = _world(data, out, "dryrun", evaluate=True,
@@ -222,7 +232,9 @@ def dry_run(
     try:
         sim, lock = _simulator(release, model_truth, t_users, t_items, None, seed)
         run = DryRun(url, token, release, lake, deploy, sim, plan, sessions=sessions,
-                     canary=canary, state_url=state_url, fault=fault)
+                     canary=canary, state_url=state_url, fault=fault, replaces=replaces,
+                     recall_floor=recall_floor, staging=staging,
+                     prometheus_url=prometheus_url, alertmanager_url=alertmanager_url)
         with console.status("running the gates …"):
             results, traffic = run.run(code_version(), str(lock["version"]))
             artifacts = snapshot(url, out)

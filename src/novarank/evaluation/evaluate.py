@@ -22,6 +22,8 @@ class EvalReport:
     k: int
     users: int
     rows: list[dict] = field(default_factory=list)  # one per (method, cohort)
+    # the ranker's per-user Recall@k minus popularity's on the same users: mean and 95% CI
+    lift: dict | None = None
 
     def get(self, method: str, cohort: str = "all") -> dict:
         for r in self.rows:
@@ -30,7 +32,7 @@ class EvalReport:
         raise KeyError(f"no row for method={method} cohort={cohort}")
 
     def to_dict(self) -> dict:
-        return {"k": self.k, "users": self.users, "rows": self.rows}
+        return {"k": self.k, "users": self.users, "rows": self.rows, "lift": self.lift}
 
 
 def _top_excluding(cands: np.ndarray, scores: np.ndarray, seen: np.ndarray, k: int
@@ -66,6 +68,18 @@ def rank_functions(rec: Recommender, k: int, variant: str, now: int) -> dict[str
             "popularity": baseline(None)}
 
 
+def paired_lift(diffs: list[float], metric: str, baseline: str) -> dict | None:
+    """Mean of per-user differences with a normal 95% interval: the same users ranked by
+    both, so the interval is that of the lift itself, not of two separate means."""
+    if len(diffs) < 2:
+        return None
+    d = np.asarray(diffs, dtype=np.float64)
+    mean, se = float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))
+    return {"metric": metric, "method": "ranker", "baseline": baseline, "users": len(d),
+            "mean": round(mean, 5), "ci95": [round(mean - 1.96 * se, 5),
+                                             round(mean + 1.96 * se, 5)]}
+
+
 def evaluate(model: Model, holdout: Holdout, k: int = 10, variant: str = "control",
              methods: Iterable[str] = METHODS, max_users: int | None = None, seed: int = 0,
              recommender: Recommender | None = None,
@@ -81,21 +95,26 @@ def evaluate(model: Model, holdout: Holdout, k: int = 10, variant: str = "contro
     sums: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
     counts: dict[tuple[str, str], int] = defaultdict(int)
     shown: dict[tuple[str, str], set[int]] = defaultdict(set)
+    diffs: list[float] = []  # paired: ranker - popularity, per user
     for n, u in enumerate(users.tolist()):
         p = rec.profile(str(model.user_ids[u]))
         truth = holdout.truth[u]
         cohort = cohort_of(int(sizes[u]))
+        recalls = {}
         for method in methods:
             ranked = fns[method](p)
             scores = ranking_metrics(ranked, truth, k)
+            recalls[method] = scores["recall"]
             for key in ((method, "all"), (method, cohort)):
                 counts[key] += 1
                 shown[key].update(ranked[:k].tolist())
                 for name, v in scores.items():
                     sums[key][name] += v
+        if "ranker" in recalls and "popularity" in recalls:
+            diffs.append(recalls["ranker"] - recalls["popularity"])
         if progress and ((n + 1) % 50 == 0 or n + 1 == len(users)):
             progress((n + 1) - 50 * (n // 50))
-    report = EvalReport(k=k, users=len(users))
+    report = EvalReport(k=k, users=len(users), lift=paired_lift(diffs, "recall", "popularity"))
     for method in methods:
         for cohort in ("all", *(c for c, _, _ in COHORTS)):
             key = (method, cohort)

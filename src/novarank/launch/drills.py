@@ -70,7 +70,7 @@ def kill_switch(http: httpx.Client, admin: dict[str, str], users: list[str]) -> 
     http.put("/v1/admin/toggles", json={"kill_switch": False}, headers=admin)
     effect_off = _wait_for(lambda: not fallback(probe))
     out = {"time_to_effect_s": round(effect_on, 3), "fallback_full_fill": sum(fills) /
-           len(fills), "time_to_restore_s": round(effect_off, 3)}
+           len(fills), "time_to_restore_s": round(effect_off, 3), "requests": len(fills)}
     out["passed"] = (out["fallback_full_fill"] == 1.0 and effect_on < KILL_EFFECT_S
                      and effect_off < KILL_EFFECT_S)
     return out

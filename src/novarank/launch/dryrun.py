@@ -18,11 +18,12 @@ from novarank.launch.simulator import Simulator
 from novarank.telemetry.schemas import user_key
 
 SPECS = (
-    GateSpec(1, "Artifacts locked", "lock_verified", "==", 1, how="sha256 of every file vs "
-             "release.lock.json"),
+    GateSpec(1, "Artifacts locked", "lock_verified", "==", 1, how="sha256 of every file "
+             "vs release.lock.json, and the lock's own digest (and signature, with a key)",
+             conclusive_miss=True),
     GateSpec(2, "Scoring service up", "cohorts_passing", "==", 1.0, 4,
              how="one feed per cohort (cold, light, medium, heavy): 200, k valid items, "
-                 "latency <= 50 ms", window="4 requests"),
+                 "latency <= 50 ms", window="4 requests", conclusive_miss=True),
     GateSpec(3, "Candidate cache warmed", "hit_rate_after_warm", ">=", 0.85, 100,
              how="feed hit rate of sampled users before and after the warm plan",
              window="100 users before, 100 after"),
@@ -30,22 +31,27 @@ SPECS = (
              how="chi-square of users per variant vs the planned split; share within 3 "
                  "standard errors; no user in two variants",
              window="today's feeds in the lake (UTC)"),
-    GateSpec(5, "Telemetry flowing", "telemetry_ok", "==", 1, how="request, ranking, "
+    GateSpec(5, "Telemetry flowing", "telemetry_ok", "==", 1, 100, how="request, ranking, "
              "impression, click, error in today's partitions; no orphan impression/click",
-             window="today's partitions (UTC)"),
-    GateSpec(6, "Daily rollups materialize", "rollup_ok", "==", 1,
-             how="`novarank rollup` for today: non-empty, reconciled with raw counts",
-             window="today (UTC)"),
-    GateSpec(7, "Dashboards green", "tiles_ok", "==", 1, how="Health and Outcomes tiles "
-             "within their objectives (analytics/slo.py)", window="today (UTC)"),
-    GateSpec(8, "Alerts armed", "alerting_ok", "==", 1, how="promtool rule tests, amtool "
-             "routes, a test alert delivered to the webhook receiver"),
-    GateSpec(9, "Safety drills pass", "drills_ok", "==", 1, how="kill switch on -> every "
+             window="today's partitions (UTC)", conclusive_miss=True),
+    GateSpec(6, "Daily rollups materialize", "rollup_ok", "==", 1, 100,
+             how="`novarank rollup` for today: non-empty, reconciled with counts made "
+                 "without its SQL (writers' ledgers, Parquet footers, Arrow)",
+             window="today (UTC)", conclusive_miss=True),
+    GateSpec(7, "Dashboards green", "tiles_ok", "==", 1, 20, how="Health and Outcomes tiles "
+             "within their objectives (analytics/slo.py); offline quality: lift over "
+             "popularity on the held-out users, no regression against the stable release, "
+             "the data set's floor", window="today (UTC); the release's held-out evaluation"),
+    GateSpec(8, "Alerts armed", "alerting_ok", "==", 1, 6, how="promtool rule tests, amtool "
+             "routes, a test alert delivered to the webhook receiver; against staging also "
+             "the rules its Prometheus loaded and its Alertmanager's routing",
+             conclusive_miss=True),
+    GateSpec(9, "Safety drills pass", "drills_ok", "==", 1, 50, how="kill switch on -> every "
              "feed a full fallback -> off; automatic rollback of a faulty canary",
-             window="the drills' traffic"),
-    GateSpec(10, "Owner on-call", "oncall_ok", "==", 1, how="deploy/oncall.yaml covers the "
-             "launch window without a gap; escalation L1-L4 complete",
-             window="now + 7 days"),
+             window="the drills' traffic", conclusive_miss=True),
+    GateSpec(10, "Owner on-call", "oncall_ok", "==", 1, 7 * 24, how="deploy/oncall.yaml "
+             "covers the launch window without a gap; escalation L1-L4 complete",
+             window="now + 7 days", conclusive_miss=True),
 )
 COHORT_LATENCY_MS = 50.0
 SNIPPET_LINES = 20
@@ -66,6 +72,11 @@ class DryRun:
     state_url: str | None = None  # the state store the service follows (rollout document)
     fault: str = "errors:1.0"
     service_log: Path | None = None
+    replaces: Path | None = None  # the stable release this one replaces (gate 7)
+    staging: bool = False  # against a deployed system: gate 8 checks its Prometheus too
+    prometheus_url: str | None = None
+    alertmanager_url: str | None = None
+    recall_floor: float = 0.0  # this data set's absolute Recall@10 floor (gate 7)
 
     def __post_init__(self) -> None:
         self.http = httpx.Client(base_url=self.url, timeout=30)
@@ -80,7 +91,8 @@ class DryRun:
 
         try:
             lock = verify_release(self.release)
-            return Measurement(1, 1, {"version": lock["version"]},
+            # samples: the artifacts hashed, plus the lock's own digest
+            return Measurement(1, len(lock["files"]) + 1, {"version": lock["version"]},
                                {"release_lock": {"version": lock["version"],
                                                  "total_artifacts": len(lock["files"]),
                                                  "hash_verification": "passed"}})
@@ -91,12 +103,13 @@ class DryRun:
                                note=f"lock verification failed: {str(exc)[:200]}")
 
     def g2_smoke(self) -> Measurement:
-        out, passing = {}, 0
+        out, passing, measured = {}, 0, 0
         for cohort in ("cold", "light", "medium", "heavy"):
             user = self.sim.user_in(cohort)
             if user is None:
                 out[cohort] = {"success": False, "reason": "no user in this cohort"}
                 continue
+            measured += 1
             t0 = time.perf_counter()
             r = self.http.get(f"/v1/users/{user}/feed", params={"k": 10})
             ms = (time.perf_counter() - t0) * 1e3
@@ -108,25 +121,39 @@ class DryRun:
             out[f"user_{cohort}_{user_key(user)[:6]}"] = {
                 "success": ok, "k_returned": len(items), "latency_ms": round(ms, 1)}
         failing = [k for k, v in out.items() if not v["success"]]
-        return Measurement(passing / 4, 4, out, {"smoke_test_results": out},
+        return Measurement(passing / 4, measured, out, {"smoke_test_results": out},
                            note=f"failing: {', '.join(failing)}" if failing else "")
 
-    def _hit_rate(self, users: list[str]) -> float:
-        levels = [self.http.get(f"/v1/users/{u}/feed", params={"k": 10}).json()["cache"]
-                  for u in users]
-        return sum(lv in ("l1", "l2") for lv in levels) / len(levels)
+    def _hit_rate(self, users: list[str]) -> tuple[float | None, int]:
+        """Feed hit rate over these users' first pages, and how many answered (a failed
+        request is no lookup, and is not counted as one)."""
+        levels = []
+        for u in users:
+            r = self.http.get(f"/v1/users/{u}/feed", params={"k": 10})
+            if r.status_code == 200:
+                levels.append(r.json()["cache"])
+        hits = sum(lv in ("l1", "l2") for lv in levels)
+        return (hits / len(levels) if levels else None), len(levels)
 
     def g3_cache(self) -> Measurement:
+        # distinct users before and after: a user asked before the warm plan would be a hit
+        # afterwards because of that first request, not because of the plan
         users = self.sim.release_users(200)
-        before = self._hit_rate(users[:100])
+        half = len(users) // 2
+        before, n_before = self._hit_rate(users[:half])
         manifest = self.http.post("/v1/admin/cache/warm", headers=self.admin,
                                   timeout=900).json()
-        after = self._hit_rate(users[100:])
-        ev = {"hit_rate_improvement": {"pre_warm": round(before, 3), "post_warm": round(after, 3),
-                                       "improvement": round(after - before, 3)},
+        after, n_after = self._hit_rate(users[half:])
+        ev = {"hit_rate_improvement": {
+                  "pre_warm": None if before is None else round(before, 3),
+                  "post_warm": None if after is None else round(after, 3),
+                  "improvement": None if before is None or after is None
+                  else round(after - before, 3)},
+              "users_measured": {"before": n_before, "after": n_after},
               "cache_manifest": {k: manifest.get(k) for k in ("users", "objects", "bytes",
                                                               "seconds")}}
-        return Measurement(after, 100, ev, ev, note=f"hit rate after the warm plan {after:.3f}")
+        note = "" if after is None else f"hit rate after the warm plan {after:.3f}"
+        return Measurement(after, n_after, ev, ev, note=note)
 
     def traffic(self) -> dict[str, int]:
         """Simulated sessions, plus one bad request and one bad event (the error path)."""
@@ -165,8 +192,10 @@ class DryRun:
         multi = self._lake_sql("SELECT count(*) FROM (SELECT user_key FROM REQUESTS WHERE "
                                "route = 'feed' GROUP BY user_key "
                                "HAVING count(DISTINCT variant) > 1)")
-        srm = chi_square_srm({k: int(v) for k, v in counts.items()}, self.split)
         n_multi = int(multi[0][0]) if multi else 0
+        if len(self.split) == 1:
+            return self._one_arm(counts, n_multi)
+        srm = chi_square_srm({k: int(v) for k, v in counts.items()}, self.split)
         ev = {"bucket_distribution": counts,
               "percentages": {v: x["observed"] for v, x in srm["per_variant"].items()},
               "planned": {v: x["planned"] for v, x in srm["per_variant"].items()},
@@ -179,6 +208,19 @@ class DryRun:
         note = "; ".join(([f"SRM p={srm['p_value']:.2g}"] if srm["p_value"] is not None else [])
                          + off + ([f"{n_multi} users in two variants"] if n_multi else []))
         return Measurement(srm["p_value"] if ok else 0.0, srm["n"], ev, ev, note=note)
+
+    def _one_arm(self, counts: dict[str, int], n_multi: int) -> Measurement:
+        """A one-arm split has no ratio to test: every user must be on the one variant."""
+        (only,) = self.split
+        n = sum(int(v) for v in counts.values())
+        elsewhere = n - int(counts.get(only, 0))
+        ev = {"bucket_distribution": counts, "planned": {only: 1.0},
+              "srm": "not tested: a one-arm split has no sample ratio; allocation judged only",
+              "users_elsewhere": elsewhere, "users_in_two_variants": n_multi}
+        ok = n > 0 and elsewhere == 0 and n_multi == 0
+        note = "one-arm split: allocation judged only" + (
+            "" if ok else f"; {elsewhere} users outside {only}, {n_multi} in two variants")
+        return Measurement(1.0 if ok else 0.0, n, ev, ev, note=note)
 
     def g5_telemetry(self) -> Measurement:
         from novarank.analytics.lake import scan
@@ -199,7 +241,8 @@ class DryRun:
               "bad_files": found.bad}
         note = "; ".join(([f"no {', '.join(missing)} events today"] if missing else [])
                          + ([f"{orphans} orphaned impressions/clicks"] if orphans else []))
-        return Measurement(1 if not missing and orphans == 0 else 0, 1,
+        counted = sum(integ.get(t, {}).get("events", 0) for t in wanted)
+        return Measurement(1 if not missing and orphans == 0 else 0, counted,
                            {"missing_types": missing, **ev}, ev, note=note)
 
     def g6_rollups(self) -> Measurement:
@@ -215,16 +258,17 @@ class DryRun:
         empty = [t for t in ("request", "ranking", "impression") if not res.raw_events[t]]
         note = "; ".join(([f"empty: {', '.join(empty)}"] if empty else [])
                          + res.reconciliation["problems"][:3])
-        return Measurement(1 if non_empty and res.reconciliation["ok"] else 0, 1, ev, ev,
-                           note=note)
+        return Measurement(1 if non_empty and res.reconciliation["ok"] else 0,
+                           sum(res.raw_events.values()), ev, ev, note=note)
 
     def g7_tiles(self) -> Measurement:
+        from novarank.analytics.quality import release_quality
         from novarank.analytics.tiles import health, outcomes
-        from novarank.cli.analytics import release_recall
 
         summary = self.rollup_result.to_dict()
         h = health(summary)
-        o = outcomes(summary, self.split, release_recall(self.release))
+        o = outcomes(summary, self.split, release_quality(self.release, self.replaces),
+                     self.recall_floor)
         states = {h["status"], o["status"]}
         value = None if "no_data" in states else (1 if states == {"ok"} else 0)
         ev = {tile["tile"]: {m["metric"]: {"value": m["value"], "objective": m["objective"],
@@ -233,18 +277,37 @@ class DryRun:
         off = [f"{m['metric']} {m['value']:.4g} ({m['status']}, objective {m['objective']})"
                if isinstance(m["value"], float) else f"{m['metric']} ({m['status']})"
                for tile in (h, o) for m in tile["metrics"] if m["status"] != "ok"]
-        return Measurement(value, 1, ev, ev, note="; ".join(off))
+        # samples: the fewest any objective was judged on (each has its own minimum)
+        samples = min(m["samples"] for tile in (h, o) for m in tile["metrics"])
+        return Measurement(value, samples, ev, ev, note="; ".join(off))
 
     def g8_alerts(self) -> Measurement:
-        from novarank.ops.armed import check
+        from novarank.ops.armed import check, check_staging
 
         res = check(self.deploy)
         if not res["ran"]:
             return Measurement(None, 0, res, res,
                                note=f"not run: missing {', '.join(res['missing_tools'])}")
         failing = [k for k, v in res.items() if v is False and k != "ok"]
-        return Measurement(1 if res["ok"] else 0, 1, res, res,
-                           note=f"failing: {', '.join(failing)}" if failing else "")
+        failing += [f"route {k}" for k, v in res["routes_pass"].items() if not v]
+        ok, checks = res["ok"], res["checks"]
+        details: dict[str, Any] = {"repository": res}
+        if self.staging:
+            if not (self.prometheus_url and self.alertmanager_url):
+                return Measurement(None, checks, details, details, note="staging not "
+                                   "checked: give --prometheus-url and --alertmanager-url")
+            st = details["staging"] = check_staging(self.prometheus_url,
+                                                     self.alertmanager_url, self.deploy)
+            ok, checks = ok and st["ok"], checks + st["checks"]
+            failing += [f"staging rules {k}: {', '.join(st[k])}"
+                        for k in ("rules_missing", "rules_unexpected", "rules_differ")
+                        if st.get(k)]
+            failing += [f"staging {k}: {st[k]}" for k in ("rules_error", "dryrun_error")
+                        if st.get(k)]
+            if st.get("dryrun_receivers") not in (None, ["webhook-dryrun"]):
+                failing.append(f"staging routed the dry-run alert to {st['dryrun_receivers']}")
+        return Measurement(1 if ok else 0, checks, details, details,
+                           note=f"failing: {'; '.join(failing)}" if failing else "")
 
     def g9_drills(self) -> Measurement:
         from novarank.launch import drills
@@ -261,10 +324,12 @@ class DryRun:
                    f"failures outside the canary, detected in {rollback['time_to_detect_s']} s, "
                    f"restored in {rollback['time_to_rollback_s']} s, top-K fill after "
                    f"{rollback['topk_fill_after_rollback']}"]))
+        # samples: the drills' requests (the kill switch's feeds and the rollout's traffic)
+        n = kill.get("requests", 0) + rollback.get("requests", 0)
         if not kill["passed"] or rollback.get("passed") is False:
-            return Measurement(0, 1, ev, ev, note=note)
+            return Measurement(0, n, ev, ev, note=note)
         # both drills are required: a rollback drill that could not run is no pass
-        return Measurement(1 if rollback.get("passed") else None, 1, ev, ev, note=note)
+        return Measurement(1 if rollback.get("passed") else None, n, ev, ev, note=note)
 
     def g10_oncall(self) -> Measurement:
         from novarank.ops.oncall import check
@@ -274,7 +339,10 @@ class DryRun:
         problems = check(self.deploy / "oncall.yaml", start, end)
         ev = {"window": [start.isoformat(timespec="minutes"), end.isoformat(timespec="minutes")],
               "problems": problems}
-        return Measurement(1 if not problems else 0, 1, ev, ev, note="; ".join(problems)[:300])
+        # samples: the hours of the window checked for a primary and every escalation level
+        hours = int((end - start).total_seconds() // 3600)
+        return Measurement(1 if not problems else 0, hours, ev, ev,
+                           note="; ".join(problems)[:300])
 
     # ---- the run -----------------------------------------------------------------------------
     def run(self, code_version: str, release_version: str) -> tuple[list[GateResult], dict]:

@@ -32,13 +32,18 @@ class GateSpec:
     severity: str = "blocker"  # blocker -> RED on a miss; warning -> YELLOW on a miss
     how: str = ""
     window: str = "at the check"  # what span of time or traffic the measurement covers
+    # a check (not an estimate): one orphan, one tampered file or an empty table is a
+    # defect whatever the count, so a miss is final below min_samples; a pass never is
+    conclusive_miss: bool = False
 
     def judge(self, value: float | None, samples: int) -> Verdict:
-        if value is None or samples < self.min_samples:
+        if value is None:
             return Verdict.INCONCLUSIVE
         ok = {"==": value == self.threshold, ">=": value >= self.threshold,
               "<=": value <= self.threshold, ">": value > self.threshold,
               "<": value < self.threshold}[self.op]
+        if samples < self.min_samples and (ok or not self.conclusive_miss):
+            return Verdict.INCONCLUSIVE
         if ok:
             return Verdict.GREEN
         return Verdict.YELLOW if self.severity == "warning" else Verdict.RED

@@ -95,8 +95,9 @@ def notify(pack: Path, audience: str) -> str:
             f"{meta['finished_at']}: {green}/10 gates green; decision {final['decision']}.")
     body = {
         "product": [f"Outcomes: CTR {tile(outcomes, 'ctr')}, allocation deviation "
-                    f"{tile(outcomes, 'allocation_max_deviation')}, offline recall "
-                    f"{tile(outcomes, 'recall')}.",
+                    f"{tile(outcomes, 'allocation_max_deviation')}, offline Recall@10 "
+                    f"{tile(outcomes, 'recall')}, lift over popularity (95% CI low) "
+                    f"{tile(outcomes, 'recall_lift_low')}.",
                     f"Sessions simulated: {meta['traffic'].get('sessions')}."],
         "qa": [f"Smoke tests per cohort: {val(2)}.",
                f"Telemetry partitions: {val(5, 'event_partitions')}.",

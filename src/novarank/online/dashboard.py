@@ -10,8 +10,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from novarank.analytics.quality import OfflineQuality
 from novarank.analytics.slo import HEALTH, OUTCOMES
-from novarank.analytics.tiles import overall, status_of
+from novarank.analytics.tiles import overall, quality_rows, status_of
 
 
 def _samples(registry: CollectorRegistry) -> list[tuple[str, dict[str, str], float]]:
@@ -40,7 +41,7 @@ def _quantile(buckets: dict[float, float], q: float) -> float | None:
 
 
 def live_tiles(registry: CollectorRegistry, split: dict[str, float],
-               recall: float | None) -> dict[str, Any]:
+               quality: OfflineQuality | None) -> dict[str, Any]:
     buckets: dict[float, float] = defaultdict(float)
     requests = errors = hits = lookups = 0.0
     fill_sum = fill_count = 0.0
@@ -80,7 +81,7 @@ def live_tiles(registry: CollectorRegistry, split: dict[str, float],
     outcomes = [status_of(OUTCOMES[0], events.get("click", 0.0) / imps if imps else None,
                           int(imps)),
                 status_of(OUTCOMES[1], deviation, int(n_assigned)),
-                status_of(OUTCOMES[2], recall, 1 if recall is not None else 0)]
+                *quality_rows(quality)]
     return {"health": {"metrics": health, "status": overall(health)},
             "outcomes": {"metrics": outcomes, "status": overall(outcomes),
                          "allocation": allocation, "planned_split": split},

@@ -51,10 +51,9 @@ async def dashboard_page() -> Response:
 @router.get("/dashboard/data", response_class=JSON)
 def dashboard_data(service: Service) -> JSON:
     """The numbers behind /dashboard, each against its objective (analytics/slo.py)."""
+    from novarank.analytics.quality import OfflineQuality
     from novarank.online.dashboard import live_tiles
 
-    rows = service.lock.get("metrics", {}).get("evaluation", {}).get("rows", [])
-    recall = next((r["recall"] for r in rows if r["method"] == "ranker"
-                   and r["cohort"] == "all"), None)
-    return JSON({**live_tiles(service.metrics.registry, service.splitter.split, recall),
+    quality = OfflineQuality.from_lock(service.lock)
+    return JSON({**live_tiles(service.metrics.registry, service.splitter.split, quality),
                  "release": service.release})
