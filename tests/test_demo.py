@@ -26,5 +26,15 @@ def test_demo_runs_end_to_end_and_ends_with_the_record(tmp_path):
                  if g["verdict"] != "GREEN"}
     assert not not_green, not_green
     assert json.loads((pack / "gates.json").read_text())["decision"]["decision"] == "GO"
+    # the pack agrees with itself: the page in dashboard.png (its numbers in dashboard.json)
+    # was taken over the traffic gate 7 judged, so no tile there is in breach while gate 7
+    # says GREEN, and error rate and coverage agree with the tiles
+    page = json.loads((pack / "dashboard.json").read_text())
+    live = {m["metric"]: m["status"] for tile in ("health", "outcomes")
+            for m in page[tile]["metrics"]}
+    assert "breach" not in live.values(), live
+    tiles = gates[7]["details"]["health"]
+    for metric in ("error_rate", "coverage"):
+        assert live[metric] == tiles[metric]["status"], (metric, live, tiles)
     assert (pack / "GO_NO_GO.md").read_text().startswith("# Go/no-go record")
     assert (tmp_path / "service.log").read_text().count('"logger": "novarank.service"') >= 1

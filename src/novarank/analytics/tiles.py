@@ -86,5 +86,6 @@ def outcomes(summary: dict[str, Any], split: dict[str, float] | None = None,
 
 
 def overall(rows: list[dict[str, Any]]) -> str:
-    states = {r["status"] for r in rows}
+    """breach > no_data > ok; an `info` row is shown, never judged."""
+    states = {r["status"] for r in rows} - {"info"}
     return "breach" if "breach" in states else "no_data" if "no_data" in states else "ok"

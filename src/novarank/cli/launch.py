@@ -204,7 +204,8 @@ def dry_run(
 
     plan = json.loads(split)
     out.mkdir(parents=True, exist_ok=True)
-    for old in ("service.log", "dryrun.log", "dashboard.png", "metrics.txt", "logs.txt"):
+    for old in ("service.log", "dryrun.log", "dashboard.png", "dashboard.json", "metrics.txt",
+                "logs.txt"):
         (out / old).unlink(missing_ok=True)
     proc = None
     staging = url is not None
@@ -234,10 +235,11 @@ def dry_run(
         run = DryRun(url, token, release, lake, deploy, sim, plan, sessions=sessions,
                      canary=canary, state_url=state_url, fault=fault, replaces=replaces,
                      recall_floor=recall_floor, staging=staging,
-                     prometheus_url=prometheus_url, alertmanager_url=alertmanager_url)
+                     prometheus_url=prometheus_url, alertmanager_url=alertmanager_url,
+                     pack=out)
         with console.status("running the gates …"):
             results, traffic = run.run(code_version(), str(lock["version"]))
-            artifacts = snapshot(url, out)
+            artifacts = run.artifacts or snapshot(url, out)
     finally:
         if proc is not None:
             stop_server(proc)

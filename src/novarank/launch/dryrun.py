@@ -76,6 +76,7 @@ class DryRun:
     staging: bool = False  # against a deployed system: gate 8 checks its Prometheus too
     prometheus_url: str | None = None
     alertmanager_url: str | None = None
+    pack: Path | None = None  # where the metric snapshot and dashboard screenshot go
     recall_floor: float = 0.0  # this data set's absolute Recall@10 floor (gate 7)
 
     def __post_init__(self) -> None:
@@ -83,6 +84,7 @@ class DryRun:
         self.admin = {"Authorization": f"Bearer {self.token}"}
         self.day = datetime.now(UTC).strftime("%Y-%m-%d")
         self.rollup_result: Any = None
+        self.artifacts: dict[str, str] = {}
 
     # ---- gates ---------------------------------------------------------------------------
     def g1_lock(self) -> Measurement:
@@ -355,12 +357,18 @@ class DryRun:
                       (10, self.g10_oncall)):
             results.append(run_gate(SPECS[n - 1], fn, code_version=code_version,
                                     release=release_version))
+            if n == 7 and self.pack is not None:
+                # the page and the metrics over the traffic the tiles judged: taken before
+                # the drills, whose injected faults are judged by gate 9, not by the tiles
+                self.artifacts = snapshot(self.url, self.pack)
         return results, traffic
 
 
 def snapshot(url: str, out: Path) -> dict[str, str]:
-    """While the service still runs: its novarank_* metrics and the /dashboard screenshot."""
+    """While the service still runs: its novarank_* metrics, the numbers behind /dashboard
+    and its screenshot, all at one moment (after gate 7, before the drills)."""
     done = {}
+    out.mkdir(parents=True, exist_ok=True)
     try:
         text = httpx.get(f"{url}/metrics", timeout=10).text
         keep = [ln for ln in text.splitlines() if ln.startswith("novarank_")
@@ -369,11 +377,18 @@ def snapshot(url: str, out: Path) -> dict[str, str]:
         done["metrics.txt"] = f"{len(keep)} series of {url}/metrics"
     except httpx.HTTPError as exc:
         done["metrics.txt"] = f"not written: {exc}"
+    try:
+        data = httpx.get(f"{url}/dashboard/data", timeout=10).json()
+        (out / "dashboard.json").write_text(json.dumps(data, indent=2))
+        done["dashboard.json"] = "the numbers behind the screenshot, taken after gate 7"
+    except (httpx.HTTPError, ValueError) as exc:
+        done["dashboard.json"] = f"not written: {exc}"
     from novarank.ops.browser import screenshot
 
     try:
         screenshot(f"{url}/dashboard", out / "dashboard.png")
-        done["dashboard.png"] = f"{url}/dashboard in headless Chromium"
+        done["dashboard.png"] = (f"{url}/dashboard in headless Chromium after gate 7, over "
+                                 "the traffic the tiles judged (before the drills)")
     except (FileNotFoundError, OSError) as exc:
         done["dashboard.png"] = f"not taken: {exc}"
     return done
