@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -124,7 +125,9 @@ def test_tampered_artifact_fails_gate_1_and_the_record_says_so(dry, tmp_path):
 def test_gap_in_oncall_fails_gate_10(dry):
     assert _judge(dry, 10, dry.g10_oncall).verdict == Verdict.GREEN
     doc = yaml.safe_load((dry.deploy / "oncall.yaml").read_text())
-    doc["rotation"] = doc["rotation"][:1]
+    soon = datetime.now(UTC) + timedelta(days=2)
+    doc["overrides"].append({"start": soon.isoformat(), "end": (soon + timedelta(hours=8))
+                             .isoformat(), "primary": None, "reason": "nobody assigned"})
     (dry.deploy / "oncall.yaml").write_text(yaml.safe_dump(doc))
     r = _judge(dry, 10, dry.g10_oncall)
     assert r.verdict == Verdict.RED and "nobody is on call" in r.details["problems"][0]

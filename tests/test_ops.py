@@ -195,19 +195,34 @@ def _utc(s: str) -> datetime:
 def test_oncall_covers_the_window_and_names_gaps(tmp_path):
     path = ROOT / "deploy" / "oncall.yaml"
     assert oncall.check(path, _utc("2026-11-20T00:00:00"), _utc("2026-12-20T00:00:00")) == []
-    gap = oncall.check(path, _utc("2026-11-20T00:00:00"), _utc("2027-01-05T00:00:00"))
-    assert gap == ["rotation: nobody is on call from 2026-12-27T00:00:00+00:00 "
-                   "(window ends 2027-01-05T00:00:00+00:00)"]
+    # a recurring layer never runs out: a window years ahead is covered too
+    assert oncall.check(path, _utc("2031-06-01T00:00:00"), _utc("2031-09-01T00:00:00")) == []
+    cfg = oncall.load(path)
+    shifts = cfg.shifts(_utc("2026-12-20T00:00:00"), _utc("2026-12-30T00:00:00"))
+    assert [(s.primary, s.secondary) for s in shifts if s.start == _utc("2026-12-24T00:00:00")
+            ] == [("bruno", "chen")]  # the holiday override replaces the layer
     doc = yaml.safe_load(path.read_text())
-    doc["rotation"].pop(1)  # a hole in the middle
+    doc["overrides"].append({"start": "2029-02-01T00:00:00Z", "end": "2029-02-03T00:00:00Z",
+                             "primary": None, "reason": "offsite, nobody assigned"})
+    doc["layers"][0]["people"][1] = "nobody"
     doc["escalation"].pop()  # no L4
-    doc["rotation"][0]["secondary"] = "nobody"
     broken = tmp_path / "oncall.yaml"
     broken.write_text(yaml.safe_dump(doc))
-    issues = oncall.check(broken, _utc("2026-11-20T00:00:00"), _utc("2026-12-01T00:00:00"))
-    assert any("nobody is on call from 2026-11-20" in p for p in issues)
+    issues = oncall.check(broken, _utc("2029-01-20T00:00:00"), _utc("2029-03-01T00:00:00"))
+    assert ("overrides: nobody is on call from 2029-02-01T00:00:00+00:00 to "
+            "2029-02-03T00:00:00+00:00 (offsite, nobody assigned)") in issues
+    assert "rotation: nobody is on call from 2029-02-01T00:00:00+00:00 (window ends " \
+           "2029-03-01T00:00:00+00:00)" in issues
     assert any(p.startswith("escalation: expected") for p in issues)
-    assert any("'nobody' is on call but has no contact" in p for p in issues)
+    assert "layers: 'nobody' in layer primary has no contact entry" in issues
+    # fixed dated shifts are still read, and still end
+    dated = {**yaml.safe_load(path.read_text()), "layers": [], "overrides": [], "rotation": [
+        {"start": "2026-11-01T00:00:00Z", "end": "2026-12-01T00:00:00Z", "primary": "ana",
+         "secondary": "bruno"}]}
+    broken.write_text(yaml.safe_dump(dated))
+    assert oncall.check(broken, _utc("2026-11-20T00:00:00"), _utc("2026-12-05T00:00:00")) == [
+        "rotation: nobody is on call from 2026-12-01T00:00:00+00:00 "
+        "(window ends 2026-12-05T00:00:00+00:00)"]
 
 
 def test_kubernetes_manifests_validate_against_the_schemas(tmp_path):
