@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -91,6 +92,120 @@ def run(coro):
     return asyncio.run(coro)
 
 
+ROUNDS = 3  # each comparison alternates feed and ceiling this many times
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"median": round(float(np.median(values)), 3), "min": round(min(values), 3),
+            "max": round(max(values), 3), "runs": len(values)}
+
+
+def l1_vs_ceiling(url: str, hot: list[str], secs: float, rounds: int) -> dict:
+    """Feed L1 hits against the echo route (same path shape, hand-parsed parameters and
+    routing lookup, same body size), alternated `rounds` times in one run."""
+    sample = httpx.get(url + f"/v1/users/{hot[0]}/feed?k=10").content
+    size = len(sample)
+    echo_size = len(httpx.get(url + f"/bench/users/{hot[0]}/echo?size={size}").content)
+    size += size - echo_size  # pad the echo body to the feed's exact size
+    feed_path = lambda i: f"/v1/users/{hot[i % len(hot)]}/feed?k=10"  # noqa: E731
+    echo_path = lambda i: f"/bench/users/{hot[i % len(hot)]}/echo?size={size}"  # noqa: E731
+    caps, feeds, ceils = [], [], []
+    for _ in range(rounds):
+        ceiling = run(closed_loop(url, echo_path, 32, secs))
+        hits = run(closed_loop(url, feed_path, 32, secs))
+        caps.append((hits["rps"], ceiling["rps"]))
+    for _ in range(rounds):
+        ceils.append(run(open_loop(url, echo_path, 1_000, secs)).summary())
+        feeds.append(run(open_loop(url, feed_path, 1_000, secs, tag=cache_tag)).summary())
+    return {"response_bytes": len(sample),
+            "echo_bytes": len(httpx.get(url + echo_path(0)).content),
+            "feed_capacity_rps": spread([f for f, _ in caps]),
+            "ceiling_capacity_rps": spread([c for _, c in caps]),
+            "throughput_ratio": spread([f / c for f, c in caps]),
+            "open_loop_1000rps": {"feed_p99_ms": spread([f["p99_ms"] for f in feeds]),
+                                  "feed_p50_ms": spread([f["p50_ms"] for f in feeds]),
+                                  "ceiling_p99_ms": spread([c["p99_ms"] for c in ceils]),
+                                  "ceiling_p50_ms": spread([c["p50_ms"] for c in ceils]),
+                                  "feed_runs": feeds, "ceiling_runs": ceils}}
+
+
+def _metric(url: str, name: str) -> float:
+    for line in httpx.get(url + "/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def cache_pressure(work: Path, users: list[str], warm: dict, quick: bool) -> dict:
+    """The hit rate a user of the cache would see: L1 holds a third of the warm plan, the
+    replay lasts three feed TTLs, likes invalidate feeds while it runs, and newcomers (10%
+    of requests, users the release never saw) are reported apart from release users."""
+    l1_bytes, ttl = max(1 << 20, warm["bytes"] // 3), 20.0
+    proc, url = serve(work / "small", work, env={"NOVARANK_L1_MAX_BYTES": str(l1_bytes),
+                                                 "NOVARANK_FEED_TTL_S": str(ttl)})
+    try:
+        manifest = httpx.post(url + "/v1/admin/cache/warm", headers=ADMIN, timeout=600).json()
+        rng = np.random.default_rng(3)
+        newcomers = [f"newcomer-{i}" for i in range(len(users) // 4)]
+        population = users + newcomers
+        rate, seconds = 500, (3 * ttl if not quick else ttl)
+        n_req = int(rate * seconds)
+
+        def zipf(n: int, size: int) -> np.ndarray:
+            p = 1.0 / np.arange(1, n + 1) ** 1.05
+            return rng.choice(n, size, p=p / p.sum())
+
+        is_new = rng.random(n_req) < 0.10
+        draws = np.where(is_new, len(users) + zipf(len(newcomers), n_req),
+                         zipf(len(users), n_req))
+        likers = zipf(len(users), int(seconds * 20))  # 20 likes/s from the same Zipf users
+        stop_likes, likes = threading.Event(), [0]
+
+        def like() -> None:
+            with httpx.Client(base_url=url, timeout=10) as c:
+                for u in likers:
+                    if stop_likes.wait(0.05):
+                        return
+                    user = users[u]
+                    feed = c.get(f"/v1/users/{user}/feed?k=10").json()
+                    c.post("/v1/events", json=[{"type": "like", "user_id": user,
+                                                "item_id": feed["items"][0]["item_id"],
+                                                "request_id": feed["request_id"]}])
+                    likes[0] += 1
+
+        def tag(body: bytes) -> str | None:
+            try:
+                b = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                return None
+            who = "new" if str(b.get("user_id", "")).startswith("newcomer-") else "known"
+            return f"{who}:{b.get('cache')}"
+
+        evictions0 = _metric(url, "novarank_cache_evictions")
+        liker = threading.Thread(target=like, daemon=True)
+        liker.start()
+        replay = run(open_loop(url, lambda i: f"/v1/users/{population[draws[i]]}/feed?k=10",
+                               rate, n_req / rate, tag=tag))
+        stop_likes.set()
+        liker.join(timeout=10)
+        tags = dict(replay.headers)
+
+        def rate_of(who: str) -> float | None:
+            hit = tags.get(f"{who}:l1", 0) + tags.get(f"{who}:l2", 0)
+            n = hit + tags.get(f"{who}:miss", 0)
+            return round(hit / n, 4) if n else None
+
+        return {"l1_max_bytes": l1_bytes, "warm_plan_bytes": warm["bytes"],
+                "feed_ttl_s": ttl, "replay_s": seconds, "requests": n_req,
+                "zipf_exponent": 1.05, "newcomer_share": 0.10, "likes_during_replay": likes[0],
+                "warm_manifest": manifest, "by_user_and_level": tags,
+                "hit_rate_release_users": rate_of("known"), "hit_rate_newcomers": rate_of("new"),
+                "l1_evictions": int(_metric(url, "novarank_cache_evictions") - evictions0),
+                "load": replay.summary()}
+    finally:
+        stop(proc)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller and shorter (smoke run)")
@@ -107,58 +222,12 @@ def main() -> None:
         proc, url = serve(work / "small", work)
         try:
             warm = httpx.post(url + "/v1/admin/cache/warm", headers=ADMIN, timeout=600).json()
-            hot = users[:5_000]
-            sample = httpx.get(url + f"/v1/users/{hot[0]}/feed?k=10").content
-            size = len(sample)
-            feed_path = lambda i: f"/v1/users/{hot[i % len(hot)]}/feed?k=10"  # noqa: E731
-            echo_path = lambda i: f"/bench/echo?size={size}"  # noqa: E731
-            secs = 3 if q else 8
-            ceiling = run(closed_loop(url, echo_path, 32, secs))
-            hits = run(closed_loop(url, feed_path, 32, secs))
-            rate = 1_000
-            echo_open = run(open_loop(url, echo_path, rate, secs))
-            feed_open = run(open_loop(url, feed_path, rate, secs, tag=cache_tag))
-            out["l1_hit"] = {
-                "warm_manifest": warm, "response_bytes": size,
-                "ceiling_capacity": ceiling, "feed_capacity": hits,
-                "throughput_ratio": round(hits["rps"] / ceiling["rps"], 3),
-                "open_loop_1000rps": {"feed": feed_open.summary(),
-                                      "ceiling": echo_open.summary()},
-            }
-            # ---- Zipf replay after the warm plan, L1 bounded to 256 MB -------------------
-            stop(proc)
-            proc, url = serve(work / "small", work,
-                              env={"NOVARANK_L1_MAX_BYTES": str(256 << 20)})
-            warm = httpx.post(url + "/v1/admin/cache/warm", headers=ADMIN,
-                              timeout=600).json()
-            rng = np.random.default_rng(3)
-            # 90% of requests from release users, 10% from new users the release never
-            # saw (their first request is a miss), each population Zipf-distributed
-            newcomers = [f"newcomer-{i}" for i in range(len(users) // 4)]
-            population = users + newcomers
-            n_req = 30_000 if not q else 5_000
-
-            def zipf(n: int, size: int) -> np.ndarray:
-                p = 1.0 / np.arange(1, n + 1) ** 1.05
-                return rng.choice(n, size, p=p / p.sum())
-
-            is_new = rng.random(n_req) < 0.10
-            draws = np.where(is_new, len(users) + zipf(len(newcomers), n_req),
-                             zipf(len(users), n_req))
-            replay = run(open_loop(url,
-                                   lambda i: f"/v1/users/{population[draws[i]]}/feed?k=10",
-                                   800, n_req / 800, tag=cache_tag))
-            tags = replay.headers
-            total = sum(tags.values())
-            out["zipf_replay"] = {
-                "users": len(users), "newcomers": len(newcomers), "newcomer_share": 0.10,
-                "requests": len(draws), "zipf_exponent": 1.05,
-                "warmed_users": warm["users"], "warm_manifest": warm,
-                "by_cache_level": dict(tags),
-                "hit_rate": round((tags.get("l1", 0) + tags.get("l2", 0)) / total, 4),
-                "load": replay.summary()}
+            out["l1_hit"] = l1_vs_ceiling(url, users[:5_000], 3 if q else 8, ROUNDS)
+            out["l1_hit"]["warm_manifest"] = warm
         finally:
             stop(proc)
+        # ---- hit rate under pressure ---------------------------------------------------------
+        out["cache_pressure"] = cache_pressure(work, users, warm, q)
 
         # ---- full miss at 1M items -----------------------------------------------------------
         big_users = build_release(work / "big", 100_000 if not q else 20_000,
@@ -205,14 +274,15 @@ def main() -> None:
                 r.delete(key)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    ratio = out["l1_hit"]["throughput_ratio"]
+    ratio = out["l1_hit"]["throughput_ratio"]["median"]
     out["targets"] = {"l1_throughput_ratio_min": 0.7, "l1_p99_ms_at_1000rps_max": 10,
-                      "miss_1m_p95_ms_at_200rps_max": 30, "zipf_hit_rate_min": 0.95}
+                      "miss_1m_p95_ms_at_200rps_max": 30,
+                      "hit_rate_under_pressure_min": 0.95}
     out["pass"] = {
         "l1_throughput_ratio": ratio >= 0.7,
-        "l1_p99_at_1000rps": out["l1_hit"]["open_loop_1000rps"]["feed"]["p99_ms"] <= 10,
+        "l1_p99_at_1000rps": out["l1_hit"]["open_loop_1000rps"]["feed_p99_ms"]["median"] <= 10,
         "miss_1m_p95_at_200rps": out["full_miss_1m"]["load"]["p95_ms"] <= 30,
-        "zipf_hit_rate": out["zipf_replay"]["hit_rate"] >= 0.95,
+        "hit_rate_under_pressure": out["cache_pressure"]["hit_rate_release_users"] >= 0.95,
         "l2_hit_seen": out["two_workers_redis"]["by_cache_level"].get("l2", 0) > 0,
         "toggle_within_2s": out["two_workers_redis"]["toggle_effect_on_all_workers_s"] <= 2.0,
     }

@@ -9,7 +9,7 @@ import orjson
 from fastapi import Depends, Header, Request
 from fastapi.responses import Response
 
-from novarank.errors import AuthError
+from novarank.errors import AuthError, InputError
 from novarank.online.service import RankingService
 
 
@@ -45,3 +45,13 @@ async def require_admin(service: Service,
 
 
 Admin = Annotated[None, Depends(require_admin)]
+
+
+def int_param(raw: str | None, name: str, default: int) -> int:
+    """A query parameter read by hand (the hot paths skip FastAPI's parameter machinery)."""
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise InputError(name, f"must be an integer, got {raw!r}") from None

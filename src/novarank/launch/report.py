@@ -102,6 +102,19 @@ def _fmt(v: Any, metric: str = "") -> str:
     return str(v)
 
 
+def time_model_line(report: dict[str, Any]) -> str:
+    """How the service's clocks relate to the simulated one (what the cache numbers mean)."""
+    tm = report["meta"].get("time_model") or {}
+    speedup = report["schedule"]["speedup"]
+    if speedup == 1.0:
+        return "real time: TTLs and refresh periods as configured"
+    if tm.get("scaled"):
+        return (f"compressed {speedup:g}x; the service's TTLs and refresh periods were scaled "
+                f"with it ({tm.get('settings')})")
+    return (f"compressed {speedup:g}x against a service whose TTLs were not scaled: its cache "
+            "numbers are valid only for real-time runs (entries outlive their simulated TTL)")
+
+
 def markdown(report: dict[str, Any], images: list[str]) -> str:
     s, load = report["schedule"], report["load"]
     lines = [
@@ -117,6 +130,7 @@ def markdown(report: dict[str, Any], images: list[str]) -> str:
         "feeds",
         f"- warm plan: {report.get('warm_plan')}",
         f"- measured at {report['meta'].get('finished_at')} with `{report['meta'].get('command')}`",
+        f"- time model: {time_model_line(report)}",
         "", "## Targets", "",
         "| window | target | objective | measured | samples | verdict |",
         "|---|---|---|---|---|---|"]

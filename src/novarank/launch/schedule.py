@@ -76,6 +76,18 @@ class Schedule:
         hour_of_day = (self.start_hour_of_day + h) % 24.0
         return s * diurnal(hour_of_day) / diurnal((self.start_hour_of_day + 16.0) % 24.0)
 
+    def service_env(self, feed_ttl_s: float = 300.0, snapshot_ttl_s: float = 1800.0,
+                    trending_refresh_s: float = 5.0) -> dict[str, str]:
+        """Settings for a service that lives on this schedule's clock: in a compressed run
+        its TTLs and refresh periods shrink by the speedup (with floors a 2-core machine can
+        honour), so a 5-minute feed TTL still lasts five simulated minutes and the cache
+        numbers mean what they would in real time."""
+        if self.speedup == 1.0:
+            return {}
+        return {"NOVARANK_FEED_TTL_S": f"{max(feed_ttl_s / self.speedup, 0.25):g}",
+                "NOVARANK_SNAPSHOT_TTL_S": f"{max(snapshot_ttl_s / self.speedup, 1.0):g}",
+                "NOVARANK_TRENDING_REFRESH_S": f"{max(trending_refresh_s / self.speedup, 0.2):g}"}
+
     def rate_at_wall(self, w: float) -> float:
         return self.level(w * self.speedup) * self.peak_rps
 

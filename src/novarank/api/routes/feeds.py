@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from novarank.api.common import JSON, Service, check_admin
+from novarank.api.common import JSON, Service, check_admin, int_param
 from novarank.api.models import CreatorsResponse, FeedResponse, SearchResponse, TrendingResponse
 from novarank.errors import InputError
 from novarank.online.service import RankingService
@@ -32,15 +32,6 @@ FEED_PARAMS = [
 ]
 
 
-def _int_param(raw: str | None, name: str, default: int) -> int:
-    if raw is None:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise InputError(name, f"must be an integer, got {raw!r}") from None
-
-
 @router.get("/users/{user_id}/feed", response_model=FeedResponse, response_class=JSON,
             openapi_extra={"parameters": FEED_PARAMS})
 async def feed(request: Request, user_id: str) -> JSON:
@@ -54,7 +45,7 @@ async def feed(request: Request, user_id: str) -> JSON:
         raise InputError("user_id", "must be 1 to 256 characters")
     request.state.release = service.release_for(user_id)  # errors name the routed release
     query, headers = request.query_params, request.headers
-    k = _int_param(query.get("k"), "k", 10)
+    k = int_param(query.get("k"), "k", 10)
     cursor = query.get("cursor") or None
     if cursor is not None and len(cursor) > 200:
         raise InputError("cursor", "must be at most 200 characters")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from novarank.api.common import JSON, Service
+from novarank.api.common import JSON, Service, int_param
+from novarank.errors import InputError
+from novarank.online.service import RankingService
 
 router = APIRouter(tags=["operations"])
 
@@ -24,14 +26,20 @@ def readyz(service: Service) -> JSON:
     return JSON(body, status_code=200 if body["ready"] else 503)
 
 
-@router.get("/bench/echo", include_in_schema=False)
-async def echo(service: Service, size: int = 1000) -> Response:
-    """A trivial endpoint of the same app returning `size` bytes of JSON: the ceiling that
-    feed throughput is compared with. Enabled only with bench_routes."""
+@router.get("/bench/users/{user_id}/echo", include_in_schema=False)
+async def echo(request: Request, user_id: str) -> JSON:
+    """The framework ceiling the feed's L1 hit is compared with: the same path shape, the
+    same hand-parsed parameters and routing lookup, and `size` bytes of JSON, but no cache
+    or ranking. Enabled only with bench_routes."""
+    service: RankingService = request.app.state.service
     if not service.settings.bench_routes:
         return JSON({"error": {"field": None, "message": "not found", "code": "not_found"}},
                     status_code=404)
-    return JSON({"pad": "x" * max(0, min(size, 1 << 20) - 10)})
+    if not 1 <= len(user_id) <= 256:
+        raise InputError("user_id", "must be 1 to 256 characters")
+    request.state.release = service.release_for(user_id)
+    size = int_param(request.query_params.get("size"), "size", 1000)
+    return JSON({"user_id": user_id, "pad": "x" * max(0, min(size, 1 << 20) - 30)})
 
 
 @router.get("/metrics")
