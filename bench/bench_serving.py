@@ -1,8 +1,10 @@
 """Serving benchmarks over real HTTP with an open-loop load generator.
 
 The service runs as `novarank serve` pinned to core 1, the load generator on core 0.
-Every figure sits next to a trivial endpoint of the same app returning the same JSON
-size (/bench/echo), measured in the same run.
+The L1-hit figures sit next to /bench/users/{id}/echo of the same app (the feed's path
+shape and hand-parsed parameters, the same body size, no cache or ranking), alternated in
+the same run. The hit rate is measured under pressure: L1 below the working set, a replay
+longer than the feed TTL, likes invalidating feeds, newcomers reported apart.
 
 Run: OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/bench_serving.py [--quick]
 """

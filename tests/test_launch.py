@@ -155,3 +155,17 @@ def test_a_short_baseline_against_a_real_service(tmp_path):
     assert sum(r["requests"] for r in report["intervals"]) == run.scheduled
     assert (tmp_path / "out" / "plots" / "latency.png").stat().st_size > 1000
     assert report["warm_plan"]["users"] == 300
+
+
+def test_a_compressed_run_scales_the_service_clock_or_says_it_did_not():
+    from novarank.launch.report import time_model_line
+
+    assert Schedule(speedup=1).service_env() == {}
+    env = Schedule(speedup=288).service_env()
+    assert float(env["NOVARANK_FEED_TTL_S"]) == pytest.approx(300 / 288, rel=1e-4)
+    assert float(env["NOVARANK_SNAPSHOT_TTL_S"]) == pytest.approx(1800 / 288, rel=1e-4)
+    assert float(env["NOVARANK_TRENDING_REFRESH_S"]) == 0.2  # floored: a 2-core machine
+    report = {"schedule": {"speedup": 288.0}, "meta": {"time_model": {"scaled": False}}}
+    assert "valid only for real-time runs" in time_model_line(report)
+    report["meta"]["time_model"] = {"scaled": True, "settings": env}
+    assert "scaled with it" in time_model_line(report)

@@ -116,4 +116,5 @@ class ServiceSettings(BaseSettings):
     refresh_ahead_queue: int = Field(10_000, ge=1, description="users waiting to be re-ranked "
                                      "after engagement; when full, their next feed is a miss")
     key_prefix: str = "nr:"
-    bench_routes: bool = Field(False, description="expose /bench/echo (framework ceiling)")
+    bench_routes: bool = Field(False, description="expose /bench/users/{id}/echo (the "
+                               "framework ceiling)")

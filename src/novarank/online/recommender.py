@@ -43,12 +43,16 @@ class Feed:
 
 @dataclass(frozen=True)
 class UserProfile:
-    """A user's state as the ranker sees it: the release's history plus live engagement."""
+    """A user's state as the ranker sees it: the release's history plus live engagement.
+
+    It holds the catalog snapshot its item indices refer to: ranking reads that one view
+    for the whole request, however often upserts swap `Recommender.catalog` meanwhile."""
 
     index: int | None  # row in the release's user arrays; None = unknown to the release
     seen: np.ndarray  # item indices to filter
     recent: np.ndarray  # positive items, newest first (<= max_history)
     recency: np.ndarray  # weight per recent item
+    catalog: CatalogView  # the snapshot read once for this request
 
     @property
     def cold(self) -> bool:
@@ -116,7 +120,7 @@ class Recommender:
             pos = pos[np.sort(first)]
         pos = pos[: r.max_history]
         recency = np.exp2(-np.arange(len(pos), dtype=np.float32) / r.history_half_life)
-        return UserProfile(u, seen, pos, recency)
+        return UserProfile(u, seen, pos, recency, cat)
 
     # ---- candidates ----------------------------------------------------------------------
     def neighbour_scores(self, p: UserProfile) -> tuple[np.ndarray, np.ndarray]:
@@ -137,7 +141,7 @@ class Recommender:
 
     def candidates(self, p: UserProfile, nb: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         """Every item for small catalogs; else the union of the per-source budgets."""
-        m, r, cat = self.model, self.ranker, self.catalog
+        m, r, cat = self.model, self.ranker, p.catalog
         if self.full_scan:
             return np.arange(cat.n_items)
         nb_items, nb_vals = nb
@@ -154,7 +158,7 @@ class Recommender:
     def components(self, p: UserProfile, cands: np.ndarray, now: int,
                    nb: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """(n_candidates, 6) raw inputs in COMPONENTS order."""
-        m, r, cat = self.model, self.ranker, self.catalog
+        m, r, cat = self.model, self.ranker, p.catalog
         out = np.zeros((len(cands), len(COMPONENTS)), np.float32)
         nb_items, nb_vals = nb if nb is not None else self.neighbour_scores(p)
         if len(nb_items):
@@ -182,7 +186,7 @@ class Recommender:
 
     # ---- the feed ----------------------------------------------------------------------------
     def _excluded(self, p: UserProfile, extra: np.ndarray | None = None) -> np.ndarray:
-        excluded = ~self.catalog.available
+        excluded = ~p.catalog.available
         excluded[p.seen] = True
         if extra is not None:
             excluded[extra] = True
@@ -190,7 +194,7 @@ class Recommender:
 
     def rank(self, p: UserProfile, k: int, weights: np.ndarray, now: int,
              exclude: np.ndarray | None = None) -> Ranked:
-        cat = self.catalog
+        cat = p.catalog
         nb = self.neighbour_scores(p)
         cands = self.candidates(p, nb)
         scores, contrib = blend(self.signals(self.components(p, cands, now, nb)), weights)
@@ -201,11 +205,11 @@ class Recommender:
     def fallback(self, p: UserProfile, k: int) -> np.ndarray:
         """Trending minus seen/unavailable: the kill-switch path, still k items."""
         sel = select_top_k(np.empty(0, np.int64), np.empty(0, np.float32), k,
-                           self._excluded(p), None, 0, self.catalog.trending_order)
+                           self._excluded(p), None, 0, p.catalog.trending_order)
         return sel.backfill
 
-    def to_items(self, ranked: Ranked, source: str = "ranked") -> list[FeedItem]:
-        cat = self.catalog
+    def to_items(self, ranked: Ranked, cat: CatalogView, source: str = "ranked"
+                 ) -> list[FeedItem]:
         out = [FeedItem(str(cat.item_ids[i]), str(cat.titles[i]), round(float(s), 5), source,
                         {name: round(float(c), 5) for name, c in zip(SIGNALS, row, strict=True)})
                for i, s, row in zip(ranked.items, ranked.scores, ranked.contributions,
@@ -222,4 +226,5 @@ class Recommender:
         weights = self.weights(variant)
         p = self.profile(user_id)
         now = int(time.time()) if now is None else now
-        return Feed(user_id, variant, p.cold, self.to_items(self.rank(p, k, weights, now)))
+        return Feed(user_id, variant, p.cold,
+                    self.to_items(self.rank(p, k, weights, now), p.catalog))
