@@ -168,8 +168,9 @@ def loadgen(r: dict) -> list[str]:
 def rollout(r: dict) -> list[str]:
     out = [f"## Automatic rollback drill ({r['measured_at']})", "",
            "`python bench/bench_rollout.py` · `novarank serve` with release v1; each drill "
-           f"rolls out v2 to {r['canary_share']:.0%} of users with an injected fault while a "
-           "client drives feeds; the controller ticks every 0.5 s (policy "
+           f"rolls out v2 to {r['canary_share']:.0%} of users with an injected fault (or, "
+           "for `broken`, a copy of v2 whose item factors have the wrong shape: it verifies "
+           "and loads, then raises on requests) while a client drives feeds; the controller ticks every 0.5 s (policy "
            f"`{r['policy']}`). Detect = decision - the canary's first answer; roll back = the "
            "canary's last answer - decision.", "",
            "| fault | outcome | requests | canary share | failed on canary | failed outside "
