@@ -163,6 +163,20 @@ def test_skewed_split_and_split_users_fail_gate_4(dry):
     _record_says(dry.deploy.parent / "dup", r, "1 users in two variants")
 
 
+def test_a_one_arm_split_judges_allocation_only(dry):
+    """The default split {"control": 100} has no sample ratio: no NaN p-value, no RED."""
+    dry.split = {"control": 100.0}
+    _requests(dry, [(f"u{i}", "control") for i in range(400)])
+    r = _judge(dry, 4, dry.g4_ab)
+    assert r.verdict == Verdict.GREEN and r.samples == 400
+    assert "one-arm split" in r.note and "not tested" in r.details["srm"]
+    shutil.rmtree(dry.lake)
+    _requests(dry, [(f"u{i}", "control" if i % 50 else "stray") for i in range(400)])
+    r = _judge(dry, 4, dry.g4_ab)
+    assert r.verdict == Verdict.RED and r.details["users_elsewhere"] == 8
+    _record_says(dry.deploy.parent, r, "8 users outside control")
+
+
 def _clean_day(dry: DryRun, orphan_clicks: int = 0, requests: int = 30) -> None:
     """`requests` feeds, each with its ranking, an impression and a click, and one error."""
     now = int(time.time() * 1000)
