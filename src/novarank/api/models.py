@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,6 +11,8 @@ class ErrorBody(BaseModel):
     field: str | None = Field(None, description="the argument that broke a rule")
     message: str
     code: str
+    release: str | None = Field(None, description="the release the request was routed to, "
+                                "when the failure was inside it")
 
 
 class ErrorResponse(BaseModel):
@@ -187,3 +189,42 @@ class TogglesOut(BaseModel):
     kill_switch: bool
     signals_off: list[str]
     variants_off: list[str]
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, bool]
+    release: str
+
+
+class WarmManifest(BaseModel):
+    release: str
+    users: int
+    objects: int
+    bytes: int
+    seconds: float
+    by_variant: dict[str, int]
+    l2: str | None
+
+
+class ReleaseInfo(BaseModel):
+    version: str
+    code_version: str | None
+    created_at: str | None
+    data_fingerprint: str | None
+    ranker_digest: str
+    files: int
+    variants: list[str]
+    split: dict[str, float]
+
+
+class RolloutView(BaseModel):
+    replica: str
+    configured: str
+    stable: str
+    canary: str | None
+    canary_percent: float
+    fault: dict[str, Any] | None
+    loading: list[str]
+    rollout: dict[str, Any] | None
+    follows_rollout: bool

@@ -165,6 +165,8 @@ def baseline(
         console.print(f"  {t['target']:<30} {str(t['value'])[:10]:>10}  {t['objective']:<10} "
                       f"n={t['samples']:<7} {t['verdict']}")
     console.print(f"[{colour}]baseline {report['verdict'].upper()}[/]; report: {path}")
+    if report["verdict"] == "fail":
+        raise typer.Exit(1)
 
 
 @app.command("dry-run")

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from novarank.api.common import JSON, Admin, Service
-from novarank.api.models import TogglesIn, TogglesOut
+from novarank.api.common import JSON, Admin, Service, errors
+from novarank.api.models import ReleaseInfo, RolloutView, TogglesIn, TogglesOut, WarmManifest
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/v1/admin", tags=["admin"],
+                   responses=errors(401, 403, 422, 500))
 
 
 @router.get("/toggles", response_model=TogglesOut, response_class=JSON)
@@ -22,13 +23,13 @@ def put_toggles(service: Service, _: Admin, body: TogglesIn) -> JSON:
     return JSON(service.set_toggles(body.kill_switch, body.signals_off, body.variants_off))
 
 
-@router.post("/cache/warm", response_class=JSON)
+@router.post("/cache/warm", response_model=WarmManifest, response_class=JSON)
 def warm(service: Service, _: Admin, max_users: int | None = None) -> JSON:
     """Run the warm plan inside this replica (fills its L1 and the shared L2)."""
     return JSON(service.warm(max_users))
 
 
-@router.get("/release", response_class=JSON)
+@router.get("/release", response_model=ReleaseInfo, response_class=JSON)
 def release(service: Service, _: Admin) -> JSON:
     lock = service.lock
     return JSON({"version": service.release, "code_version": lock.get("code_version"),
@@ -39,7 +40,7 @@ def release(service: Service, _: Admin) -> JSON:
                  "split": service.splitter.split})
 
 
-@router.get("/rollout", response_class=JSON)
+@router.get("/rollout", response_model=RolloutView, response_class=JSON)
 def rollout(service: Service, _: Admin) -> JSON:
     """What this replica serves (stable, canary and its share, drill fault) and the rollout
     document it follows; `novarank rollout` changes the document, not this endpoint."""

@@ -6,11 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Body
 
-from novarank.api.common import JSON, Service
+from novarank.api.common import JSON, Service, errors
 from novarank.api.models import EventIn, EventsResponse
 from novarank.errors import InputError
 
-router = APIRouter(prefix="/v1", tags=["events"])
+router = APIRouter(prefix="/v1", tags=["events"], responses=errors(413, 422, 500))
 
 
 @router.post("/events", response_model=EventsResponse, response_class=JSON,

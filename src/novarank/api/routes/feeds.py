@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from novarank.api.common import JSON, Service, check_admin, int_param
+from novarank.api.common import JSON, Service, check_admin, errors, int_param
 from novarank.api.models import CreatorsResponse, FeedResponse, SearchResponse, TrendingResponse
 from novarank.errors import InputError
 from novarank.online.service import RankingService
 
-router = APIRouter(prefix="/v1", tags=["feeds"])
+router = APIRouter(prefix="/v1", tags=["feeds"], responses=errors(422, 500))
 UserId = Annotated[str, Path(min_length=1, max_length=256)]
 K = Annotated[int, Query(description="items to return")]
 
@@ -33,7 +33,7 @@ FEED_PARAMS = [
 
 
 @router.get("/users/{user_id}/feed", response_model=FeedResponse, response_class=JSON,
-            openapi_extra={"parameters": FEED_PARAMS})
+            responses=errors(401, 403), openapi_extra={"parameters": FEED_PARAMS})
 async def feed(request: Request, user_id: str) -> JSON:
     """Personalized feed, paged by an opaque cursor; each item carries per-signal reasons.
 

@@ -6,15 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from novarank.api.common import JSON, Service
+from novarank.api.common import JSON, Service, errors
 from novarank.api.models import ItemOut, ItemUpsert, SimilarResponse
 from novarank.stores.state import CatalogItem
 
-router = APIRouter(prefix="/v1/items", tags=["items"])
+router = APIRouter(prefix="/v1/items", tags=["items"], responses=errors(422, 500))
 ItemId = Annotated[str, Path(min_length=1, max_length=256, pattern=r"^[^|]+$")]
 
 
-@router.get("/{item_id}", response_model=ItemOut, response_class=JSON)
+@router.get("/{item_id}", response_model=ItemOut, response_class=JSON, responses=errors(404))
 def get_item(service: Service, item_id: ItemId) -> JSON:
     """An item with its live engagement counts, trending score and quality."""
     return JSON(service.get_item(item_id))
@@ -35,7 +35,8 @@ def put_item(service: Service, item_id: ItemId, body: ItemUpsert) -> JSON:
     return JSON(service.upsert_item(item))
 
 
-@router.get("/{item_id}/similar", response_model=SimilarResponse, response_class=JSON)
+@router.get("/{item_id}/similar", response_model=SimilarResponse, response_class=JSON,
+            responses=errors(404))
 def similar(service: Service, item_id: ItemId, k: Annotated[int, Query()] = 10) -> JSON:
     """More like this: co-engagement neighbours, then embedding neighbours, then backfill."""
     return JSON(service.similar(item_id, k))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from novarank.api.common import JSON, Service, int_param
+from novarank.api.models import Readiness
 from novarank.errors import InputError
 from novarank.online.service import RankingService
 
@@ -19,7 +20,8 @@ async def healthz() -> JSON:
     return JSON({"status": "ok"})
 
 
-@router.get("/readyz", response_class=JSON)
+@router.get("/readyz", response_model=Readiness, response_class=JSON,
+            responses={503: {"model": Readiness, "description": "not ready (see checks)"}})
 def readyz(service: Service) -> JSON:
     """Release loaded and verified, state store and shared cache reachable."""
     body = service.ready()
@@ -42,7 +44,7 @@ async def echo(request: Request, user_id: str) -> JSON:
     return JSON({"user_id": user_id, "pad": "x" * max(0, min(size, 1 << 20) - 30)})
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 def metrics(service: Service) -> Response:
     service.cache.observe()
     return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -56,7 +58,7 @@ async def dashboard_page() -> Response:
     return Response(PAGE, media_type="text/html")
 
 
-@router.get("/dashboard/data", response_class=JSON)
+@router.get("/dashboard/data", response_class=JSON, include_in_schema=False)
 def dashboard_data(service: Service) -> JSON:
     """The numbers behind /dashboard, each against its objective (analytics/slo.py)."""
     from novarank.analytics.quality import OfflineQuality

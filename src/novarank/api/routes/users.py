@@ -6,14 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query
 
-from novarank.api.common import JSON, Service, check_admin
+from novarank.api.common import JSON, Service, check_admin, errors
 from novarank.api.models import AssignmentResponse, ForgetResponse, HistoryResponse
 
-router = APIRouter(prefix="/v1/users", tags=["users"])
+router = APIRouter(prefix="/v1/users", tags=["users"], responses=errors(422, 500))
 UserId = Annotated[str, Path(min_length=1, max_length=256)]
 
 
-@router.get("/{user_id}/assignment", response_model=AssignmentResponse, response_class=JSON)
+@router.get("/{user_id}/assignment", response_model=AssignmentResponse, response_class=JSON,
+            responses=errors(401, 403))
 def assignment(service: Service, user_id: UserId,
                x_variant_override: Annotated[str | None, Header()] = None,
                authorization: Annotated[str | None, Header()] = None) -> JSON:
