@@ -96,7 +96,9 @@ def test_bad_input_names_the_field(client):
         assert r.json()["error"]["field"] == field
     other = client.get("/v1/users/u1/feed", params={"k": 2}).json()["next_cursor"]
     r = client.get("/v1/users/u2/feed", params={"cursor": other})
-    assert r.status_code == 422 and "another user" in r.json()["error"]["message"]
+    assert r.status_code == 404 and "another user" in r.json()["error"]["message"]
+    r = client.get("/v1/users/u1/feed", params={"cursor": "bm90LWEtY3Vyc29y"})  # well-formed
+    assert r.status_code == 404 and r.json()["error"]["field"] == "cursor"
     r = client.get("/v1/trending", params={"window": "2w"})
     assert r.status_code == 422 and r.json()["error"]["field"] == "window"
     r = client.get("/v1/items/nope/similar")
@@ -177,7 +179,7 @@ def test_new_upload_is_eligible_at_once(client):
     r = client.post("/v1/events", json=[{"type": "click", "user_id": "u1", "item_id": "fresh-1"}])
     assert r.json()["accepted"] == 1
     r = client.put("/v1/items/bad", json={"title": "x", "tags": ["a|b"]})
-    assert r.status_code == 422 and r.json()["error"]["field"] == "tags"
+    assert r.status_code == 422 and r.json()["error"]["field"] == "tags.0"  # the element that broke the rule
     r = client.put("/v1/items/bad", json={"title": ""})
     assert r.status_code == 422 and r.json()["error"]["field"] == "title"
 
@@ -200,7 +202,7 @@ def test_toggles_kill_switch_signals_and_variants(client):
     a = client.get("/v1/users/u8/assignment").json()
     assert a["variant"] == "control"
     r = client.put("/v1/admin/toggles", json={"signals_off": ["magic"]}, headers=ADMIN)
-    assert r.status_code == 422 and r.json()["error"]["field"] == "signals_off"
+    assert r.status_code == 422 and r.json()["error"]["field"] == "signals_off.0"
     client.put("/v1/admin/toggles", json={"variants_off": []}, headers=ADMIN)
 
 

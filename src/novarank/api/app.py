@@ -11,9 +11,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from novarank import __version__
+from novarank.api import openapi
 from novarank.api.common import JSON
 from novarank.api.routes import admin, events, feeds, items, ops, users
 from novarank.config import ServiceSettings
@@ -83,6 +86,14 @@ class RequestMetrics:
                     time.perf_counter() - t0)
 
 
+def _allowed(app: FastAPI, path: str) -> list[str]:
+    methods: set[str] = set()
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.path_regex.match(path):
+            methods |= route.methods
+    return sorted(methods)
+
+
 def app_from_env() -> FastAPI:
     """uvicorn factory: every worker reads its settings from NOVARANK_* variables."""
     from novarank.logs import configure
@@ -115,6 +126,18 @@ def create_app(settings: ServiceSettings | None = None,
     for module in (feeds, items, users, events, admin, ops):
         app.include_router(module.router)
     app.add_middleware(RequestMetrics)
+    openapi.install(app)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSON:
+        """Framework answers (unknown path, wrong method, unparsable body) in our shape; a
+        405 lists every method the path has (its routes are registered one per method)."""
+        code = {400: "malformed", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "http_error")
+        response = _error(exc.status_code, code, str(exc.detail), request=request)
+        if exc.status_code == 405:
+            response.headers["Allow"] = ", ".join(_allowed(app, request.url.path))
+        return response
 
     @app.exception_handler(InputError)
     async def _input(request: Request, exc: InputError) -> JSON:

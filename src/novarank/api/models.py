@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+)
+
+from novarank.config import SIGNALS
+
+
+def _json_integer(value: Any) -> Any:
+    """A JSON integer (8512.0 is one); true and "5" are not, though Python would take them."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be an integer")
+    return value
+
+
+MAX_UNIX_S = 4_102_444_800  # 2100-01-01: a timestamp past it is a mistake, not a date
+UnixSeconds = Annotated[int, Field(ge=0, le=MAX_UNIX_S), BeforeValidator(_json_integer)]
+# a tag: non-empty after trimming, no '|' (the catalog's separator)
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=100,
+                                       pattern=r"^[^|]*[^|\s][^|]*$")]
 
 
 class ErrorBody(BaseModel):
@@ -96,11 +119,15 @@ class EventIn(BaseModel):
     """One engagement event (documented shape; each is validated on its own)."""
 
     type: Literal["impression", "click", "watch", "like", "share", "skip"]
-    user_id: str
-    item_id: str
-    ts: int | None = Field(None, description="unix seconds; default: now")
-    value: float | None = Field(None, description="watched fraction for watch events")
-    request_id: str | None = Field(None, description="the feed response this event refers to")
+    user_id: str = Field(min_length=1, max_length=256)
+    item_id: str = Field(min_length=1, max_length=256)
+    ts: int | None = Field(None, ge=1, le=MAX_UNIX_S,
+                           description="unix seconds, at most 5 minutes ahead; default: now")
+    value: float | None = Field(None, allow_inf_nan=False,
+                                description="watched fraction (0..1) for watch events")
+    request_id: str | None = Field(None, max_length=64,
+                                   description="the feed response this event refers to")
+    position: int | None = Field(None, ge=0, le=10_000, description="slot in that feed")
 
 
 class EventResult(BaseModel):
@@ -121,10 +148,11 @@ class ItemUpsert(BaseModel):
 
     title: str = Field(min_length=1, max_length=500)
     creator_id: str = Field("", max_length=256)
-    tags: list[str] = Field(default_factory=list, max_length=50)
-    published_at: int | None = Field(None, ge=0)
-    duration: float | None = Field(None, ge=0)
-    available: bool = True
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+    published_at: UnixSeconds | None = Field(None, description="unix seconds")
+    duration: float | None = Field(None, ge=0, le=1e7, allow_inf_nan=False, strict=True,
+                                   description="seconds")
+    available: StrictBool = True
 
 
 class ItemStats(BaseModel):
@@ -178,10 +206,10 @@ class ForgetResponse(BaseModel):
 
 
 class TogglesIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    kill_switch: bool | None = None
-    signals_off: list[str] | None = None
+    kill_switch: StrictBool | None = None
+    signals_off: list[Literal[SIGNALS]] | None = None  # type: ignore[valid-type]
     variants_off: list[str] | None = None
 
 
@@ -189,6 +217,10 @@ class TogglesOut(BaseModel):
     kill_switch: bool
     signals_off: list[str]
     variants_off: list[str]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
 
 
 class Readiness(BaseModel):

@@ -16,6 +16,7 @@ from novarank.online.search import SearchIndex
 from novarank.ranking.blend import blend, standardize
 from novarank.stores.state import CatalogItem
 
+HISTORY_LIMIT = 500  # most live events one history call returns
 TRENDING_WINDOWS = {"1h": 3_600, "24h": 86_400, "7d": 7 * 86_400}
 
 
@@ -162,8 +163,8 @@ class DiscoveryCalls:
 
     # ---- users ----------------------------------------
     def history(self, user_id: str, limit: int = 50) -> dict[str, Any]:
-        if not 1 <= limit <= 500:
-            raise InputError("limit", f"must be between 1 and 500, got {limit}")
+        if not 1 <= limit <= HISTORY_LIMIT:
+            raise InputError("limit", f"must be between 1 and {HISTORY_LIMIT}, got {limit}")
         live = self.state.history(user_id, limit)
         p = self.profile(user_id)
         cat, m = self.rec.catalog, self.rec.model

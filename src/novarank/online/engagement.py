@@ -39,7 +39,7 @@ class EngagementCalls:
                 results.append({"index": n, "accepted": False, "field": exc.field,
                                 "error": str(exc)})
                 kind = raw.get("type") if isinstance(raw, dict) else None
-                label = kind if kind in ENGAGEMENT_KINDS else "invalid"
+                label = kind if isinstance(kind, str) and kind in ENGAGEMENT_KINDS else "invalid"
                 self.metrics.of(self.metrics.events, label, "rejected").inc()
                 self.record_error("/v1/events", 422, "invalid_event", str(exc),
                                   request_id=raw.get("request_id")
@@ -90,7 +90,7 @@ class EngagementCalls:
         if not isinstance(raw, dict):
             raise InputError("event", "must be a JSON object")
         kind = raw.get("type")
-        if kind not in ENGAGEMENT_KINDS:
+        if not isinstance(kind, str) or kind not in ENGAGEMENT_KINDS:
             raise InputError("type", f"must be one of {sorted(ENGAGEMENT_KINDS)}, got {kind!r}")
         for field in ("user_id", "item_id"):
             v = raw.get(field)

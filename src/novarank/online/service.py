@@ -18,7 +18,7 @@ import numpy as np
 import orjson
 
 from novarank.config import SIGNALS, ServiceSettings
-from novarank.errors import ConfigError, InputError, NovarankError
+from novarank.errors import ConfigError, InputError, NotFoundError, NovarankError
 from novarank.online.assignment import Splitter
 from novarank.online.discovery import DiscoveryCalls
 from novarank.online.engagement import EngagementCalls
@@ -72,7 +72,8 @@ def decode_cursor(cursor: str) -> tuple[str, int]:
         snapshot, offset = raw.split(":")
         return snapshot, int(offset)
     except (ValueError, UnicodeDecodeError):
-        raise InputError("cursor", "not a cursor returned by this API") from None
+        raise NotFoundError("cursor", "not a cursor returned by this API: request the first "
+                            "page again") from None
 
 
 class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
@@ -310,14 +311,14 @@ class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
             if raw is None:
                 if l1_only:
                     return None
-                raise InputError("cursor", "expired or unknown: request the first page again")
+                raise NotFoundError("cursor", "expired or unknown: request the first page again")
             window = Window.decode(raw)
             if window.meta["user_id"] not in (user_id, COLD_USER):
-                raise InputError("cursor", "belongs to another user")
+                raise NotFoundError("cursor", "belongs to another user")
             made_by = window.meta.get("release", routing.stable.version)
             served = routing.by_version(made_by)
             if served is None:
-                raise InputError("cursor", f"made by release {made_by}, which is no longer "
+                raise NotFoundError("cursor", f"made by release {made_by}, which is no longer "
                                  "served: request the first page again")
             if not self._canary_fault(served, routing, l1_only):
                 return None

@@ -9,7 +9,7 @@ from novarank.api.common import JSON, Admin, Service, errors
 from novarank.api.models import ReleaseInfo, RolloutView, TogglesIn, TogglesOut, WarmManifest
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"],
-                   responses=errors(401, 403, 422, 500))
+                   responses=errors(400, 401, 403, 422, 500))
 
 
 @router.get("/toggles", response_model=TogglesOut, response_class=JSON)

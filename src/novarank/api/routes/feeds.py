@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -18,11 +19,13 @@ UserId = Annotated[str, Path(min_length=1, max_length=256)]
 K = Annotated[int, Query(description="items to return")]
 
 
+CURSOR = re.compile(r"^[A-Za-z0-9_-]{1,200}$")  # an opaque next_cursor: well-formed or 422
 FEED_PARAMS = [
     {"name": "k", "in": "query", "required": False, "description": "items per page (1..200)",
      "schema": {"type": "integer", "default": 10}},
     {"name": "cursor", "in": "query", "required": False,
-     "description": "next_cursor of the previous page", "schema": {"type": "string"}},
+     "description": "next_cursor of the previous page",
+     "schema": {"type": "string", "pattern": CURSOR.pattern}},
     {"name": "X-Variant-Override", "in": "header", "required": False,
      "description": "QA: force a variant (needs the admin bearer token)",
      "schema": {"type": "string"}},
@@ -33,7 +36,7 @@ FEED_PARAMS = [
 
 
 @router.get("/users/{user_id}/feed", response_model=FeedResponse, response_class=JSON,
-            responses=errors(401, 403), openapi_extra={"parameters": FEED_PARAMS})
+            responses=errors(401, 403, 404), openapi_extra={"parameters": FEED_PARAMS})
 async def feed(request: Request, user_id: str) -> JSON:
     """Personalized feed, paged by an opaque cursor; each item carries per-signal reasons.
 
@@ -46,9 +49,10 @@ async def feed(request: Request, user_id: str) -> JSON:
     request.state.release = service.release_for(user_id)  # errors name the routed release
     query, headers = request.query_params, request.headers
     k = int_param(query.get("k"), "k", 10)
-    cursor = query.get("cursor") or None
-    if cursor is not None and len(cursor) > 200:
-        raise InputError("cursor", "must be at most 200 characters")
+    cursor = query.get("cursor")
+    if cursor is not None and not CURSOR.fullmatch(cursor):
+        raise InputError("cursor", "must be a next_cursor of this API (base64url, at most 200 "
+                         "characters)")
     x_variant_override = headers.get("x-variant-override")
     refresh = "no-cache" in headers.get("cache-control", "")
     if x_variant_override is not None or refresh:
@@ -62,14 +66,16 @@ async def feed(request: Request, user_id: str) -> JSON:
 
 
 @router.get("/trending", response_model=TrendingResponse, response_class=JSON)
-def trending(service: Service, window: str = "24h", k: K = 20) -> JSON:
+def trending(service: Service, window: Literal["1h", "24h", "7d"] = "24h", k: K = 20) -> JSON:
     """Trending items by time-decayed engagement over 1h, 24h or 7d."""
     return JSON(service.trending(window, k))
 
 
 @router.get("/search", response_model=SearchResponse, response_class=JSON)
-def search(service: Service, q: Annotated[str, Query(max_length=200)],
-           user_id: Annotated[str | None, Query(max_length=256)] = None, k: K = 10) -> JSON:
+def search(service: Service,
+           q: Annotated[str, Query(min_length=1, max_length=200, pattern=r"\S")],
+           user_id: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
+           k: K = 10) -> JSON:
     """Full-text search over titles and tags, re-ranked for the user when one is given."""
     return JSON(service.search(q, user_id, k))
 

@@ -10,7 +10,7 @@ from novarank.api.common import JSON, Service, errors
 from novarank.api.models import ItemOut, ItemUpsert, SimilarResponse
 from novarank.stores.state import CatalogItem
 
-router = APIRouter(prefix="/v1/items", tags=["items"], responses=errors(422, 500))
+router = APIRouter(prefix="/v1/items", tags=["items"], responses=errors(400, 422, 500))
 ItemId = Annotated[str, Path(min_length=1, max_length=256, pattern=r"^[^|]+$")]
 
 

@@ -7,14 +7,14 @@ from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from novarank.api.common import JSON, Service, int_param
-from novarank.api.models import Readiness
+from novarank.api.models import Health, Readiness
 from novarank.errors import InputError
 from novarank.online.service import RankingService
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", response_class=JSON)
+@router.get("/healthz", response_model=Health, response_class=JSON)
 async def healthz() -> JSON:
     """The process is up and serving HTTP."""
     return JSON({"status": "ok"})
