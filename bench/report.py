@@ -170,8 +170,8 @@ def rollout(r: dict) -> list[str]:
            "`python bench/bench_rollout.py` · `novarank serve` with release v1; each drill "
            f"rolls out v2 to {r['canary_share']:.0%} of users with an injected fault (or, "
            "for `broken`, a copy of v2 whose item factors have the wrong shape: it verifies "
-           "and loads, then raises on requests) while a client drives feeds; the controller ticks every 0.5 s (policy "
-           f"`{r['policy']}`). Detect = decision - the canary's first answer; roll back = the "
+           "and loads, then raises on requests) while a client drives feeds; the controller "
+           f"ticks every 0.5 s (policy `{r['policy']}`). Detect = decision - the canary's first answer; roll back = the "
            "canary's last answer - decision.", "",
            "| fault | outcome | requests | canary share | failed on canary | failed outside "
            "| detect s | roll back s | top-K fill after |", "|---|---|---:|---:|---:|---:|---:|"

@@ -179,7 +179,7 @@ def test_new_upload_is_eligible_at_once(client):
     r = client.post("/v1/events", json=[{"type": "click", "user_id": "u1", "item_id": "fresh-1"}])
     assert r.json()["accepted"] == 1
     r = client.put("/v1/items/bad", json={"title": "x", "tags": ["a|b"]})
-    assert r.status_code == 422 and r.json()["error"]["field"] == "tags.0"  # the element that broke the rule
+    assert r.status_code == 422 and r.json()["error"]["field"] == "tags.0"
     r = client.put("/v1/items/bad", json={"title": ""})
     assert r.status_code == 422 and r.json()["error"]["field"] == "title"
 
