@@ -171,8 +171,8 @@ def rollout(r: dict) -> list[str]:
            f"rolls out v2 to {r['canary_share']:.0%} of users with an injected fault (or, "
            "for `broken`, a copy of v2 whose item factors have the wrong shape: it verifies "
            "and loads, then raises on requests) while a client drives feeds; the controller "
-           f"ticks every 0.5 s (policy `{r['policy']}`). Detect = decision - the canary's first answer; roll back = the "
-           "canary's last answer - decision.", "",
+           f"ticks every 0.5 s (policy `{r['policy']}`). Detect = decision - the canary's "
+           "first answer; roll back = the canary's last answer - decision.", "",
            "| fault | outcome | requests | canary share | failed on canary | failed outside "
            "| detect s | roll back s | top-K fill after |", "|---|---|---:|---:|---:|---:|---:|"
            "---:|---:|"]
