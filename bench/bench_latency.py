@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 from common import peak_rss_mb, write
 from novarank.config import TrainConfig
 from novarank.data.synthetic import SyntheticConfig, generate
-from novarank.online.recommender import Recommender
+from novarank.ranking.recommender import Recommender
 from novarank.training import fit_model
 
 

@@ -357,3 +357,17 @@ def test_unexpected_error_is_a_500_and_the_connection_survives(release, tmp_path
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_a_server_side_error_is_never_the_clients_422(client, monkeypatch):
+    from novarank.errors import ConfigError
+
+    service = client.app.state.service
+
+    def broken(*_a, **_k):
+        raise ConfigError("ranker: weights for variant 'x' are missing from the release")
+
+    monkeypatch.setattr(service, "trending", broken)
+    r = client.get("/v1/trending")
+    assert r.status_code == 500 and r.json()["error"]["code"] == "server_error"
+    assert "weights for variant" in r.json()["error"]["message"]

@@ -87,3 +87,16 @@ def test_synth_round_trips_through_the_generic_loader(tmp_path):
     assert sorted(again.items.ids.tolist()) == sorted(original.items.ids.tolist())
     assert set(again.items.creator.tolist()) == set(original.items.creator.tolist())
     assert TasteModel.load(tmp_path / "truth").user_factors.shape == (100, 16)
+
+
+def test_serve_without_a_release_says_so_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "novarank.cli.main", "serve", "--release",
+                          str(tmp_path / "missing")], capture_output=True, text=True,
+                         timeout=60)
+    out = res.stdout + res.stderr
+    assert res.returncode == 2 and "Traceback" not in out, out
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    assert len(lines) == 1 and str(tmp_path / "missing") in lines[0] and "make demo" in lines[0]

@@ -5,7 +5,7 @@ import pytest
 
 from novarank.config import SIGNALS, RankerConfig, Weights
 from novarank.errors import ConfigError
-from novarank.online import Recommender
+from novarank.ranking.recommender import Recommender
 
 
 def test_known_user_feed_excludes_seen_and_explains_scores(small_model):

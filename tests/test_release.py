@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from novarank.errors import ReleaseError
-from novarank.online import Recommender
+from novarank.ranking.recommender import Recommender
 from novarank.release import LOCK_NAME, load_release, save_release, verify_release
 
 

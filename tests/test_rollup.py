@@ -260,3 +260,10 @@ def test_a_rollup_that_counts_rows_twice_fails_reconciliation(day_of_traffic, tm
     res = rollup_mod.rollup(lake, date)
     assert not res.reconciliation["ok"]
     assert any(p.startswith("click: rolled up") for p in res.reconciliation["problems"])
+
+
+def test_tiles_print_units_with_their_values(day_of_traffic):
+    lake, date, _ = day_of_traffic
+    p95 = next(m for m in health(rollup(lake, date).to_dict())["metrics"]
+               if m["metric"] == "p95_ms")
+    assert p95["shown"].endswith(" ms") and p95["objective"] == "< 50 ms"

@@ -4,7 +4,7 @@ __version__ = "0.1.0"
 
 from novarank.data.dataset import Dataset
 from novarank.data.loaders import load as load_data
-from novarank.online.recommender import Feed, FeedItem, Recommender
+from novarank.ranking.recommender import Feed, FeedItem, Recommender
 from novarank.release.bundle import load_release, save_release
 from novarank.release.lock import verify_release
 from novarank.training import fit_model

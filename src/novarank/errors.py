@@ -1,4 +1,5 @@
-"""The exception hierarchy. Callers catch `NovarankError`; the HTTP layer maps subclasses."""
+"""The exception hierarchy. Callers catch `NovarankError`; the HTTP layer (api/errors.py)
+maps each kind to a status. Nothing here knows about HTTP."""
 
 from __future__ import annotations
 
@@ -40,9 +41,7 @@ class ConfigError(NovarankError):
 
 
 class InputError(NovarankError):
-    """A request argument breaks a rule; `field` names it (mapped to HTTP 422)."""
-
-    status = 422
+    """A request argument breaks a rule; `field` names it."""
 
     def __init__(self, field: str, message: str) -> None:
         self.field = field
@@ -50,16 +49,16 @@ class InputError(NovarankError):
 
 
 class NotFoundError(InputError):
-    status = 404
+    """The argument names something that does not exist (an item, a cursor's snapshot)."""
 
 
 class TooLargeError(InputError):
-    status = 413
+    """The request carries more than a stated limit."""
 
 
 class AuthError(NovarankError):
-    """Missing or wrong admin token (401), or admin API disabled (403)."""
+    """Missing or wrong credentials."""
 
-    def __init__(self, message: str, status: int = 401) -> None:
-        self.status = status
-        super().__init__(message)
+
+class ForbiddenError(AuthError):
+    """The credentials are fine but the operation is not allowed (admin API disabled)."""

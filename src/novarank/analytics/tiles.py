@@ -20,8 +20,10 @@ def status_of(obj: Objective, value: float | None, samples: int) -> dict[str, An
         verdict = "no_data"
     else:
         verdict = "ok" if obj.holds(value) else "breach"
-    return {"name": obj.name, "metric": obj.metric, "value": value, "samples": samples,
-            "objective": f"{obj.op} {obj.threshold:g}{obj.unit}", "status": verdict}
+    unit = f" {obj.unit}" if obj.unit else ""
+    return {"name": obj.name, "metric": obj.metric, "value": value, "unit": obj.unit,
+            "shown": "—" if value is None else f"{value:.4g}{unit}", "samples": samples,
+            "objective": f"{obj.op} {obj.threshold:g}{unit}", "status": verdict}
 
 
 def health(summary: dict[str, Any]) -> dict[str, Any]:

@@ -18,9 +18,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from novarank import __version__
 from novarank.api import openapi
 from novarank.api.common import JSON
+from novarank.api.errors import http_status
 from novarank.api.routes import admin, events, feeds, items, ops, users
 from novarank.config import ServiceSettings
-from novarank.errors import AuthError, InputError, NovarankError
+from novarank.errors import NovarankError
 from novarank.online.releases import ReleaseFailure
 from novarank.online.service import RankingService
 
@@ -139,23 +140,16 @@ def create_app(settings: ServiceSettings | None = None,
             response.headers["Allow"] = ", ".join(_allowed(app, request.url.path))
         return response
 
-    @app.exception_handler(InputError)
-    async def _input(request: Request, exc: InputError) -> JSON:
-        code = {404: "not_found", 413: "too_large"}.get(exc.status, "invalid")
-        return _error(exc.status, code, str(exc), exc.field, request)
-
-    @app.exception_handler(AuthError)
-    async def _auth(request: Request, exc: AuthError) -> JSON:
-        return _error(exc.status, "unauthorized" if exc.status == 401 else "forbidden", str(exc),
-                      request=request)
-
-    @app.exception_handler(ReleaseFailure)
-    async def _fault(request: Request, exc: ReleaseFailure) -> JSON:
-        return _error(500, exc.code, str(exc), request=request, release=exc.release)
-
     @app.exception_handler(NovarankError)
-    async def _other(request: Request, exc: NovarankError) -> JSON:
-        return _error(422, "invalid", str(exc), request=request)
+    async def _domain(request: Request, exc: NovarankError) -> JSON:
+        """Every domain error by its kind (api/errors.py); a server-side one (a release or
+        a setting) is a 500, never the client's 422."""
+        status, code = http_status(exc)
+        if isinstance(exc, ReleaseFailure):
+            return _error(status, exc.code, str(exc), request=request, release=exc.release)
+        if status >= 500:
+            log.error("server-side error on %s: %s", request.url.path, exc)
+        return _error(status, code, str(exc), getattr(exc, "field", None), request)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSON:

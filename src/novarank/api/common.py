@@ -9,7 +9,7 @@ import orjson
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 
-from novarank.errors import AuthError, InputError
+from novarank.errors import AuthError, ForbiddenError, InputError
 from novarank.online.service import RankingService
 
 
@@ -45,10 +45,10 @@ Service = Annotated[RankingService, Depends(get_service)]
 def check_admin(service: RankingService, authorization: str | None) -> None:
     token = service.settings.admin_token
     if token is None:
-        raise AuthError("admin API is disabled: set NOVARANK_ADMIN_TOKEN to enable it", 403)
+        raise ForbiddenError("admin API is disabled: set NOVARANK_ADMIN_TOKEN to enable it")
     expected = f"Bearer {token.get_secret_value()}"
     if not authorization or not hmac.compare_digest(authorization, expected):
-        raise AuthError("missing or wrong bearer token", 401)
+        raise AuthError("missing or wrong bearer token")
 
 
 async def require_admin(service: Service,

@@ -90,10 +90,9 @@ def print_tiles(out: dict, day: str) -> None:
         for col in ("metric", "value", "objective", "samples", "status"):
             t.add_column(col)
         for m in tile["metrics"]:
-            v = m["value"]
             colour = {"ok": "green", "breach": "red"}.get(m["status"], "yellow")
-            t.add_row(m["name"], "—" if v is None else f"{v:.4g}", m["objective"],
-                      str(m["samples"]), f"[{colour}]{m['status']}[/]")
+            t.add_row(m["name"], m["shown"], m["objective"], str(m["samples"]),
+                      f"[{colour}]{m['status']}[/]")
         console.print(t)
     console.print(f"allocation: {out['outcomes']['allocation']}")
 

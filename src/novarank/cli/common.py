@@ -40,7 +40,7 @@ def friendly_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except NovarankError as exc:
-            console.print(f"[bold red]error:[/] {exc}")
+            console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)  # one line
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]

@@ -11,7 +11,7 @@ from rich.table import Table
 from novarank.cli.common import console, friendly_errors
 from novarank.config import SIGNALS
 from novarank.errors import ConfigError
-from novarank.online.recommender import Feed, Recommender
+from novarank.ranking.recommender import Feed, Recommender
 from novarank.release.bundle import load_release
 
 SHORT = {"relevance": "rel", "freshness": "fresh", "trending": "trend", "affinity": "affin",

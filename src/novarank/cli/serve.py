@@ -44,7 +44,17 @@ def serve(
     """Serve the REST API with uvicorn (settings: NOVARANK_* environment variables)."""
     import uvicorn
 
+    from novarank.errors import ReleaseError
+    from novarank.release.lock import verify_release
+
     _export(release, settings)
+    path = ServiceSettings().release
+    try:  # here, once, with a sentence; not as a traceback from every worker
+        verify_release(path)
+    except ReleaseError as exc:
+        hint = (" — make one with `make demo` or `novarank train --data … --out DIR`"
+                if not Path(path).is_dir() else "")
+        raise ReleaseError(f"{exc}{hint}") from None
     uvicorn.run("novarank.api.app:app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level=log_level, timeout_graceful_shutdown=20)
 

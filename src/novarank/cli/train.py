@@ -11,8 +11,8 @@ from novarank.cli.common import console, friendly_errors, metrics_table, steps
 from novarank.cli.recommend import print_feed
 from novarank.config import TrainConfig
 from novarank.data.loaders import load
-from novarank.online.recommender import Recommender
 from novarank.pipeline import offline, train_release
+from novarank.ranking.recommender import Recommender
 from novarank.release.bundle import load_release
 
 DATA_HELP = ("'ml-100k' (built in), 'synthetic[:users=..,items=..,events=..,seed=..]', "

@@ -11,7 +11,7 @@ import numpy as np
 from novarank.evaluation.metrics import COHORTS, METRICS, cohort_of, ranking_metrics
 from novarank.evaluation.split import Holdout
 from novarank.model import Model
-from novarank.online.recommender import Recommender, UserProfile
+from novarank.ranking.recommender import Recommender, UserProfile
 
 METHODS = ("ranker", "item_item", "als", "popularity")
 RankFn = Callable[[UserProfile], np.ndarray]

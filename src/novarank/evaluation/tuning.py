@@ -10,8 +10,8 @@ import numpy as np
 from novarank.config import RankerConfig, Weights
 from novarank.evaluation.split import Holdout
 from novarank.model import Model
-from novarank.online.recommender import Recommender
 from novarank.ranking.blend import standardize
+from novarank.ranking.recommender import Recommender
 
 PARAMS = ("als_mix", "freshness", "trending", "affinity", "quality")
 GRID = (0.0, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)

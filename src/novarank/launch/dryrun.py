@@ -276,7 +276,7 @@ class DryRun:
         ev = {tile["tile"]: {m["metric"]: {"value": m["value"], "objective": m["objective"],
                                            "status": m["status"]} for m in tile["metrics"]}
               for tile in (h, o)}
-        off = [f"{m['metric']} {m['value']:.4g} ({m['status']}, objective {m['objective']})"
+        off = [f"{m['metric']} {m['shown']} ({m['status']}, objective {m['objective']})"
                if isinstance(m["value"], float) else f"{m['metric']} ({m['status']})"
                for tile in (h, o) for m in tile["metrics"] if m["status"] != "ok"]
         # samples: the fewest any objective was judged on (each has its own minimum)

@@ -1,5 +1,2 @@
-"""The request path: everything the API, the CLI and the launch harness call."""
-
-from novarank.online.recommender import Feed, FeedItem, Recommender
-
-__all__ = ["Feed", "FeedItem", "Recommender"]
+"""The request path: routing, caches, toggles, engagement, the feed: what the API and the
+launch harness call. The ranker itself lives in novarank.ranking."""

@@ -130,7 +130,8 @@ function fill(id, tile) {
   for (const m of tile.metrics) {
     const tr = document.createElement("tr");
     tr.setAttribute("data-metric", m.metric); tr.setAttribute("data-status", m.status);
-    for (const text of [m.name, fmt(m.value), m.objective, m.samples, m.status]) {
+    for (const text of [m.name, fmt(m.value) + (m.unit ? " " + m.unit : ""), m.objective,
+                        m.samples, m.status]) {
       const td = document.createElement("td"); td.textContent = text; tr.appendChild(td);
     }
     tr.lastChild.className = m.status; body.appendChild(tr);

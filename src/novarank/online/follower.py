@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 from novarank.errors import ConfigError
-from novarank.online.recommender import Recommender
 from novarank.online.releases import (
     ACTIVE,
     ERROR_PREFIX,
@@ -23,6 +22,7 @@ from novarank.online.releases import (
     load_served,
     read_doc,
 )
+from novarank.ranking.recommender import Recommender
 
 log = logging.getLogger("novarank.service")
 

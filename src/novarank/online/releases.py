@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, field_validator
 from novarank.config import ServiceSettings, Weights
 from novarank.errors import ConfigError, NovarankError
 from novarank.online.assignment import BUCKETS, bucket_of
-from novarank.online.recommender import Recommender
+from novarank.ranking.recommender import Recommender
 from novarank.release.bundle import load_release
 
 ROLLOUT_KEY = "rollout:current"

@@ -25,7 +25,6 @@ from novarank.online.engagement import EngagementCalls
 from novarank.online.follower import ReleaseFollower
 from novarank.online.ids import new_id
 from novarank.online.metrics import ServiceMetrics
-from novarank.online.recommender import Recommender, UserProfile
 from novarank.online.releases import (
     InjectedFault,
     ReleaseFailure,
@@ -37,6 +36,7 @@ from novarank.online.search import SearchIndex
 from novarank.online.tiered_cache import TieredCache
 from novarank.online.toggles import Toggles, ToggleWatcher, validate
 from novarank.online.window import SOURCES, Window
+from novarank.ranking.recommender import Recommender, UserProfile
 from novarank.stores import open_cache, open_counters, open_state
 from novarank.stores.cache import MemoryCache, RedisCache
 from novarank.telemetry.emitter import Emitter

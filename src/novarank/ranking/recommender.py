@@ -13,8 +13,8 @@ from novarank.config import SIGNALS, RankerConfig
 from novarank.data.events import PREFERENCE_WEIGHT, SEEN_EVENTS, Event
 from novarank.errors import ConfigError
 from novarank.model import Model
-from novarank.online.catalog import CatalogView
 from novarank.ranking.blend import blend, decay, standardize
+from novarank.ranking.catalog import CatalogView
 from novarank.ranking.select import select_top_k
 from novarank.stores.state import Engagement
 

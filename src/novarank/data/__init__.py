@@ -1,0 +1,1 @@
+"""Data sets: the typed Dataset, loaders for real formats, the synthetic platform."""
