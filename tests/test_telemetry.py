@@ -46,7 +46,7 @@ def test_emitter_never_blocks_counts_drops_and_reports_them(tmp_path):
     em.close()  # flushes the 5 kept plus one error event that reports the 3 lost
     assert len(_lake_rows(tmp_path, "request")) == 5
     err = _lake_rows(tmp_path, "error")
-    assert len(err) == 1 and err[0]["dropped"] == 3 and err[0]["code"] == "telemetry_buffer_full"
+    assert len(err) == 1 and err[0]["dropped"] == 3 and err[0]["code"] == "telemetry_dropped"
 
 
 def test_emitter_flushes_by_size_in_the_background(tmp_path):

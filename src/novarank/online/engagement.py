@@ -3,6 +3,7 @@ A mixin of RankingService."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 from typing import Any
@@ -12,6 +13,33 @@ from novarank.errors import InputError, TooLargeError
 from novarank.stores.state import Engagement
 from novarank.telemetry.schemas import user_key
 from novarank.telemetry.sinks import StreamWriter
+
+MAX_VALUE = 1e6  # an event's value: a watched fraction, or a weight a client may send
+MAX_POSITION = 10_000  # a slot in a feed page (int32 in the lake)
+
+
+def _shown(value: Any) -> str:
+    """A rejected value for an error message: short, and printable whatever it held."""
+    return repr(value)[:40].encode("utf-8", "backslashreplace").decode()
+
+
+def _utf8(field: str, text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(field, "must be valid UTF-8 (no lone surrogates)") from None
+
+
+def _storable(text: Any) -> bool:
+    """A string the lake can hold as given (64 characters, valid UTF-8)."""
+    if not isinstance(text, str) or len(text) > 64:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
 
 ENGAGEMENT_KINDS = {"impression": Event.IMPRESSION, "click": Event.CLICK, "watch": Event.WATCH,
                     "like": Event.LIKE, "share": Event.SHARE, "skip": Event.SKIP}
@@ -41,10 +69,9 @@ class EngagementCalls:
                 kind = raw.get("type") if isinstance(raw, dict) else None
                 label = kind if isinstance(kind, str) and kind in ENGAGEMENT_KINDS else "invalid"
                 self.metrics.of(self.metrics.events, label, "rejected").inc()
+                rid = raw.get("request_id") if isinstance(raw, dict) else None
                 self.record_error("/v1/events", 422, "invalid_event", str(exc),
-                                  request_id=raw.get("request_id")
-                                  if isinstance(raw, dict) and isinstance(
-                                      raw.get("request_id"), str) else None)
+                                  request_id=rid if _storable(rid) else None)
                 continue
             results.append({"index": n, "accepted": True})
             kind = Event(ev.event)
@@ -61,8 +88,7 @@ class EngagementCalls:
                                                                            toggles),
                 "release": self.routing.for_user(ev.user_id).version,
                 "item_id": ev.item_id, "kind": kind.name.lower(), "value": ev.value,
-                "position": raw.get("position") if isinstance(raw.get("position"), int)
-                else None})
+                "position": raw.get("position")})
         self.state.add_engagement(rows)  # durable first: counters and caches are derived
         self._emit_client_events(telemetry)
         if trend:
@@ -87,15 +113,20 @@ class EngagementCalls:
                     self.events.emit(kind, row)
 
     def _parse_event(self, raw: Any, now: int) -> Engagement:
+        """Accept an event only if every sink can store it exactly as given: the bounds of
+        its telemetry schema (int32 position, finite numbers, valid UTF-8), so a bad event
+        is refused here and never poisons a flush its neighbours are in."""
         if not isinstance(raw, dict):
             raise InputError("event", "must be a JSON object")
         kind = raw.get("type")
         if not isinstance(kind, str) or kind not in ENGAGEMENT_KINDS:
-            raise InputError("type", f"must be one of {sorted(ENGAGEMENT_KINDS)}, got {kind!r}")
+            raise InputError("type", f"must be one of {sorted(ENGAGEMENT_KINDS)}, got "
+                             f"{_shown(kind)}")
         for field in ("user_id", "item_id"):
             v = raw.get(field)
             if not isinstance(v, str) or not 1 <= len(v) <= 256:
                 raise InputError(field, "must be a string of 1 to 256 characters")
+            _utf8(field, v)
         if raw["item_id"] not in self.rec.catalog.index:
             raise InputError("item_id", f"unknown item '{raw['item_id']}'")
         ts = raw.get("ts", now)
@@ -104,10 +135,18 @@ class EngagementCalls:
         value = raw.get("value", 1.0)
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise InputError("value", "must be a number")
+        if not math.isfinite(value) or abs(value) > MAX_VALUE:
+            raise InputError("value", f"must be a finite number within +-{MAX_VALUE:g}")
         if kind == "watch" and not 0.0 <= value <= 1.0:
             raise InputError("value", f"watched fraction must be within [0, 1], got {value}")
         rid = raw.get("request_id")
         if rid is not None and (not isinstance(rid, str) or len(rid) > 64):
             raise InputError("request_id", "must be a string of at most 64 characters")
+        if rid is not None:
+            _utf8("request_id", rid)
+        position = raw.get("position")
+        if position is not None and (not isinstance(position, int) or isinstance(position, bool)
+                                     or not 0 <= position <= MAX_POSITION):
+            raise InputError("position", f"must be an integer within [0, {MAX_POSITION}]")
         return Engagement(raw["user_id"], raw["item_id"], int(ENGAGEMENT_KINDS[kind]),
                           float(value), ts)

@@ -77,6 +77,15 @@ class Emitter:
         if lost and self.on_drop is not None:
             self.on_drop(lost)
 
+    def _lost(self, n: int) -> None:
+        """Events that will never be written: counted, and reported by the next flush's
+        error event (so the lake itself shows the loss)."""
+        with self._lock:
+            self.dropped += n
+            self._unreported_drops += n
+        if self.on_drop is not None:
+            self.on_drop(n)
+
     def lag_seconds(self) -> float:
         """Age of the oldest buffered event (0 when everything is written)."""
         with self._lock:
@@ -119,22 +128,27 @@ class Emitter:
             buf.append(("error", {
                 "event_id": f"{random.getrandbits(128):032x}", "schema_version": SCHEMA_VERSION,
                 "ts": now_ms, "received_ms": now_ms, "release": self.release,
-                "route": "telemetry", "status": 0, "code": "telemetry_buffer_full",
-                "message": f"{drops} events dropped: telemetry buffer full", "dropped": drops}))
+                "route": "telemetry", "status": 0, "code": "telemetry_dropped",
+                "message": f"{drops} events dropped: telemetry buffer full or sink refused "
+                           "them", "dropped": drops}))
         if not buf or self.sink is None:
             return 0
         groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for kind, row in buf:
             groups[kind].append(row)
+        written = 0
         with self._write_lock:
             for kind, rows in groups.items():
-                try:
+                try:  # one kind's failure never costs the others their write
                     self.sink.write(kind, rows)
+                    written += len(rows)
                 except Exception:
                     self.failed_batches += 1
-                    raise
-            self.written += len(buf)
-        return len(buf)
+                    log.exception("telemetry: %d %s events lost: the sink refused them",
+                                  len(rows), kind)
+                    self._lost(len(rows))
+            self.written += written
+        return written
 
     def close(self) -> None:
         self._stop.set()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import time
 import uuid
@@ -11,9 +13,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from novarank.telemetry.schemas import table
+
+log = logging.getLogger("novarank.telemetry")
 
 
 class Sink(Protocol):
@@ -43,23 +48,64 @@ class LakeWriter:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        self.dead_lettered = 0  # rows no part could hold, kept in events/_deadletter/
 
     def write(self, kind: str, rows: list[dict[str, Any]]) -> None:
         by_day: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for r in rows:
-            by_day[r["ts"] // 86_400_000].append(r)  # UTC day number: no datetime per row
+            ts = r.get("ts")
+            day_number = ts // 86_400_000 if isinstance(ts, int) else -1
+            by_day[day_number].append(r)  # UTC day number: no datetime per row
         for day_number, day_rows in by_day.items():
+            good, arrow = self._table(kind, day_rows, day_number)
+            if not good:
+                continue
             day = event_date(day_number * 86_400_000)
             d = self.root / "events" / kind / f"event_date={day}"
             d.mkdir(parents=True, exist_ok=True)
             name = f"part-{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}.parquet"
             tmp = d / f".{name}.tmp"
-            pq.write_table(table(kind, day_rows), tmp, compression="snappy")  # cheap on CPU
+            pq.write_table(arrow, tmp, compression="snappy")  # cheap on CPU
             os.replace(tmp, d / name)
-            _append_ledger(d / LEDGER, {"part": name, "rows": len(day_rows),
-                                        "first": day_rows[0].get("event_id"),
-                                        "last": day_rows[-1].get("event_id"),
+            _append_ledger(d / LEDGER, {"part": name, "rows": len(good),
+                                        "first": good[0].get("event_id"),
+                                        "last": good[-1].get("event_id"),
                                         "writer": os.getpid()})
+
+    def _table(self, kind: str, rows: list[dict[str, Any]], day_number: int
+               ) -> tuple[list[dict[str, Any]], Any]:
+        """The rows the schema can hold, as one table. A row that cannot be written (an
+        integer out of range, invalid UTF-8, no timestamp) goes to the dead letters with
+        its reason instead of taking its flush-mates with it."""
+        if day_number >= 0:
+            try:
+                return rows, table(kind, rows)
+            except (pa.ArrowException, ValueError, TypeError, OverflowError):
+                pass  # find the poison: only now pay for a table per row
+        good, bad = [], []
+        for row in rows:
+            try:
+                if not isinstance(row.get("ts"), int):
+                    raise ValueError("ts: not an integer timestamp")
+                table(kind, [row])
+                good.append(row)
+            except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
+                bad.append((row, f"{type(exc).__name__}: {exc}"[:300]))
+        self._dead_letter(kind, bad)
+        return good, table(kind, good) if good else None
+
+    def _dead_letter(self, kind: str, bad: list[tuple[dict[str, Any], str]]) -> None:
+        if not bad:
+            return
+        d = self.root / "events" / "_deadletter" / kind
+        d.mkdir(parents=True, exist_ok=True)
+        path = d / f"part-{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}.jsonl"
+        lines = [json.dumps({"reason": why, "row": row}, default=repr, ensure_ascii=True)
+                 for row, why in bad]  # ascii escapes: a lone surrogate cannot break it
+        path.write_text("\n".join(lines) + "\n")
+        self.dead_lettered += len(bad)
+        log.error("telemetry: %d %s rows dead-lettered to %s (%s)", len(bad), kind, path,
+                  bad[0][1])
 
     def close(self) -> None:
         pass

@@ -1,0 +1,117 @@
+"""One bad event never costs anyone else's: refused at the door with its field named, or
+dead-lettered by the writer, while its batch-mates and flush-mates are written."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pyarrow.parquet as pq
+import pytest
+from fastapi.testclient import TestClient
+
+from novarank.api import create_app
+from novarank.config import ServiceSettings, TrainConfig
+from novarank.data.synthetic import SyntheticConfig, generate
+from novarank.release import save_release
+from novarank.telemetry.emitter import Emitter
+from novarank.telemetry.sinks import LakeWriter
+from novarank.training import fit_model
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    d = generate(SyntheticConfig(users=100, items=80, creators=10, events=5_000, seed=3))
+    out = tmp_path_factory.mktemp("poison") / "r1"
+    save_release(fit_model(d.dataset, TrainConfig(als_iterations=2, als_factors=8, tune=False)),
+                 out, version="r1")
+    return out, str(d.dataset.items.ids[0])
+
+
+def _rows(lake, kind):
+    parts = sorted((lake / "events" / kind).glob("event_date=*/part-*.parquet"))
+    return [r for p in parts for r in pq.read_table(p).to_pylist()]
+
+
+def test_poison_events_are_refused_one_by_one_and_their_neighbours_kept(release, tmp_path):
+    path, item = release
+    s = ServiceSettings(release=path, state_url=f"sqlite:///{tmp_path}/s.db",
+                        events_url=f"file://{tmp_path}/lake")
+    good = {"type": "click", "user_id": "u1", "item_id": item, "position": 3}
+    poison = [
+        ({"type": "like", "user_id": "u1", "item_id": item, "value": float("nan")}, "value"),
+        ({"type": "like", "user_id": "u1", "item_id": item, "value": float("inf")}, "value"),
+        ({"type": "share", "user_id": "u1", "item_id": item, "value": 1e300}, "value"),
+        ({"type": "click", "user_id": "\ud800bad", "item_id": item}, "user_id"),
+        ({"type": "click", "user_id": "u2", "item_id": item, "request_id": "\udfff"},
+         "request_id"),
+        ({"type": "impression", "user_id": "u2", "item_id": item, "position": 2**40},
+         "position"),
+        ({"type": {"nested": 1}, "user_id": "u2", "item_id": item}, "type"),
+        ({"type": "click", "user_id": "u2", "item_id": item, "ts": 2**70}, "ts"),
+    ]
+    batch = [good, *(p for p, _ in poison), {**good, "user_id": "u3"}]
+    with TestClient(create_app(s)) as c:
+        # a lone surrogate or NaN cannot travel as strict JSON: send the body as Python's
+        # json module writes it (what a careless client sends)
+        body = json.dumps(batch).encode()
+        r = c.post("/v1/events", content=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == 200, r.text
+        out = r.json()
+        assert out["accepted"] == 2 and out["rejected"] == len(poison)
+        fields = [res["field"] for res in out["results"][1:-1]]
+        assert fields == [f for _, f in poison]
+        history = c.get("/v1/users/u1/history").json()["live"]
+        assert [e["type"] for e in history] == ["click"]  # refused ones left no trace
+    clicks = _rows(tmp_path / "lake", "click")
+    assert len(clicks) == 2 and {r["position"] for r in clicks} == {3}
+    assert not _rows(tmp_path / "lake", "engagement")
+    assert not (tmp_path / "lake" / "events" / "_deadletter").exists()
+
+
+def test_a_row_the_lake_cannot_hold_is_dead_lettered_not_its_flush_mates(tmp_path):
+    now = int(time.time() * 1000)
+    rows = [{"event_id": f"e{i}", "ts": now, "received_ms": now, "request_id": f"r{i}",
+             "item_id": "v1", "position": i} for i in range(5)]
+    rows[2]["position"] = 2**40  # int32 in the schema
+    rows[3]["item_id"] = "\ud800"  # not UTF-8
+    w = LakeWriter(tmp_path)
+    w.write("impression", rows)
+    written = _rows(tmp_path, "impression")
+    assert sorted(r["event_id"] for r in written) == ["e0", "e1", "e4"]
+    assert w.dead_lettered == 2
+    dead = [json.loads(line) for p in (tmp_path / "events" / "_deadletter" / "impression")
+            .glob("part-*.jsonl") for line in p.read_text().splitlines()]
+    assert sorted(d["row"]["event_id"] for d in dead) == ["e2", "e3"]
+    assert all(d["reason"] for d in dead)
+    # the ledger counts what was written, so reconciliation holds
+    ledger = next((tmp_path / "events" / "impression").glob("event_date=*/_ledger.jsonl"))
+    assert json.loads(ledger.read_text())["rows"] == 3
+
+
+class _RefusesClicks:
+    name = "flaky"
+
+    def __init__(self) -> None:
+        self.kept: dict[str, int] = {}
+
+    def write(self, kind, rows):
+        if kind == "click":
+            raise OSError("disk full")
+        self.kept[kind] = self.kept.get(kind, 0) + len(rows)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_sink_failure_for_one_kind_loses_only_that_kind_and_counts_it():
+    sink, lost = _RefusesClicks(), []
+    em = Emitter(sink, release="r1", on_drop=lost.append, flush_s=60)
+    for i in range(4):
+        em.emit("impression", {"request_id": f"r{i}"})
+    em.emit("click", {"request_id": "r0"})
+    assert em.flush() == 4
+    assert sink.kept == {"impression": 4} and em.dropped == 1 and lost == [1]
+    em.flush()  # the loss is reported in the lake itself, by an error event
+    assert sink.kept.get("error") == 1
+    em.close()
