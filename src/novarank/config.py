@@ -111,6 +111,8 @@ class ServiceSettings(BaseSettings):
     feed_window: int = Field(200, ge=1, le=1000, description="items ranked per feed snapshot")
     snapshot_ttl_s: float = Field(1800.0, gt=0, description="how long a cursor stays valid")
     max_batch: int = Field(1000, ge=1, description="events per POST /v1/events")
+    max_body_bytes: int = Field(1 << 20, ge=1024, description="largest request body; a "
+                                "larger one is refused with 413 before it is parsed")
     refresh_s: float = Field(1.0, gt=0, description="toggles and catalog re-read period")
     trending_refresh_s: float = Field(5.0, gt=0)
     refresh_ahead_queue: int = Field(10_000, ge=1, description="users waiting to be re-ranked "

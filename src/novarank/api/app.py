@@ -19,6 +19,7 @@ from novarank import __version__
 from novarank.api import openapi
 from novarank.api.common import JSON
 from novarank.api.errors import http_status
+from novarank.api.limits import BodyLimit
 from novarank.api.routes import admin, events, feeds, items, ops, users
 from novarank.config import ServiceSettings
 from novarank.errors import NovarankError
@@ -126,7 +127,8 @@ def create_app(settings: ServiceSettings | None = None,
                               "A/B variants and safety toggles.")
     for module in (feeds, items, users, events, admin, ops):
         app.include_router(module.router)
-    app.add_middleware(RequestMetrics)
+    app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics)  # outermost: it counts the 413s too
     openapi.install(app)
 
     @app.exception_handler(StarletteHTTPException)
