@@ -267,3 +267,25 @@ def test_tiles_print_units_with_their_values(day_of_traffic):
     p95 = next(m for m in health(rollup(lake, date).to_dict())["metrics"]
                if m["metric"] == "p95_ms")
     assert p95["shown"].endswith(" ms") and p95["objective"] == "< 50 ms"
+
+
+def test_a_window_counts_only_what_happened_after_it_opened(day_of_traffic, tmp_path):
+    from novarank.analytics.rollup import window
+
+    lake, date, counts = day_of_traffic
+    copy = tmp_path / "lake"
+    shutil.copytree(lake, copy)
+    import time
+
+    late = int(time.time() * 1000) + 1  # after all of the fixture's traffic, the same day
+    LakeWriter(copy).write("request", [
+        {"event_id": f"late{i}", "ts": late, "received_ms": late, "request_id": f"z{i}",
+         "route": "feed", "status": 200, "cache": "miss", "k": 5, "returned": 5,
+         "latency_ms": 1.0, "variant": "control", "release": "r"} for i in range(9)])
+    whole = rollup(copy, date)
+    part = window(copy, date, late)
+    total = next(r for r in part["tables"]["daily_requests"] if r["level"] == "all")
+    assert total["requests"] == 9 and total["cache_hits"] == 0
+    full = next(r for r in whole.tables["daily_requests"] if r["level"] == "all")
+    assert full["requests"] == counts["feeds"] + 9
+    assert health(part)["requests"] == 9

@@ -36,6 +36,11 @@ class ReleaseError(NovarankError):
     """A release directory is missing, incomplete, altered or unreadable."""
 
 
+class StoreUnavailable(NovarankError):
+    """A shared store (Redis, PostgreSQL) cannot be reached right now: callers degrade
+    (serve from L1, rank locally, skip a derived counter) instead of failing the request."""
+
+
 class ConfigError(NovarankError):
     """A setting or argument breaks a rule; the message names it."""
 

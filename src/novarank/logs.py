@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,6 +30,16 @@ def configure(level: str = "INFO") -> None:
         handler.setFormatter(JsonLines())
         root.addHandler(handler)
     root.propagate = False
+    threading.excepthook = _thread_crash
+
+
+def _thread_crash(args: threading.ExceptHookArgs) -> None:
+    """A background thread that dies says so in the JSON log, not as plain-text traceback."""
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    logging.getLogger("novarank.threads").error(
+        "thread %s died", name, exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
 
 
 def by_subsystem(lines: list[str], per: int = 3) -> dict[str, list[str]]:

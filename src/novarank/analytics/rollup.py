@@ -56,8 +56,10 @@ def _sql(name: str) -> str:
         f"sql/{SQL_VERSION}/{name}.sql").read_text()
 
 
-def _register(con: duckdb.DuckDBPyConnection, found: Scan) -> None:
-    """<type>_raw: every row of the readable parts; <type>: one row per event_id."""
+def _register(con: duckdb.DuckDBPyConnection, found: Scan, since_ms: int | None = None
+              ) -> None:
+    """<type>_raw: every row of the readable parts; <type>: one row per event_id (only
+    events that happened at or after `since_ms`, when given)."""
     for kind, schema in SCHEMAS.items():
         files = found.files.get(kind, [])
         if files:
@@ -65,7 +67,8 @@ def _register(con: duckdb.DuckDBPyConnection, found: Scan) -> None:
         else:
             con.register(f"{kind}_empty", schema.empty_table())
             con.execute(f"CREATE VIEW {kind}_raw AS SELECT * FROM {kind}_empty")
-        con.execute(f"CREATE TABLE {kind} AS SELECT * FROM {kind}_raw "
+        where = "" if since_ms is None else f"WHERE ts >= {int(since_ms)} "
+        con.execute(f"CREATE TABLE {kind} AS SELECT * FROM {kind}_raw {where}"
                     "QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY received_ms) = 1")
 
 
@@ -106,6 +109,20 @@ def rollup(lake: str | Path, date: str, catalog_items: int | None = None,
     tmp.write_text(json.dumps(result.to_dict(), indent=2, default=str))
     os.replace(tmp, summary)
     return result
+
+
+def window(lake: str | Path, date: str, since_ms: int, catalog_items: int | None = None
+           ) -> dict[str, Any]:
+    """The daily tables over the part of a day from `since_ms` on, as a summary the tiles
+    read: e.g. the traffic after a warm plan, so a tile judges steady state, not the cold
+    start a harness measured on purpose. Writes nothing; the day's own rollup (and its
+    reconciliation) stays the whole day's."""
+    con = duckdb.connect()
+    _register(con, scan(Path(lake), date), since_ms)
+    tables = {name: con.sql(_sql(name)).to_arrow_table().to_pylist() for name in TABLES}
+    con.close()
+    return {"date": date, "tables": tables, "catalog_items": catalog_items,
+            "since_ms": since_ms}
 
 
 def load_summary(lake: str | Path, date: str) -> dict[str, Any] | None:

@@ -226,6 +226,8 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     ready: bool
     checks: dict[str, bool]
+    degraded: bool = Field(description="the shared cache is down: serving from L1 and "
+                           "ranking locally (still ready)")
     release: str
 
 

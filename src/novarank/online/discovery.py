@@ -30,7 +30,7 @@ class DiscoveryCalls:
         seconds = TRENDING_WINDOWS[window]
         now = int(time.time())
         cat = self.rec.catalog
-        live = self.counters.decayed(now, seconds / 2, seconds)
+        live = self.live_counts(now, seconds / 2, seconds) or {}
         scores = np.zeros(cat.n_items, np.float32)
         for item_id, w in live.items():
             i = cat.index.get(item_id)

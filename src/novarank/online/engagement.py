@@ -92,7 +92,7 @@ class EngagementCalls:
         self.state.add_engagement(rows)  # durable first: counters and caches are derived
         self._emit_client_events(telemetry)
         if trend:
-            self.counters.add(trend, now)
+            self.count_engagement(trend, now)
         for user in touched:
             self.invalidate(user)
             if user not in self._refresh_pending and not self._refresh_q.full():

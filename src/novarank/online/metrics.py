@@ -67,5 +67,12 @@ class ServiceMetrics:
         self.release_requests = Counter("novarank_release_requests_total", "Feed answers by "
                                         "the release they were routed to and outcome",
                                         ["release", "outcome"], registry=r)
+        self.l2_up = Gauge("novarank_cache_l2_up", "1 while the shared L2 cache answers (0: "
+                           "degraded to L1 and local ranking, or no L2)", registry=r)
+        self.store_errors = Counter("novarank_store_errors_total", "Operations on a shared "
+                                    "store that failed and were degraded around",
+                                    ["store", "op"], registry=r)
+        self.thread_restarts = Counter("novarank_thread_restarts_total", "Background loops "
+                                       "restarted after an error", ["thread"], registry=r)
         self.canary_share = Gauge("novarank_canary_share", "Share of users on the canary "
                                   "release (0 without a rollout)", registry=r)

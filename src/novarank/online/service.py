@@ -18,11 +18,18 @@ import numpy as np
 import orjson
 
 from novarank.config import SIGNALS, ServiceSettings
-from novarank.errors import ConfigError, InputError, NotFoundError, NovarankError
+from novarank.errors import (
+    ConfigError,
+    InputError,
+    NotFoundError,
+    NovarankError,
+    StoreUnavailable,
+)
 from novarank.online.assignment import Splitter
 from novarank.online.discovery import DiscoveryCalls
 from novarank.online.engagement import EngagementCalls
 from novarank.online.follower import ReleaseFollower
+from novarank.online.health import StoreHealth
 from novarank.online.ids import new_id
 from novarank.online.metrics import ServiceMetrics
 from novarank.online.releases import (
@@ -95,6 +102,8 @@ class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
         self.cache = TieredCache(MemoryCache(s.l1_max_entries, s.l1_max_bytes), l2,
                                  self.metrics)
         self.counters = open_counters(s.counters_url, prefix=s.key_prefix)
+        self.counters_health = StoreHealth("trending counters", self.metrics,
+                                           degraded="trending without live engagement")
         self.events = Emitter(open_sink(s.events_url, f"{s.key_prefix}telemetry"),
                               release=self.release,
                               on_drop=self.metrics.telemetry_dropped.inc)
@@ -108,6 +117,7 @@ class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
         self._catalog_lock = threading.Lock()
         self._search: tuple[int, SearchIndex] | None = None
         self._trending_at = 0.0
+        self._counters_retry_at = 0.0
         self._stop = threading.Event()
         self._follow_rollout(wait=True)  # a restarted replica serves what the rollout says
         self.metrics.of(self.metrics.release_info, self.release).set(1)
@@ -159,11 +169,43 @@ class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
                 served.rec.catalog = served.rec.catalog.with_upserts(
                     changed, self._quality_prior(served.rec))
 
+    def live_counts(self, now: int, half_life_s: float, horizon_s: int
+                    ) -> dict[str, float] | None:
+        """Live engagement per item, decayed; None while the counters are down (probed
+        again once a second), and trending then comes from what was last read."""
+        if not self.counters_health.up and time.monotonic() < self._counters_retry_at:
+            return None
+        try:
+            live = self.counters.decayed(now, half_life_s, horizon_s)
+        except StoreUnavailable as exc:
+            self._counters_retry_at = time.monotonic() + 1.0
+            self.counters_health.failed("read", exc)
+            return None
+        self.counters_health.ok()
+        return live
+
+    def count_engagement(self, weights: dict[str, float], now: int) -> None:
+        """Add to the live counters; while they are down the addition is skipped and
+        counted (they are derived: the state store holds every accepted event)."""
+        if not self.counters_health.up and time.monotonic() < self._counters_retry_at:
+            self.metrics.of(self.metrics.store_errors, "trending counters", "add").inc()
+            return
+        try:
+            self.counters.add(weights, now)
+        except StoreUnavailable as exc:
+            self._counters_retry_at = time.monotonic() + 1.0
+            self.counters_health.failed("add", exc)
+            return
+        self.counters_health.ok()
+
     def _trend(self, served: Served, now: int) -> None:
-        """The release's trending decayed to now, plus the live counters."""
+        """The release's trending decayed to now, plus the live counters (kept as it was
+        while the counters cannot be read)."""
         m, r = served.rec.model, served.rec.ranker
         hl = r.trending_half_life_days * DAY
-        live = self.counters.decayed(now, hl, int(4 * hl))
+        live = self.live_counts(now, hl, int(4 * hl))
+        if live is None:
+            return
         factor = float(np.exp2(-max(0, now - m.as_of) / hl))
         with self._catalog_lock:
             served.rec.catalog = served.rec.catalog.with_trending(m.trending, factor, live)
@@ -183,12 +225,31 @@ class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
                 self.metrics.of(self.metrics.fallbacks, "sync_error").inc()
 
     def _listen_invalidations(self, l2: RedisCache) -> None:
-        pubsub = l2.subscribe(self._channel)
+        """Drop other replicas' invalidated feeds from L1. Supervised: after a lost
+        connection it resubscribes with backoff, and then empties L1, since invalidations
+        sent while it was away are lost and an L1 entry could outlive its user's like."""
+        backoff, outage = 0.5, False
         while not self._stop.is_set():
-            msg = pubsub.get_message(timeout=0.5)
-            if msg and msg.get("type") == "message":
-                self.cache.l1.delete(self._feed_keys(msg["data"].decode()))
-        pubsub.close()
+            try:
+                pubsub = l2.subscribe(self._channel)
+                if outage:
+                    self.cache.l1.clear()
+                    log.info("invalidation listener reconnected; L1 emptied (invalidations "
+                             "sent meanwhile are lost)")
+                outage, backoff = False, 0.5
+                while not self._stop.is_set():
+                    msg = pubsub.get_message(timeout=0.5)
+                    if msg and msg.get("type") == "message":
+                        self.cache.l1.delete(self._feed_keys(msg["data"].decode()))
+                pubsub.close()
+            except Exception as exc:  # the thread must outlive any Redis error
+                if not outage:
+                    log.warning("invalidation listener lost Redis (%s); retrying with backoff",
+                                type(exc).__name__)
+                outage = True
+                self.metrics.of(self.metrics.thread_restarts, "nr-invalidate").inc()
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 1.0)  # back within a second of Redis
 
     @property
     def _channel(self) -> str:
@@ -254,10 +315,15 @@ class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
                 for v in self.rec.ranker.variants]
 
     def invalidate(self, user_id: str) -> None:
-        """Drop the user's cached feeds here, in L2, and (via pub/sub) in every replica's L1."""
+        """Drop the user's cached feeds here, in L2, and (via pub/sub) in every replica's L1.
+        With Redis down only this replica's L1 is cleared; the others empty theirs when
+        their listener reconnects."""
         self.cache.delete(self._feed_keys(user_id))
-        if isinstance(self.cache.l2, RedisCache):
-            self.cache.l2.publish(self._channel, user_id)
+        if isinstance(self.cache.l2, RedisCache) and not self.cache.degraded:
+            try:
+                self.cache.l2.publish(self._channel, user_id)
+            except StoreUnavailable as exc:
+                self.cache.health.failed("publish", exc)
 
     # ---- feed ----------------------------------------
     def _check_k(self, k: int, limit: int | None = None) -> None:
@@ -569,6 +635,11 @@ class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
                                 variants_off=variants_off).to_dict()
 
     def ready(self) -> dict[str, Any]:
+        """Ready = can answer feeds: a verified release and a reachable state store. The
+        shared cache is reported but does not count: with it down every replica still
+        serves (from L1, ranking locally), and failing readiness would take them all out
+        of the load balancer at once."""
         checks = {"release_verified": True, "state": self.state.ping(),
                   "cache": self.cache.l2.ping() if self.cache.l2 is not None else True}
-        return {"ready": all(checks.values()), "checks": checks, "release": self.release}
+        return {"ready": checks["release_verified"] and checks["state"], "checks": checks,
+                "degraded": not checks["cache"], "release": self.release}

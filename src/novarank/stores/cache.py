@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Protocol
 
 from cachetools import TLRUCache
+
+from novarank.errors import StoreUnavailable
 
 
 class Cache(Protocol):
@@ -77,9 +80,12 @@ class MemoryCache:
     def ping(self) -> bool:
         return True
 
-    def close(self) -> None:
+    def clear(self) -> None:
         with self._lock:
             self._data.clear()
+
+    def close(self) -> None:
+        self.clear()
 
     # ---- introspection for metrics ------------------------------------------------------
     @property
@@ -94,6 +100,18 @@ class MemoryCache:
         return len(self._data)
 
 
+@contextmanager
+def unavailable_on_error(what: str) -> Iterator[None]:
+    """Redis errors (refused, reset, timed out) as StoreUnavailable, the one error the
+    service degrades on."""
+    import redis
+
+    try:
+        yield
+    except (redis.RedisError, OSError) as exc:
+        raise StoreUnavailable(f"{what}: {type(exc).__name__}: {exc}") from exc
+
+
 class RedisCache:
     """Shared L2: MGET for reads (one round trip), pipelined SET PX for writes."""
 
@@ -102,25 +120,28 @@ class RedisCache:
     def __init__(self, url: str, prefix: str = "nr:") -> None:
         import redis
 
-        self._r = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        self._r = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=1.0)
         self.prefix = prefix
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:
             return []
-        return self._r.mget([self.prefix + k for k in keys])
+        with unavailable_on_error("L2 cache"):
+            return self._r.mget([self.prefix + k for k in keys])
 
     def set_many(self, items: Mapping[str, bytes], ttl_s: float) -> None:
         if not items:
             return
-        pipe = self._r.pipeline(transaction=False)
-        for k, v in items.items():
-            pipe.set(self.prefix + k, v, px=max(1, int(ttl_s * 1000)))
-        pipe.execute()
+        with unavailable_on_error("L2 cache"):
+            pipe = self._r.pipeline(transaction=False)
+            for k, v in items.items():
+                pipe.set(self.prefix + k, v, px=max(1, int(ttl_s * 1000)))
+            pipe.execute()
 
     def delete(self, keys: Sequence[str]) -> None:
         if keys:
-            self._r.delete(*[self.prefix + k for k in keys])
+            with unavailable_on_error("L2 cache"):
+                self._r.delete(*[self.prefix + k for k in keys])
 
     def incr(self, key: str) -> int:
         return int(self._r.incr(self.prefix + key))
@@ -135,7 +156,8 @@ class RedisCache:
         self._r.close()
 
     def publish(self, channel: str, message: str) -> None:
-        self._r.publish(channel, message)
+        with unavailable_on_error("L2 cache"):
+            self._r.publish(channel, message)
 
     def subscribe(self, channel: str):  # type: ignore[no-untyped-def]
         """A redis-py PubSub on `channel` (poll it with get_message)."""

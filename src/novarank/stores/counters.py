@@ -8,6 +8,8 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Protocol
 
+from novarank.stores.cache import unavailable_on_error
+
 HOUR = 3_600
 
 
@@ -62,25 +64,28 @@ class RedisCounters:
     def __init__(self, url: str, prefix: str = "nr:trend:", horizon_s: int = 14 * 86_400) -> None:
         import redis
 
-        self._r = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        self._r = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=1.0)
         self.prefix, self.horizon_s = prefix, horizon_s
 
     def add(self, weights: Mapping[str, float], ts: int) -> None:
         key = f"{self.prefix}{ts // HOUR}"
-        pipe = self._r.pipeline(transaction=False)
-        for item, w in weights.items():
-            pipe.hincrbyfloat(key, item, w)
-        pipe.expire(key, self.horizon_s + HOUR)
-        pipe.execute()
+        with unavailable_on_error("trending counters"):
+            pipe = self._r.pipeline(transaction=False)
+            for item, w in weights.items():
+                pipe.hincrbyfloat(key, item, w)
+            pipe.expire(key, self.horizon_s + HOUR)
+            pipe.execute()
 
     def decayed(self, now: int, half_life_s: float, horizon_s: int) -> dict[str, float]:
         first, last = (now - horizon_s) // HOUR, now // HOUR
-        pipe = self._r.pipeline(transaction=False)
         buckets = list(range(first, last + 1))
-        for b in buckets:
-            pipe.hgetall(f"{self.prefix}{b}")
+        with unavailable_on_error("trending counters"):
+            pipe = self._r.pipeline(transaction=False)
+            for b in buckets:
+                pipe.hgetall(f"{self.prefix}{b}")
+            fetched = pipe.execute()
         out: dict[str, float] = defaultdict(float)
-        for b, items in zip(buckets, pipe.execute(), strict=True):
+        for b, items in zip(buckets, fetched, strict=True):
             if items:
                 f = _decay(b, now, half_life_s)
                 for item, w in items.items():

@@ -1,0 +1,147 @@
+"""A Redis outage degrades instead of failing: a Redis of the test's own, killed by its pid
+under traffic, then started again on the same port."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from novarank.api import create_app
+from novarank.config import ServiceSettings, TrainConfig
+from novarank.data.synthetic import SyntheticConfig, generate
+from novarank.release import save_release
+from novarank.training import fit_model
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _redis(port: int, workdir) -> subprocess.Popen:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is missing")
+        pytest.skip("redis-server not installed")
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(workdir)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as c:
+                c.sendall(b"PING\r\n")
+                if c.recv(16).startswith(b"+PONG"):
+                    return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("redis-server did not start")
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    d = generate(SyntheticConfig(users=300, items=200, creators=20, events=20_000, seed=9))
+    out = tmp_path_factory.mktemp("chaos") / "r1"
+    save_release(fit_model(d.dataset, TrainConfig(als_iterations=2, als_factors=8, tune=False)),
+                 out, version="r1")
+    return out, [str(u) for u in d.dataset.user_ids], str(d.dataset.items.ids[0])
+
+
+@pytest.mark.slow
+def test_a_redis_outage_degrades_and_invalidation_comes_back(release, tmp_path):
+    path, users, item = release
+    port = _port()
+    redis = _redis(port, tmp_path)
+    url = f"redis://127.0.0.1:{port}/0"
+
+    def settings(name: str) -> ServiceSettings:
+        return ServiceSettings(release=path, state_url=f"sqlite:///{tmp_path}/state.db",
+                               events_url="null://", cache_url=url, counters_url=url,
+                               key_prefix="chaos:", refresh_s=0.2)
+
+    with TestClient(create_app(settings("a"))) as a, TestClient(create_app(settings("b"))) as b:
+        for u in users[:20]:
+            assert a.get(f"/v1/users/{u}/feed").status_code == 200
+        redis.send_signal(signal.SIGKILL)
+        redis.wait(timeout=10)
+        answers, slowest = [], 0.0
+        for u in users[20:220]:  # distinct users: every one a miss, ranked locally
+            t0 = time.perf_counter()
+            r = a.get(f"/v1/users/{u}/feed")
+            slowest = max(slowest, time.perf_counter() - t0)
+            answers.append(r.status_code)
+        assert answers.count(200) == len(answers), sorted(set(answers))
+        assert slowest < 1.0, f"a degraded feed took {slowest:.2f} s"
+        liked = a.post("/v1/events", json=[{"type": "like", "user_id": users[0],
+                                            "item_id": item}])
+        assert liked.status_code == 200 and liked.json()["accepted"] == 1
+        assert a.get("/v1/trending").status_code == 200
+        ready = a.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["degraded"] is True
+        metrics = a.get("/metrics").text
+        assert "novarank_cache_l2_up 0.0" in metrics
+
+        redis = _redis(port, tmp_path)  # back, on the same port, empty
+        user = users[5]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # both replicas use Redis again
+            if "novarank_cache_l2_up 1.0" in a.get("/metrics").text:
+                break
+            a.get(f"/v1/users/{users[6]}/feed")
+            time.sleep(0.1)
+        back = time.monotonic()
+        while time.monotonic() - back < 5:
+            b.get(f"/v1/users/{user}/feed")
+            if b.get(f"/v1/users/{user}/feed").json()["cache"] == "l1":
+                a.post("/v1/events", json=[{"type": "like", "user_id": user, "item_id": item}])
+                t0 = time.monotonic()
+                while time.monotonic() - t0 < 2:
+                    if b.get(f"/v1/users/{user}/feed").json()["cache"] != "l1":
+                        break
+                    time.sleep(0.05)
+                else:
+                    continue  # b's listener was not back yet: try once more
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("replica b never saw an invalidation after Redis returned")
+        assert time.monotonic() - back < 5
+    redis.kill()
+    redis.wait(timeout=10)
+
+
+def test_a_dying_thread_is_logged_as_json():
+    import json
+    import logging
+    import threading
+
+    from novarank.logs import JsonLines, configure
+
+    configure("INFO")
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.setFormatter(JsonLines())
+    handler.emit = lambda record: lines.append(handler.format(record))  # type: ignore
+    logging.getLogger("novarank").addHandler(handler)
+
+    def boom() -> None:
+        raise RuntimeError("lost the connection")
+
+    try:
+        t = threading.Thread(target=boom, name="nr-test")
+        t.start()
+        t.join()
+    finally:
+        logging.getLogger("novarank").removeHandler(handler)
+    died = [json.loads(ln) for ln in lines if '"novarank.threads"' in ln]
+    assert died and died[0]["msg"] == "thread nr-test died" and "RuntimeError" in died[0]["exc"]
