@@ -22,3 +22,14 @@ def synth():
 @pytest.fixture(scope="session")
 def small_model(synth):
     return fit_model(synth.dataset, FAST)
+
+
+@pytest.fixture(scope="session")
+def small_release(tmp_path_factory, small_model, synth):
+    """The small model saved once as release r1, with its users and a catalog item."""
+    from novarank.release import save_release
+
+    out = tmp_path_factory.mktemp("small-release") / "r1"
+    save_release(small_model, out, version="r1")
+    ds = synth.dataset
+    return out, [str(u) for u in ds.user_ids], str(ds.items.ids[0])

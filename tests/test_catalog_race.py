@@ -10,22 +10,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from novarank.api import create_app
-from novarank.config import ServiceSettings, TrainConfig
-from novarank.data.synthetic import SyntheticConfig, generate
-from novarank.release import save_release
-from novarank.training import fit_model
+from novarank.config import ServiceSettings
 
 TOKEN = "s3cret"
 
 
 @pytest.fixture(scope="module")
-def release(tmp_path_factory):
-    d = generate(SyntheticConfig(users=200, items=150, creators=20, events=10_000, seed=8))
-    out = tmp_path_factory.mktemp("race") / "r1"
-    save_release(fit_model(d.dataset, TrainConfig(als_iterations=2, als_factors=8, tune=False)),
-                 out, version="r1")
-    return out, [str(u) for u in d.dataset.user_ids[:100]]
-
+def release(small_release):
+    path, users, _ = small_release
+    return path, users[:100]
 
 def _hammer(get, put, users: list[str], seconds_of_work: int = 300) -> list[tuple]:
     """Two feed readers (a fresh re-rank each: Cache-Control no-cache) against one writer

@@ -14,10 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from novarank.api import create_app
-from novarank.config import ServiceSettings, TrainConfig
-from novarank.data.synthetic import SyntheticConfig, generate
-from novarank.release import save_release
-from novarank.training import fit_model
+from novarank.config import ServiceSettings
 
 
 def _port() -> int:
@@ -49,13 +46,8 @@ def _redis(port: int, workdir) -> subprocess.Popen:
 
 
 @pytest.fixture(scope="module")
-def release(tmp_path_factory):
-    d = generate(SyntheticConfig(users=300, items=200, creators=20, events=20_000, seed=9))
-    out = tmp_path_factory.mktemp("chaos") / "r1"
-    save_release(fit_model(d.dataset, TrainConfig(als_iterations=2, als_factors=8, tune=False)),
-                 out, version="r1")
-    return out, [str(u) for u in d.dataset.user_ids], str(d.dataset.items.ids[0])
-
+def release(small_release):
+    return small_release
 
 @pytest.mark.slow
 def test_a_redis_outage_degrades_and_invalidation_comes_back(release, tmp_path):

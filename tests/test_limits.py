@@ -7,20 +7,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from novarank.api import create_app
-from novarank.config import ServiceSettings, TrainConfig
-from novarank.data.synthetic import SyntheticConfig, generate
-from novarank.release import save_release
-from novarank.training import fit_model
+from novarank.config import ServiceSettings
 
 
 @pytest.fixture(scope="module")
-def release(tmp_path_factory):
-    d = generate(SyntheticConfig(users=100, items=80, creators=10, events=5_000, seed=3))
-    out = tmp_path_factory.mktemp("limits") / "r1"
-    save_release(fit_model(d.dataset, TrainConfig(als_iterations=2, als_factors=8, tune=False)),
-                 out, version="r1")
-    return out
-
+def release(small_release):
+    return small_release[0]
 
 def test_an_oversized_body_is_refused_before_parsing(release, tmp_path):
     s = ServiceSettings(release=release, state_url=f"sqlite:///{tmp_path}/s.db",

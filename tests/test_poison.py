@@ -11,22 +11,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from novarank.api import create_app
-from novarank.config import ServiceSettings, TrainConfig
-from novarank.data.synthetic import SyntheticConfig, generate
-from novarank.release import save_release
+from novarank.config import ServiceSettings
 from novarank.telemetry.emitter import Emitter
 from novarank.telemetry.sinks import LakeWriter
-from novarank.training import fit_model
 
 
 @pytest.fixture(scope="module")
-def release(tmp_path_factory):
-    d = generate(SyntheticConfig(users=100, items=80, creators=10, events=5_000, seed=3))
-    out = tmp_path_factory.mktemp("poison") / "r1"
-    save_release(fit_model(d.dataset, TrainConfig(als_iterations=2, als_factors=8, tune=False)),
-                 out, version="r1")
-    return out, str(d.dataset.items.ids[0])
-
+def release(small_release):
+    path, _, item = small_release
+    return path, item
 
 def _rows(lake, kind):
     parts = sorted((lake / "events" / kind).glob("event_date=*/part-*.parquet"))
