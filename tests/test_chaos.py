@@ -137,3 +137,73 @@ def test_a_dying_thread_is_logged_as_json():
         logging.getLogger("novarank").removeHandler(handler)
     died = [json.loads(ln) for ln in lines if '"novarank.threads"' in ln]
     assert died and died[0]["msg"] == "thread nr-test died" and "RuntimeError" in died[0]["exc"]
+
+
+@pytest.mark.slow
+def test_events_refused_while_the_stream_is_down_leave_no_trace(release, tmp_path):
+    """Stream sink: with Redis down the batch is refused (503) and kept nowhere; the
+    client's retry after Redis returns lands exactly once in the lake."""
+    from novarank.telemetry.ingest import Ingester
+    from novarank.telemetry.sinks import LakeWriter
+
+    path, users, item = release
+    port = _port()
+    redis = _redis(port, tmp_path)
+    url = f"redis://127.0.0.1:{port}/0"
+    s = ServiceSettings(release=path, state_url=f"sqlite:///{tmp_path}/state.db",
+                        events_url=url, key_prefix="chaos:")
+    now = int(time.time())
+    batch = [{"type": "click", "user_id": users[1], "item_id": item, "ts": now - 5},
+             {"type": "like", "user_id": users[1], "item_id": item, "ts": now - 4}]
+    with TestClient(create_app(s)) as c:
+        redis.send_signal(signal.SIGKILL)
+        redis.wait(timeout=10)
+        r = c.post("/v1/events", json=batch)
+        assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+        assert r.json()["error"]["code"] == "unavailable"
+        assert c.get(f"/v1/users/{users[1]}/history").json()["live"] == []  # no trace
+        redis = _redis(port, tmp_path)
+        for _ in range(2):  # the retry, and a duplicate retry: one event each in the lake
+            assert c.post("/v1/events", json=batch).json()["accepted"] == 2
+    ingester = Ingester(url, LakeWriter(tmp_path / "lake"), stream="chaos:telemetry")
+    ingester.run(seconds=10, until_idle=True)
+    kinds = dict(ingester.stats.by_kind)
+    assert (kinds["click"], kinds["engagement"], ingester.stats.duplicates) == (1, 1, 2)
+    assert kinds.get("error") == 1  # the 503 itself, as an error event
+    redis.kill()
+    redis.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_the_ingester_waits_out_a_redis_restart(tmp_path):
+    import threading
+
+    import pyarrow.parquet as pq
+
+    from novarank.telemetry.ingest import Ingester
+    from novarank.telemetry.sinks import LakeWriter, StreamWriter
+
+    port = _port()
+    redis = _redis(port, tmp_path)
+    url = f"redis://127.0.0.1:{port}/0"
+    ingester = Ingester(url, LakeWriter(tmp_path / "lake"), stream="t", claim_idle_ms=0)
+    worker = threading.Thread(target=ingester.run, kwargs={"seconds": 20}, daemon=True)
+    worker.start()
+    now = int(time.time() * 1000)
+    StreamWriter(url, "t").write("click", [{"event_id": "before", "ts": now, "item_id": "x"}])
+    time.sleep(1.0)
+    redis.send_signal(signal.SIGKILL)
+    redis.wait(timeout=10)
+    time.sleep(1.5)  # the ingester meets a dead Redis, and must not exit
+    assert worker.is_alive()
+    redis = _redis(port, tmp_path)  # empty: its consumer group is gone too
+    StreamWriter(url, "t").write("click", [{"event_id": "after", "ts": now, "item_id": "x"}])
+    deadline = time.monotonic() + 10
+    ids: set[str] = set()
+    while time.monotonic() < deadline and "after" not in ids:
+        time.sleep(0.2)
+        parts = (tmp_path / "lake" / "events" / "click").glob("event_date=*/part-*.parquet")
+        ids = {r["event_id"] for p in parts for r in pq.read_table(p).to_pylist()}
+    assert ids == {"before", "after"} and ingester.stats.reconnects > 0
+    redis.kill()
+    redis.wait(timeout=10)

@@ -151,7 +151,10 @@ def create_app(settings: ServiceSettings | None = None,
             return _error(status, exc.code, str(exc), request=request, release=exc.release)
         if status >= 500:
             log.error("server-side error on %s: %s", request.url.path, exc)
-        return _error(status, code, str(exc), getattr(exc, "field", None), request)
+        response = _error(status, code, str(exc), getattr(exc, "field", None), request)
+        if status == 503:
+            response.headers["Retry-After"] = "1"
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSON:

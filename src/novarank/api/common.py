@@ -30,7 +30,7 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
             403: "not allowed (admin API disabled)", 404: "no such resource",
             413: "request too large", 422: "an argument breaks a rule (the field is named)",
             500: "server-side failure (names the release when a release failed)",
-            503: "not ready"}
+            503: "a shared store is down: nothing of the request was kept, retry"}
     return {c: {"model": ErrorResponse, "description": what[c]} for c in codes}
 
 

@@ -9,6 +9,7 @@ from novarank.errors import (
     InputError,
     NotFoundError,
     NovarankError,
+    StoreUnavailable,
     TooLargeError,
 )
 from novarank.online.releases import ReleaseFailure
@@ -21,6 +22,7 @@ STATUS: tuple[tuple[type[NovarankError], int, str], ...] = (
     (ForbiddenError, 403, "forbidden"),
     (AuthError, 401, "unauthorized"),
     (ReleaseFailure, 500, "internal"),
+    (StoreUnavailable, 503, "unavailable"),  # retry: nothing of the request was kept
 )
 
 

@@ -128,6 +128,8 @@ class EventIn(BaseModel):
     request_id: str | None = Field(None, max_length=64,
                                    description="the feed response this event refers to")
     position: int | None = Field(None, ge=0, le=10_000, description="slot in that feed")
+    event_id: str | None = Field(None, max_length=64, description="idempotency key: a "
+                                 "retried event with the same id is one event")
 
 
 class EventResult(BaseModel):

@@ -40,7 +40,8 @@ def ingest(
     stream: str = typer.Option("nr:telemetry", help="stream key (<key_prefix>telemetry)"),
     group: str = typer.Option("nr-ingest"),
     seconds: float = typer.Option(None, help="stop after this long (default: run forever)"),
-    until_idle: bool = typer.Option(False, help="stop when the stream has nothing new"),
+    until_idle: bool = typer.Option(False, help="stop when the stream has nothing new and "
+                                    "nothing is pending"),
 ) -> None:
     """Drain the telemetry stream into the lake (ack after the durable write)."""
     from novarank.telemetry.ingest import Ingester

@@ -3,6 +3,7 @@ A mixin of RankingService."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections import defaultdict
@@ -28,6 +29,17 @@ def _utf8(field: str, text: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise InputError(field, "must be valid UTF-8 (no lone surrogates)") from None
+
+
+def _event_id(raw: dict[str, Any], ev: Engagement) -> str:
+    """The client's `event_id` (an idempotency key), else a digest of what the event says:
+    the same event sent twice is one event in the lake."""
+    given = raw.get("event_id")
+    if isinstance(given, str) and _storable(given):
+        return given
+    key = (f"{raw.get('type')}|{ev.user_id}|{ev.item_id}|{ev.ts}|{raw.get('request_id')}|"
+           f"{raw.get('position')}|{ev.value!r}")
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def _storable(text: Any) -> bool:
@@ -83,14 +95,22 @@ class EngagementCalls:
             if kind in SEEN_EVENTS:
                 touched.add(ev.user_id)
             telemetry[_TELEMETRY_TYPE.get(kind, "engagement")].append({
-                "ts": ev.ts * 1000, "request_id": raw.get("request_id"),
+                "event_id": _event_id(raw, ev), "ts": ev.ts * 1000,
+                "request_id": raw.get("request_id"),
                 "user_key": user_key(ev.user_id), "variant": self._variant(ev.user_id, None,
                                                                            toggles),
                 "release": self.routing.for_user(ev.user_id).version,
                 "item_id": ev.item_id, "kind": kind.name.lower(), "value": ev.value,
                 "position": raw.get("position")})
-        self.state.add_engagement(rows)  # durable first: counters and caches are derived
-        self._emit_client_events(telemetry)
+        if isinstance(self.events.sink, StreamWriter):
+            # the stream first: if it is down the batch is refused (503) and nothing was
+            # kept anywhere, so the client's retry is the only copy; the ids are derived
+            # from the events, so a retry after a later failure is deduplicated downstream
+            self.events.write_now(telemetry)
+            self.state.add_engagement(rows)
+        else:
+            self.state.add_engagement(rows)  # durable first: counters, caches, telemetry
+            self._emit_client_events(telemetry)  # are derived from it
         if trend:
             self.count_engagement(trend, now)
         for user in touched:
@@ -102,15 +122,12 @@ class EngagementCalls:
         return {"accepted": accepted, "rejected": len(results) - accepted, "results": results}
 
     def _emit_client_events(self, telemetry: dict[str, list[dict[str, Any]]]) -> None:
-        """Client events reach a Redis Stream before the HTTP answer (a replica killed after
-        acknowledging loses none); the lake sink buffers them like request telemetry and
-        flushes on SIGTERM (a SIGKILL can lose up to one flush interval)."""
-        if isinstance(self.events.sink, StreamWriter):
-            self.events.write_now(telemetry)
-        else:
-            for kind, rows in telemetry.items():
-                for row in rows:
-                    self.events.emit(kind, row)
+        """The lake sink buffers client events like request telemetry and flushes on
+        SIGTERM (a SIGKILL can lose up to one flush interval). With the stream sink they
+        are written before the answer instead (see ingest)."""
+        for kind, rows in telemetry.items():
+            for row in rows:
+                self.events.emit(kind, row)
 
     def _parse_event(self, raw: Any, now: int) -> Engagement:
         """Accept an event only if every sink can store it exactly as given: the bounds of

@@ -9,6 +9,7 @@ bounded window, and the rollups count distinct event_ids, so they never inflate 
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -20,6 +21,8 @@ import orjson
 
 from novarank.telemetry.sinks import LakeWriter
 
+log = logging.getLogger("novarank.telemetry")
+
 
 @dataclass
 class IngestStats:
@@ -27,11 +30,13 @@ class IngestStats:
     events: int = 0
     duplicates: int = 0
     claimed: int = 0
+    reconnects: int = 0
     by_kind: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def to_dict(self) -> dict[str, Any]:
         return {"messages": self.messages, "events": self.events, "duplicates": self.duplicates,
-                "claimed": self.claimed, "by_kind": dict(self.by_kind)}
+                "claimed": self.claimed, "reconnects": self.reconnects,
+                "by_kind": dict(self.by_kind)}
 
 
 class Ingester:
@@ -47,8 +52,12 @@ class Ingester:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._window = dedupe_window
         self.stats = IngestStats()
+        self._ensure_group()
+
+    def _ensure_group(self) -> None:
+        """The consumer group (again, after a Redis restart without persistence)."""
         try:
-            self._r.xgroup_create(stream, group, id="0", mkstream=True)
+            self._r.xgroup_create(self.stream, self.group, id="0", mkstream=True)
         except Exception as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -95,10 +104,32 @@ class Ingester:
         return n
 
     def run(self, seconds: float | None = None, until_idle: bool = False) -> IngestStats:
+        """Drain until the deadline. Redis going away is waited out (backoff up to 5 s,
+        logged once per outage), never a reason to exit. `until_idle` stops when nothing
+        new arrives and nothing is pending (a dead consumer's messages are claimed first)."""
+        import redis
+
         deadline = None if seconds is None else time.monotonic() + seconds
+        backoff, down = 0.5, False
         while deadline is None or time.monotonic() < deadline:
-            if self.run_once() == 0 and until_idle:
-                break
+            try:
+                if down:
+                    self._ensure_group()
+                    log.info("ingest: Redis reachable again")
+                    down, backoff = False, 0.5
+                if self.run_once() == 0 and until_idle and self.pending() == 0:
+                    break
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                self._ensure_group()  # Redis restarted empty: the group is gone
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                if not down:
+                    log.warning("ingest: Redis unreachable (%s); waiting for it", exc)
+                down = True
+                self.stats.reconnects += 1
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
         return self.stats
 
     def pending(self) -> int:

@@ -145,11 +145,15 @@ class StreamWriter:
         self.stream, self.maxlen = stream, maxlen
 
     def write(self, kind: str, rows: list[dict[str, Any]]) -> None:
-        pipe = self._r.pipeline(transaction=False)
-        for start in range(0, len(rows), 500):  # bounded message size
-            pipe.xadd(self.stream, {"kind": kind, "rows": orjson.dumps(rows[start:start + 500])},
-                      maxlen=self.maxlen, approximate=True)
-        pipe.execute()
+        from novarank.stores.cache import unavailable_on_error
+
+        with unavailable_on_error("event stream"):
+            pipe = self._r.pipeline(transaction=False)
+            for start in range(0, len(rows), 500):  # bounded message size
+                pipe.xadd(self.stream, {"kind": kind,
+                                        "rows": orjson.dumps(rows[start:start + 500])},
+                          maxlen=self.maxlen, approximate=True)
+            pipe.execute()
 
     def close(self) -> None:
         self._r.close()

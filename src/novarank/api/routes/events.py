@@ -10,7 +10,8 @@ from novarank.api.common import JSON, Service, errors
 from novarank.api.models import EventIn, EventsResponse
 from novarank.errors import InputError
 
-router = APIRouter(prefix="/v1", tags=["events"], responses=errors(400, 413, 422, 500))
+router = APIRouter(prefix="/v1", tags=["events"],
+                   responses=errors(400, 413, 422, 500, 503))
 
 
 @router.post("/events", response_model=EventsResponse, response_class=JSON,
