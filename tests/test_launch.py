@@ -169,3 +169,14 @@ def test_a_compressed_run_scales_the_service_clock_or_says_it_did_not():
     assert "valid only for real-time runs" in time_model_line(report)
     report["meta"]["time_model"] = {"scaled": True, "settings": env}
     assert "scaled with it" in time_model_line(report)
+
+
+def test_baseline_plots_draw_the_guides_targets():
+    from novarank.launch.report import target_lines
+
+    assert target_lines({"hit_p95_ms", "miss_p95_ms", "p50_ms"}) == [
+        (100.0, "target: api latency p95 (cache hit) <= 100"),
+        (300.0, "target: api latency p95 (cache miss) <= 300")]
+    assert target_lines({"cache_hit_rate"}) == [(0.95, "target: cache hit rate >= 0.95")]
+    assert target_lines({"error_rate"})[0][0] == 0.001
+    assert target_lines({"rss_mb"}) == []

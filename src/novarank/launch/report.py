@@ -52,6 +52,14 @@ def build(run: BaselineRun, meta: dict[str, Any]) -> dict[str, Any]:
             "verdict": overall}
 
 
+def target_lines(keys: set[str]) -> list[tuple[float, str]]:
+    """The guide's targets for the series a plot draws, as (threshold, legend label)."""
+    from novarank.launch.baseline import TARGETS
+
+    return [(float(t.threshold), f"target: {t.name.lower()} {t.op} {t.threshold:g}")
+            for t in TARGETS if t.metric in keys]
+
+
 def plots(report: dict[str, Any], out: Path) -> list[str]:
     import matplotlib
 
@@ -72,19 +80,26 @@ def plots(report: dict[str, Any], out: Path) -> list[str]:
     ]
     written = []
     out.mkdir(parents=True, exist_ok=True)
+    hours = report["schedule"]["duration_s"] / 86_400  # phases are defined on 24 h
     for fname, title, series in specs:
-        fig, ax = plt.subplots(figsize=(8, 3.2))
+        fig, ax = plt.subplots(figsize=(8, 3.4))
+        keys = {key for key, _ in series}
         for key, label in series:
             ax.plot(x, [r.get(key) if r.get(key) is not None else float("nan") for r in rows],
                     marker=".", label=label)
-        for p in PHASES[1:]:
-            ax.axvline(p.start_h * report["schedule"]["duration_s"] / 86_400, color="grey",
-                       lw=0.6, ls="--")
-        ax.set_title(title)
+        for threshold, label in target_lines(keys):  # a breach shows without the table
+            ax.axhline(threshold, color="red", lw=1.0, ls=":", label=label)
+        for p in PHASES:
+            if p.start_h > 0:
+                ax.axvline(p.start_h * hours, color="grey", lw=0.6, ls="--")
+            ax.text((p.start_h + p.end_h) / 2 * hours, 1.0, p.name.split(" &")[0],
+                    transform=ax.get_xaxis_transform(), ha="center", va="bottom",
+                    fontsize=7, color="dimgrey")
+        ax.set_title(title, pad=14)
         ax.set_xlabel("simulated hour")
         ax.grid(alpha=0.3)
-        if len(series) > 1:
-            ax.legend(fontsize=8)
+        if len(ax.get_lines()) > 1:
+            ax.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(out / fname, dpi=90)
         plt.close(fig)
