@@ -23,7 +23,6 @@ from novarank.errors import (
     InputError,
     NotFoundError,
     NovarankError,
-    StoreUnavailable,
 )
 from novarank.online.assignment import Splitter
 from novarank.online.discovery import DiscoveryCalls
@@ -117,7 +116,6 @@ class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
         self._catalog_lock = threading.Lock()
         self._search: tuple[int, SearchIndex] | None = None
         self._trending_at = 0.0
-        self._counters_retry_at = 0.0
         self._stop = threading.Event()
         self._follow_rollout(wait=True)  # a restarted replica serves what the rollout says
         self.metrics.of(self.metrics.release_info, self.release).set(1)
@@ -171,32 +169,15 @@ class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
 
     def live_counts(self, now: int, half_life_s: float, horizon_s: int
                     ) -> dict[str, float] | None:
-        """Live engagement per item, decayed; None while the counters are down (probed
-        again once a second), and trending then comes from what was last read."""
-        if not self.counters_health.up and time.monotonic() < self._counters_retry_at:
-            return None
-        try:
-            live = self.counters.decayed(now, half_life_s, horizon_s)
-        except StoreUnavailable as exc:
-            self._counters_retry_at = time.monotonic() + 1.0
-            self.counters_health.failed("read", exc)
-            return None
-        self.counters_health.ok()
-        return live
+        """Live engagement per item, decayed; None while the counters are down (trending
+        then keeps what was last read)."""
+        return self.counters_health.call(
+            "read", lambda: self.counters.decayed(now, half_life_s, horizon_s), None)
 
     def count_engagement(self, weights: dict[str, float], now: int) -> None:
         """Add to the live counters; while they are down the addition is skipped and
         counted (they are derived: the state store holds every accepted event)."""
-        if not self.counters_health.up and time.monotonic() < self._counters_retry_at:
-            self.metrics.of(self.metrics.store_errors, "trending counters", "add").inc()
-            return
-        try:
-            self.counters.add(weights, now)
-        except StoreUnavailable as exc:
-            self._counters_retry_at = time.monotonic() + 1.0
-            self.counters_health.failed("add", exc)
-            return
-        self.counters_health.ok()
+        self.counters_health.call("add", lambda: self.counters.add(weights, now), None)
 
     def _trend(self, served: Served, now: int) -> None:
         """The release's trending decayed to now, plus the live counters (kept as it was
@@ -228,7 +209,7 @@ class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
         """Drop other replicas' invalidated feeds from L1. Supervised: after a lost
         connection it resubscribes with backoff, and then empties L1, since invalidations
         sent while it was away are lost and an L1 entry could outlive its user's like."""
-        backoff, outage = 0.5, False
+        backoff, outage, pubsub = 0.5, False, None
         while not self._stop.is_set():
             try:
                 pubsub = l2.subscribe(self._channel)
@@ -243,6 +224,9 @@ class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
                         self.cache.l1.delete(self._feed_keys(msg["data"].decode()))
                 pubsub.close()
             except Exception as exc:  # the thread must outlive any Redis error
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        pubsub.close()
                 if not outage:
                     log.warning("invalidation listener lost Redis (%s); retrying with backoff",
                                 type(exc).__name__)
@@ -319,11 +303,9 @@ class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
         With Redis down only this replica's L1 is cleared; the others empty theirs when
         their listener reconnects."""
         self.cache.delete(self._feed_keys(user_id))
-        if isinstance(self.cache.l2, RedisCache) and not self.cache.degraded:
-            try:
-                self.cache.l2.publish(self._channel, user_id)
-            except StoreUnavailable as exc:
-                self.cache.health.failed("publish", exc)
+        l2 = self.cache.l2
+        if isinstance(l2, RedisCache):
+            self.cache.health.call("publish", lambda: l2.publish(self._channel, user_id), None)
 
     # ---- feed ----------------------------------------
     def _check_k(self, k: int, limit: int | None = None) -> None:

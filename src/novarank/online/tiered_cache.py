@@ -6,11 +6,9 @@ state is logged once (not per request) and shown by the `novarank_cache_l2_up` g
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
-from novarank.errors import StoreUnavailable
 from novarank.online.health import StoreHealth
 from novarank.online.metrics import ServiceMetrics
 from novarank.stores.cache import Cache, MemoryCache
@@ -24,10 +22,8 @@ class TieredCache:
     def __init__(self, l1: MemoryCache, l2: Cache | None, metrics: ServiceMetrics,
                  retry_s: float = 1.0) -> None:
         self.l1, self.l2, self.metrics = l1, l2, metrics
-        self.retry_s = retry_s
-        self._skip_until = 0.0
         self.health = StoreHealth("L2 cache", metrics, metrics.l2_up if l2 is not None
-                                  else None, "serving from L1 and ranking locally")
+                                  else None, "serving from L1 and ranking locally", retry_s)
         if l2 is None:
             metrics.l2_up.set(0.0)
 
@@ -36,18 +32,11 @@ class TieredCache:
         return not self.health.up
 
     def _l2(self, op: str, call: Callable[[Cache], T], default: T) -> T:
-        """Run one L2 operation, or skip it while L2 is known to be down (probed again
-        every `retry_s`, so an outage costs one failed call per second, not per request)."""
-        if self.l2 is None or time.monotonic() < self._skip_until:
+        """One L2 operation through the store's health gate (skipped while L2 is down)."""
+        l2 = self.l2
+        if l2 is None:
             return default
-        try:
-            out = call(self.l2)
-        except StoreUnavailable as exc:
-            self._skip_until = time.monotonic() + self.retry_s
-            self.health.failed(op, exc)
-            return default
-        self.health.ok()
-        return out
+        return self.health.call(op, lambda: call(l2), default)
 
     def get_l1(self, key: str) -> bytes | None:
         hit = self.l1.get_many([key])[0]

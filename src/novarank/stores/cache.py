@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from cachetools import TLRUCache
 
-from novarank.errors import StoreUnavailable
+from novarank.stores.unavailable import unavailable_on_error
 
 
 class Cache(Protocol):
@@ -98,18 +97,6 @@ class MemoryCache:
 
     def __len__(self) -> int:
         return len(self._data)
-
-
-@contextmanager
-def unavailable_on_error(what: str) -> Iterator[None]:
-    """Redis errors (refused, reset, timed out) as StoreUnavailable, the one error the
-    service degrades on."""
-    import redis
-
-    try:
-        yield
-    except (redis.RedisError, OSError) as exc:
-        raise StoreUnavailable(f"{what}: {type(exc).__name__}: {exc}") from exc
 
 
 class RedisCache:

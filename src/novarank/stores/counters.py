@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Protocol
 
-from novarank.stores.cache import unavailable_on_error
+from novarank.stores.unavailable import unavailable_on_error
 
 HOUR = 3_600
 

@@ -145,7 +145,7 @@ class StreamWriter:
         self.stream, self.maxlen = stream, maxlen
 
     def write(self, kind: str, rows: list[dict[str, Any]]) -> None:
-        from novarank.stores.cache import unavailable_on_error
+        from novarank.stores.unavailable import unavailable_on_error
 
         with unavailable_on_error("event stream"):
             pipe = self._r.pipeline(transaction=False)
