@@ -92,6 +92,7 @@ class _RefusesClicks:
         if kind == "click":
             raise OSError("disk full")
         self.kept[kind] = self.kept.get(kind, 0) + len(rows)
+        return len(rows)
 
     def close(self) -> None:
         pass
@@ -107,4 +108,15 @@ def test_a_sink_failure_for_one_kind_loses_only_that_kind_and_counts_it():
     assert sink.kept == {"impression": 4} and em.dropped == 1 and lost == [1]
     em.flush()  # the loss is reported in the lake itself, by an error event
     assert sink.kept.get("error") == 1
+    em.close()
+
+
+def test_rows_the_lake_dead_letters_are_counted_lost_by_the_emitter(tmp_path):
+    """Dead-lettered rows are not in the lake: the emitter counts them as dropped."""
+    lost: list[int] = []
+    em = Emitter(LakeWriter(tmp_path), release="r1", on_drop=lost.append, flush_s=60)
+    em.emit("impression", {"request_id": "r1", "item_id": "v1", "position": 1})
+    em.emit("impression", {"request_id": "r2", "item_id": "v1", "position": 2**40})
+    assert em.flush() == 1 and em.written == 1
+    assert em.dropped == 1 and lost == [1]
     em.close()

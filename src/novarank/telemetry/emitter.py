@@ -69,13 +69,10 @@ class Emitter:
             kept = events if room >= len(events) else events[:max(room, 0)]
             lost = len(events) - len(kept)
             self._buf.extend(kept)
-            if lost:
-                self.dropped += lost
-                self._unreported_drops += lost
             if len(self._buf) >= self.batch:
                 self._wake.set()
-        if lost and self.on_drop is not None:
-            self.on_drop(lost)
+        if lost:
+            self._lost(lost)
 
     def _lost(self, n: int) -> None:
         """Events that will never be written: counted, and reported by the next flush's
@@ -107,8 +104,7 @@ class Emitter:
                 row.setdefault("release", self.release)
             if rows:
                 with self._write_lock:
-                    self.sink.write(kind, rows)
-                    self.written += len(rows)
+                    self._write(kind, rows)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -140,15 +136,22 @@ class Emitter:
         with self._write_lock:
             for kind, rows in groups.items():
                 try:  # one kind's failure never costs the others their write
-                    self.sink.write(kind, rows)
-                    written += len(rows)
+                    written += self._write(kind, rows)
                 except Exception:
                     self.failed_batches += 1
                     log.exception("telemetry: %d %s events lost: the sink refused them",
                                   len(rows), kind)
                     self._lost(len(rows))
-            self.written += written
         return written
+
+    def _write(self, kind: str, rows: list[dict[str, Any]]) -> int:
+        """One sink write; rows it dead-lettered are counted lost (not in the lake)."""
+        assert self.sink is not None
+        n = self.sink.write(kind, rows)
+        self.written += n
+        if n < len(rows):
+            self._lost(len(rows) - n)
+        return n
 
     def close(self) -> None:
         self._stop.set()

@@ -31,11 +31,13 @@ class IngestStats:
     duplicates: int = 0
     claimed: int = 0
     reconnects: int = 0
+    dead_lettered: int = 0  # rows the lake could not hold (kept in events/_deadletter/)
     by_kind: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def to_dict(self) -> dict[str, Any]:
         return {"messages": self.messages, "events": self.events, "duplicates": self.duplicates,
                 "claimed": self.claimed, "reconnects": self.reconnects,
+                "dead_lettered": self.dead_lettered,
                 "by_kind": dict(self.by_kind)}
 
 
@@ -80,9 +82,10 @@ class Ingester:
                 else:
                     self.stats.duplicates += 1
         for kind, rows in groups.items():
-            self.lake.write(kind, rows)  # durable (renamed into place) before the ack
-            self.stats.by_kind[kind] += len(rows)
-            self.stats.events += len(rows)
+            n = self.lake.write(kind, rows)  # durable (renamed into place) before the ack
+            self.stats.by_kind[kind] += n
+            self.stats.events += n
+            self.stats.dead_lettered += len(rows) - n
         if messages:
             self._r.xack(self.stream, self.group, *[mid for mid, _ in messages])
         self.stats.messages += len(messages)

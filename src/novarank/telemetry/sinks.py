@@ -24,7 +24,9 @@ log = logging.getLogger("novarank.telemetry")
 class Sink(Protocol):
     name: str
 
-    def write(self, kind: str, rows: list[dict[str, Any]]) -> None: ...
+    def write(self, kind: str, rows: list[dict[str, Any]]) -> int:
+        """Write the rows; returns how many reached the sink (the rest were dead-lettered)."""
+        ...
     def close(self) -> None: ...
 
 
@@ -50,8 +52,9 @@ class LakeWriter:
         self.root = Path(root)
         self.dead_lettered = 0  # rows no part could hold, kept in events/_deadletter/
 
-    def write(self, kind: str, rows: list[dict[str, Any]]) -> None:
+    def write(self, kind: str, rows: list[dict[str, Any]]) -> int:
         by_day: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        written = 0
         for r in rows:
             ts = r.get("ts")
             day_number = ts // 86_400_000 if isinstance(ts, int) else -1
@@ -60,6 +63,7 @@ class LakeWriter:
             good, arrow = self._table(kind, day_rows, day_number)
             if not good:
                 continue
+            written += len(good)
             day = event_date(day_number * 86_400_000)
             d = self.root / "events" / kind / f"event_date={day}"
             d.mkdir(parents=True, exist_ok=True)
@@ -71,6 +75,7 @@ class LakeWriter:
                                         "first": good[0].get("event_id"),
                                         "last": good[-1].get("event_id"),
                                         "writer": os.getpid()})
+        return written
 
     def _table(self, kind: str, rows: list[dict[str, Any]], day_number: int
                ) -> tuple[list[dict[str, Any]], Any]:
@@ -144,7 +149,7 @@ class StreamWriter:
         self._r = redis.Redis.from_url(url, socket_timeout=5.0)
         self.stream, self.maxlen = stream, maxlen
 
-    def write(self, kind: str, rows: list[dict[str, Any]]) -> None:
+    def write(self, kind: str, rows: list[dict[str, Any]]) -> int:
         from novarank.stores.unavailable import unavailable_on_error
 
         with unavailable_on_error("event stream"):
@@ -154,6 +159,7 @@ class StreamWriter:
                                         "rows": orjson.dumps(rows[start:start + 500])},
                           maxlen=self.maxlen, approximate=True)
             pipe.execute()
+        return len(rows)
 
     def close(self) -> None:
         self._r.close()
