@@ -120,3 +120,14 @@ def test_rows_the_lake_dead_letters_are_counted_lost_by_the_emitter(tmp_path):
     assert em.flush() == 1 and em.written == 1
     assert em.dropped == 1 and lost == [1]
     em.close()
+
+
+def test_a_bad_event_id_is_refused_not_replaced(release, tmp_path):
+    path, item = release
+    s = ServiceSettings(release=path, state_url=f"sqlite:///{tmp_path}/s.db",
+                        events_url="null://")
+    with TestClient(create_app(s)) as c:
+        out = c.post("/v1/events", json=[
+            {"type": "click", "user_id": "u1", "item_id": item, "event_id": "x" * 65},
+            {"type": "click", "user_id": "u1", "item_id": item, "event_id": "ok-1"}]).json()
+    assert out["accepted"] == 1 and out["results"][0]["field"] == "event_id"

@@ -67,10 +67,10 @@ def test_clean_day_has_exact_counts_and_no_orphans(day_of_traffic):
     assert integ["impression"]["events"] == counts["impressions"]
     assert integ["click"]["events"] == counts["clicks"]
     assert all(r["orphans"] == 0 and r["duplicates"] == 0 for r in integ.values())
-    total = res.total("daily_outcomes", variant=None, release=None)
+    total = res.total("daily_outcomes")
     assert (total["impressions"], total["clicks"], total["likes"]) == (
         counts["impressions"], counts["clicks"], counts["likes"])
-    feed = res.total("daily_requests", route="feed", variant=None, release=None)
+    feed = res.total("daily_requests", level="route", route="feed")
     assert feed["requests"] == counts["feeds"] and feed["p95_ms"] > 0
     errors = res.tables["daily_errors"]
     assert sum(e["errors"] for e in errors if e["status"] == 422) == counts["bad"]

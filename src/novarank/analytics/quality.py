@@ -23,9 +23,7 @@ from novarank.analytics.slo import Objective
 class OfflineQuality:
     recall: float | None  # the ranker's Recall@10 on the held-out users
     users: int
-    lift: float | None  # mean paired lift over popularity
-    lift_low: float | None  # lower end of its 95% interval
-    popularity: float | None
+    lift_low: float | None  # lower end of the 95% interval of its paired lift over popularity
     stable_recall: float | None = None
 
     @classmethod
@@ -37,8 +35,7 @@ class OfflineQuality:
         ranker = rows.get("ranker", {})
         prev = cls.from_lock(stable) if stable is not None else None
         return cls(recall=ranker.get("recall"), users=int(ranker.get("users", 0)),
-                   lift=lift.get("mean"), lift_low=(lift.get("ci95") or [None])[0],
-                   popularity=rows.get("popularity", {}).get("recall"),
+                   lift_low=(lift.get("ci95") or [None])[0],
                    stable_recall=prev.recall if prev else None)
 
     def rows(self, floor: float = 0.0) -> list[tuple[Objective, float | None, int]]:

@@ -44,9 +44,11 @@ class RollupResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def total(self, table: str, **match: Any) -> dict[str, Any] | None:
+    def total(self, table: str, level: str = "all", **match: Any) -> dict[str, Any] | None:
+        """The row of one grouping level (`all`, `route`, `group`) that matches; never a
+        NULL-keyed group mistaken for a total."""
         for row in self.tables[table]:
-            if all(row.get(k) == v for k, v in match.items()):
+            if row.get("level") == level and all(row.get(k) == v for k, v in match.items()):
                 return row
         return None
 

@@ -14,6 +14,7 @@ from pydantic import (
 )
 
 from novarank.config import SIGNALS
+from novarank.online.engagement import MAX_ID, MAX_POSITION, MAX_VALUE
 
 
 def _json_integer(value: Any) -> Any:
@@ -123,12 +124,12 @@ class EventIn(BaseModel):
     item_id: str = Field(min_length=1, max_length=256)
     ts: int | None = Field(None, ge=1, le=MAX_UNIX_S,
                            description="unix seconds, at most 5 minutes ahead; default: now")
-    value: float | None = Field(None, allow_inf_nan=False,
+    value: float | None = Field(None, ge=-MAX_VALUE, le=MAX_VALUE, allow_inf_nan=False,
                                 description="watched fraction (0..1) for watch events")
-    request_id: str | None = Field(None, max_length=64,
+    request_id: str | None = Field(None, max_length=MAX_ID,
                                    description="the feed response this event refers to")
-    position: int | None = Field(None, ge=0, le=10_000, description="slot in that feed")
-    event_id: str | None = Field(None, max_length=64, description="idempotency key: a "
+    position: int | None = Field(None, ge=0, le=MAX_POSITION, description="slot in that feed")
+    event_id: str | None = Field(None, max_length=MAX_ID, description="idempotency key: a "
                                  "retried event with the same id is one event")
 
 

@@ -17,6 +17,7 @@ from novarank.telemetry.sinks import StreamWriter
 
 MAX_VALUE = 1e6  # an event's value: a watched fraction, or a weight a client may send
 MAX_POSITION = 10_000  # a slot in a feed page (int32 in the lake)
+MAX_ID = 64  # request_id and event_id, as the lake stores them
 
 
 def _shown(value: Any) -> str:
@@ -24,33 +25,28 @@ def _shown(value: Any) -> str:
     return repr(value)[:40].encode("utf-8", "backslashreplace").decode()
 
 
-def _utf8(field: str, text: str) -> None:
+def _utf8(text: str) -> bool:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise InputError(field, "must be valid UTF-8 (no lone surrogates)") from None
+        return False
+    return True
+
+
+def _storable(text: Any) -> bool:
+    """A string the lake can hold as given (at most MAX_ID characters, valid UTF-8)."""
+    return isinstance(text, str) and len(text) <= MAX_ID and _utf8(text)
 
 
 def _event_id(raw: dict[str, Any], ev: Engagement) -> str:
     """The client's `event_id` (an idempotency key), else a digest of what the event says:
     the same event sent twice is one event in the lake."""
     given = raw.get("event_id")
-    if isinstance(given, str) and _storable(given):
-        return given
+    if given is not None:
+        return str(given)  # validated by _parse_event
     key = (f"{raw.get('type')}|{ev.user_id}|{ev.item_id}|{ev.ts}|{raw.get('request_id')}|"
            f"{raw.get('position')}|{ev.value!r}")
     return hashlib.sha256(key.encode()).hexdigest()[:32]
-
-
-def _storable(text: Any) -> bool:
-    """A string the lake can hold as given (64 characters, valid UTF-8)."""
-    if not isinstance(text, str) or len(text) > 64:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 ENGAGEMENT_KINDS = {"impression": Event.IMPRESSION, "click": Event.CLICK, "watch": Event.WATCH,
@@ -143,7 +139,8 @@ class EngagementCalls:
             v = raw.get(field)
             if not isinstance(v, str) or not 1 <= len(v) <= 256:
                 raise InputError(field, "must be a string of 1 to 256 characters")
-            _utf8(field, v)
+            if not _utf8(v):
+                raise InputError(field, "must be valid UTF-8 (no lone surrogates)")
         if raw["item_id"] not in self.rec.catalog.index:
             raise InputError("item_id", f"unknown item '{raw['item_id']}'")
         ts = raw.get("ts", now)
@@ -156,11 +153,10 @@ class EngagementCalls:
             raise InputError("value", f"must be a finite number within +-{MAX_VALUE:g}")
         if kind == "watch" and not 0.0 <= value <= 1.0:
             raise InputError("value", f"watched fraction must be within [0, 1], got {value}")
-        rid = raw.get("request_id")
-        if rid is not None and (not isinstance(rid, str) or len(rid) > 64):
-            raise InputError("request_id", "must be a string of at most 64 characters")
-        if rid is not None:
-            _utf8("request_id", rid)
+        for field in ("request_id", "event_id"):
+            if raw.get(field) is not None and not _storable(raw[field]):
+                raise InputError(field, f"must be a valid UTF-8 string of at most {MAX_ID} "
+                                 "characters")
         position = raw.get("position")
         if position is not None and (not isinstance(position, int) or isinstance(position, bool)
                                      or not 0 <= position <= MAX_POSITION):

@@ -139,12 +139,17 @@ def check_staging(prometheus: str, alertmanager: str, deploy: Path,
 
 def _staging_route(alertmanager: str, timeout_s: float, out: dict[str, Any]) -> bool:
     """Post a dry-run alert; the staging Alertmanager must route it to webhook-dryrun."""
+    from datetime import UTC, datetime, timedelta
+
     import httpx
 
     marker = f"dryrun-{int(time.time() * 1000)}"
+    ends = datetime.now(UTC) + timedelta(seconds=max(60.0, 3 * timeout_s))
     alert = [{"labels": {"alertname": "NovarankDryRun", "dryrun": "true",
                          "severity": "critical", "run": marker},
-              "annotations": {"summary": "novarank launch dry-run: routing check"}}]
+              "annotations": {"summary": "novarank launch dry-run: routing check"},
+              # resolves by itself: the check must not leave staging paging forever
+              "endsAt": ends.isoformat(timespec="seconds").replace("+00:00", "Z")}]
     try:
         status = httpx.get(f"{alertmanager}/api/v2/status", timeout=10).json()
         out["alertmanager_version"] = status.get("versionInfo", {}).get("version")

@@ -112,7 +112,7 @@ def read_lock(directory: str | Path) -> dict[str, Any]:
     return lock
 
 
-def _lock_problems(lock: dict[str, Any], key: str | None, require_signature: bool) -> list[str]:
+def _lock_problems(lock: dict[str, Any], key: str | None) -> list[str]:
     integrity = lock.get(INTEGRITY)
     if not isinstance(integrity, dict) or not isinstance(integrity.get("sections"), dict):
         return [f"the lock has no integrity digest (lock_version {lock.get('lock_version')}; "
@@ -134,19 +134,15 @@ def _lock_problems(lock: dict[str, Any], key: str | None, require_signature: boo
                     "(novarank release sign)"]
         if not hmac.compare_digest(str(signature.get("value")), _sign(key, integrity["digest"])):
             return ["signature does not match the configured release key"]
-    elif require_signature:
-        return [f"a signature is required but no key is configured ({KEY_ENV})"]
     return []
 
 
-def verify_release(directory: str | Path, key: str | None = None,
-                   require_signature: bool = False) -> dict[str, Any]:
+def verify_release(directory: str | Path, key: str | None = None) -> dict[str, Any]:
     """Check the lock's own digest (and signature, with a key), then every file against it;
     raise naming each altered lock field and each missing, extra or altered file."""
     d = Path(directory)
     lock = read_lock(d)
-    problems = _lock_problems(lock, key if key is not None else signing_key(),
-                              require_signature)
+    problems = _lock_problems(lock, key if key is not None else signing_key())
     expected: dict[str, dict] = lock["files"]
     present = set(artifact_files(d))
     problems += [f"missing: {rel}" for rel in sorted(set(expected) - present)]

@@ -21,7 +21,8 @@ K = Annotated[int, Query(description="items to return")]
 
 CURSOR = re.compile(r"^[A-Za-z0-9_-]{1,200}$")  # an opaque next_cursor: well-formed or 422
 FEED_PARAMS = [
-    {"name": "k", "in": "query", "required": False, "description": "items per page (1..200)",
+    {"name": "k", "in": "query", "required": False,
+     "description": "items per page (1..feed_window)",
      "schema": {"type": "integer", "default": 10}},
     {"name": "cursor", "in": "query", "required": False,
      "description": "next_cursor of the previous page",

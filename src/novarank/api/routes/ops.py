@@ -23,7 +23,8 @@ async def healthz() -> JSON:
 @router.get("/readyz", response_model=Readiness, response_class=JSON,
             responses={503: {"model": Readiness, "description": "not ready (see checks)"}})
 def readyz(service: Service) -> JSON:
-    """Release loaded and verified, state store and shared cache reachable."""
+    """Ready: release verified, state store reachable. A shared cache that is down is
+    reported (`degraded`) but does not fail readiness: every replica still serves."""
     body = service.ready()
     return JSON(body, status_code=200 if body["ready"] else 503)
 
