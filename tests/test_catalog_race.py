@@ -20,14 +20,14 @@ def release(small_release):
     path, users, _ = small_release
     return path, users[:100]
 
-def _hammer(get, put, users: list[str], seconds_of_work: int = 300) -> list[tuple]:
+def _hammer(get, put, users: list[str], upserts: int = 300) -> list[tuple]:
     """Two feed readers (a fresh re-rank each: Cache-Control no-cache) against one writer
     adding a new item per request; every answer's status is kept."""
     answers: list[tuple] = []
     done = threading.Event()
 
     def writer() -> None:
-        for n in range(seconds_of_work):
+        for n in range(upserts):
             r = put(f"/v1/items/race-{n}", {"title": f"race {n}", "tags": ["race"],
                                             "creator_id": f"c{n % 7}"})
             answers.append(("put", r.status_code))
