@@ -145,7 +145,7 @@ def test_rollup_and_tiles_commands(day_of_traffic):
     out = _json.loads(res.output)
     assert out["health"]["requests"] == counts["feeds"]
     assert {m["metric"] for m in out["outcomes"]["metrics"]} == {
-        "ctr", "allocation_max_deviation", "recall", "recall_lift_low"}
+        "ctr", "allocation_srm_p", "allocation_max_deviation", "recall", "recall_lift_low"}
     res = runner.invoke(app, ["rollup", "--lake", str(lake), "--date", "22/11/2026"])
     assert res.exit_code == 2 and "YYYY-MM-DD" in res.output
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from novarank.analytics.srm import SRM_ALPHA
+
 
 @dataclass(frozen=True)
 class Objective:
@@ -28,7 +30,8 @@ HEALTH = (
 )
 OUTCOMES = (
     Objective("CTR proxy", "ctr", ">", 0.01, "", min_samples=100),
-    Objective("Traffic allocation (max deviation)", "allocation_max_deviation", "<=", 0.05, "",
+    # a sample-ratio test, not a fixed share tolerance (analytics/srm.py says why)
+    Objective("Traffic allocation (SRM p-value)", "allocation_srm_p", ">=", SRM_ALPHA, "",
               min_samples=100),
 )
 # judged on the release's held-out evaluation (analytics/quality.py): relative objectives that

@@ -13,6 +13,7 @@ from typing import Any
 
 from novarank.analytics.quality import OfflineQuality
 from novarank.analytics.slo import HEALTH, OUTCOMES, QUALITY, Objective
+from novarank.analytics.srm import sample_ratio
 
 
 def status_of(obj: Objective, value: float | None, samples: int) -> dict[str, Any]:
@@ -24,6 +25,14 @@ def status_of(obj: Objective, value: float | None, samples: int) -> dict[str, An
     return {"name": obj.name, "metric": obj.metric, "value": value, "unit": obj.unit,
             "shown": "—" if value is None else f"{value:.4g}{unit}", "samples": samples,
             "objective": f"{obj.op} {obj.threshold:g}{unit}", "status": verdict}
+
+
+def shown(name: str, metric: str, value: float | None, samples: int, note: str
+          ) -> dict[str, Any]:
+    """A row that is reported beside the objectives and never judged."""
+    return {"name": name, "metric": metric, "value": value, "unit": "",
+            "shown": "—" if value is None else f"{value:.4g}", "samples": samples,
+            "objective": "shown, not judged", "status": "info", "note": note}
 
 
 def health(summary: dict[str, Any]) -> dict[str, Any]:
@@ -72,13 +81,13 @@ def outcomes(summary: dict[str, Any], split: dict[str, float] | None = None,
         by_variant[r["variant"]] = by_variant.get(r["variant"], 0) + r[unit]
     n = sum(by_variant.values())
     allocation = {v: c / n for v, c in by_variant.items()} if n else {}
-    deviation = None
-    if split and n:
-        total_share = sum(split.values())
-        deviation = max(abs(allocation.get(v, 0.0) - s / total_share) for v, s in split.items())
+    srm = sample_ratio(by_variant, split) if split else None
     catalog = summary.get("catalog_items")
     rows = [status_of(OUTCOMES[0], ctr, imps),
-            status_of(OUTCOMES[1], deviation, n if split else 0),
+            status_of(OUTCOMES[1], srm["p_value"] if srm else None, n if srm else 0),
+            shown("Traffic allocation (max share deviation)", "allocation_max_deviation",
+                  srm["max_deviation"] if srm else None, n if srm else 0,
+                  f"by {unit}; judged by the SRM p-value above"),
             *quality_rows(quality, recall_floor)]
     return {"tile": "outcomes", "date": summary["date"], "metrics": rows,
             "status": overall(rows), "allocation": allocation,

@@ -12,7 +12,8 @@ from typing import Any
 
 import httpx
 
-from novarank.launch.gates import GateResult, GateSpec, Measurement, chi_square_srm
+from novarank.analytics.srm import sample_ratio
+from novarank.launch.gates import GateResult, GateSpec, Measurement
 from novarank.launch.gates import evaluate as run_gate
 from novarank.launch.simulator import Simulator
 from novarank.telemetry.schemas import user_key
@@ -200,7 +201,7 @@ class DryRun:
         n_multi = int(multi[0][0]) if multi else 0
         if len(self.split) == 1:
             return self._one_arm(counts, n_multi)
-        srm = chi_square_srm({k: int(v) for k, v in counts.items()}, self.split)
+        srm = sample_ratio({k: int(v) for k, v in counts.items()}, self.split)
         ev = {"bucket_distribution": counts,
               "percentages": {v: x["observed"] for v, x in srm["per_variant"].items()},
               "planned": {v: x["planned"] for v, x in srm["per_variant"].items()},
@@ -285,7 +286,7 @@ class DryRun:
               for tile in (h, o)}
         off = [f"{m['metric']} {m['shown']} ({m['status']}, objective {m['objective']})"
                if isinstance(m["value"], float) else f"{m['metric']} ({m['status']})"
-               for tile in (h, o) for m in tile["metrics"] if m["status"] != "ok"]
+               for tile in (h, o) for m in tile["metrics"] if m["status"] not in ("ok", "info")]
         # samples: the fewest any objective was judged on (each has its own minimum)
         samples = min(m["samples"] for tile in (h, o) for m in tile["metrics"])
         return Measurement(value, samples, ev, ev, note="; ".join(off))

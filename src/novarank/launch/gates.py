@@ -114,25 +114,3 @@ def decide(results: list[GateResult], waivers: dict[int, str] | None = None) -> 
             blocking.append({"gate": r.number, "name": r.name, "verdict": r.verdict.value,
                              "why": r.note or f"measured {r.value}, objective {r.objective}"})
     return {"decision": "GO" if not blocking else "NO-GO", "blocking": blocking}
-
-
-def chi_square_srm(observed: dict[str, int], planned: dict[str, float]) -> dict[str, Any]:
-    """Sample-ratio mismatch: chi-square of observed counts against the planned split, and
-    the largest share deviation against a tolerance that shrinks with the sample size."""
-    from scipy.stats import chisquare
-
-    n = sum(observed.values())
-    total = sum(planned.values())
-    shares = {v: s / total for v, s in planned.items()}
-    obs = [observed.get(v, 0) for v in shares]
-    exp = [shares[v] * n for v in shares]
-    p_value = float(chisquare(obs, exp).pvalue) if n else None
-    worst = {}
-    for v, share in shares.items():
-        seen = observed.get(v, 0) / n if n else 0.0
-        tol = 3.0 * (share * (1 - share) / n) ** 0.5 if n else None  # three standard errors
-        worst[v] = {"observed": round(seen, 4), "planned": round(share, 4),
-                    "tolerance": None if tol is None else round(tol, 4),
-                    "within": tol is not None and abs(seen - share) <= tol}
-    return {"n": n, "p_value": p_value, "per_variant": worst,
-            "within_tolerance": all(x["within"] for x in worst.values())}

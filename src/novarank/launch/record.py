@@ -94,8 +94,8 @@ def notify(pack: Path, audience: str) -> str:
     head = (f"Release {meta['release']} (code {meta['code_version']}), dry-run "
             f"{meta['finished_at']}: {green}/10 gates green; decision {final['decision']}.")
     body = {
-        "product": [f"Outcomes: CTR {tile(outcomes, 'ctr')}, allocation deviation "
-                    f"{tile(outcomes, 'allocation_max_deviation')}, offline Recall@10 "
+        "product": [f"Outcomes: CTR {tile(outcomes, 'ctr')}, allocation SRM p-value "
+                    f"{tile(outcomes, 'allocation_srm_p')}, offline Recall@10 "
                     f"{tile(outcomes, 'recall')}, lift over popularity (95% CI low) "
                     f"{tile(outcomes, 'recall_lift_low')}.",
                     f"Sessions simulated: {meta['traffic'].get('sessions')}."],

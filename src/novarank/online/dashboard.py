@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from novarank.analytics.quality import OfflineQuality
 from novarank.analytics.slo import HEALTH, OUTCOMES
-from novarank.analytics.tiles import overall, quality_rows, status_of
+from novarank.analytics.tiles import overall, quality_rows, shown, status_of
 
 
 def _samples(registry: CollectorRegistry) -> list[tuple[str, dict[str, str], float]]:
@@ -86,9 +86,10 @@ def live_tiles(registry: CollectorRegistry, split: dict[str, float],
     imps = events.get("impression", 0.0)
     outcomes = [status_of(OUTCOMES[0], events.get("click", 0.0) / imps if imps else None,
                           int(imps)),
-                {**status_of(OUTCOMES[1], deviation, int(n_assigned)), "status": "info",
-                 "note": "by requests: a replica's counters cannot count users, the unit the "
-                         "daily tile and gate 4 judge; shown, not judged"},
+                shown("Traffic allocation (max share deviation)", "allocation_max_deviation",
+                      deviation, int(n_assigned),
+                      "by requests: a replica's counters cannot count users, the unit the "
+                      "daily tile and gate 4 judge by a sample-ratio test"),
                 *quality_rows(quality)]
     return {"health": {"metrics": health, "status": overall(health)},
             "outcomes": {"metrics": outcomes, "status": overall(outcomes),
