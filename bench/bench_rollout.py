@@ -17,7 +17,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from bench_serving import serve, stop
+from bench_serving import ADMIN, serve, stop
 from common import write
 from novarank.config import TrainConfig
 from novarank.data.synthetic import SyntheticConfig, generate
@@ -45,7 +45,8 @@ def main() -> None:
             state = next(work.glob("state-*.db"))
             for fault in FAULTS:
                 drills.append(rollback(url, sim.release_users(300), work / "v1", work / "v2",
-                                       f"sqlite:///{state}", work / "lake", fault))
+                                       f"sqlite:///{state}", work / "lake", fault,
+                                       headers=ADMIN))
                 print(drills[-1])
         finally:
             stop(proc)

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -30,11 +31,15 @@ from common import write
 from novarank.cli.demo_service import TOKEN, free_port
 from novarank.config import TrainConfig
 from novarank.data.synthetic import SyntheticConfig, generate
-from novarank.launch.loadgen import closed_loop, open_loop
+from novarank.launch import loadgen
 from novarank.release import save_release
 from novarank.training import fit_model
 
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
+# every request carries a key, as in production (the admin token: its check costs what any
+# key's does, one dict lookup once seen); the echo ceiling checks it too
+closed_loop = partial(loadgen.closed_loop, headers=ADMIN)
+open_loop = partial(loadgen.open_loop, headers=ADMIN)
 REDIS = os.environ.get("NOVARANK_BENCH_REDIS", "redis://127.0.0.1:6379/14")
 
 

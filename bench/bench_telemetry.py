@@ -19,10 +19,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bench_serving import ADMIN, build_release, serve, stop
+from bench_serving import ADMIN, build_release, closed_loop, serve, stop
 from common import write
 from novarank.analytics.rollup import rollup
-from novarank.launch.loadgen import closed_loop
 from novarank.telemetry.emitter import Emitter
 from novarank.telemetry.schemas import SCHEMAS
 from novarank.telemetry.sinks import LakeWriter

@@ -5,6 +5,9 @@ import os
 import pytest
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# in-process apps run in development mode unless a test turns auth on (tests/test_security.py
+# does, against a real `novarank serve`; start_server turns it on for every served process)
+os.environ.setdefault("NOVARANK_AUTH", "off")
 
 from novarank.config import TrainConfig
 from novarank.data.synthetic import SyntheticConfig, generate

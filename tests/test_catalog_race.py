@@ -75,7 +75,7 @@ def test_a_real_process_under_upserts_answers_no_5xx(release, tmp_path):
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
             answers = _hammer(lambda p: c.get(p, headers=headers),
-                              lambda p, body: c.put(p, json=body), users, 300)
+                              lambda p, body: c.put(p, json=body, headers=headers), users, 300)
     finally:
         stop_server(proc)
     assert {st for _, st in answers} == {200}, sorted(set(answers))

@@ -42,7 +42,7 @@ def test_memory_stays_flat_under_a_stream_of_50mb_bodies(release, tmp_path):
     import httpx
     import psutil
 
-    from novarank.cli.demo_service import free_port, start_server, stop_server
+    from novarank.cli.demo_service import KEYED, free_port, start_server, stop_server
 
     port = free_port()
     proc = start_server(release, tmp_path, port)
@@ -51,7 +51,7 @@ def test_memory_stays_flat_under_a_stream_of_50mb_bodies(release, tmp_path):
     try:
         rss = psutil.Process(proc.pid)
         before = rss.memory_info().rss
-        with httpx.Client(base_url=url, timeout=60) as c:
+        with httpx.Client(base_url=url, timeout=60, headers=KEYED) as c:
             for _ in range(5):
                 r = c.post("/v1/events", content=body,
                            headers={"Content-Type": "application/json"})

@@ -247,6 +247,17 @@ def test_kubernetes_manifests_validate_against_the_schemas(tmp_path):
     probes = api["spec"]["template"]["spec"]["containers"][0]
     assert probes["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert probes["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    # production requires keys: auth on, and the key file it names is a mounted Secret
+    config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    assert config["NOVARANK_AUTH"] == "on"
+    mounts = {m["name"]: m["mountPath"] for m in probes["volumeMounts"]}
+    secrets = {v["name"]: v["secret"]["secretName"]
+               for v in api["spec"]["template"]["spec"]["volumes"] if "secret" in v}
+    assert config["NOVARANK_API_KEYS_FILE"].startswith(mounts["api-keys"] + "/")
+    assert ("Secret", secrets["api-keys"]) in kinds
+    for doc in docs:  # no manifest turns development mode on
+        env = doc.get("data", {}) if doc["kind"] == "ConfigMap" else {}
+        assert env.get("NOVARANK_AUTH", "on") == "on", doc["metadata"]["name"]
     # a broken manifest is caught, not waved through
     bad = dict(api, spec={**api["spec"], "replicas": "three"})
     with pytest.raises(kubernetes_validate.ValidationError):

@@ -6,7 +6,7 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 
-from novarank.cli.demo_service import free_port, start_server, stop_server
+from novarank.cli.demo_service import KEYED, free_port, start_server, stop_server
 
 
 @pytest.mark.slow
@@ -24,10 +24,11 @@ def test_sigterm_flushes_every_accepted_event(tmp_path):
     try:
         events = [{"type": "click", "user_id": f"u{i % 50}", "item_id": f"v{i % 150}"}
                   for i in range(300)]
-        r = httpx.post(f"http://127.0.0.1:{port}/v1/events", json=events, timeout=30)
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/events", json=events, timeout=30,
+                       headers=KEYED)
         assert r.json()["accepted"] == 300
-        assert httpx.get(f"http://127.0.0.1:{port}/v1/users/u1/feed", timeout=30).status_code \
-            == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/users/u1/feed", timeout=30,
+                         headers=KEYED).status_code == 200
     finally:
         stop_server(proc)
     clicks = sum(pq.read_table(p).num_rows

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -100,7 +101,12 @@ class ServiceSettings(BaseSettings):
     counters_url: str = Field("memory://", description="live trending counters")
     state_url: str = Field("sqlite:///runs/state.db", description="sqlite:/// or postgresql://")
     events_url: str = Field("file://runs/lake", description="telemetry sink: file://DIR or null://")
-    admin_token: SecretStr | None = Field(None, description="bearer token; unset = admin off")
+    admin_token: SecretStr | None = Field(None, description="bearer token with the admin "
+                                          "scope; unset = only admin keys open admin routes")
+    auth: Literal["on", "off"] = Field("on", description="off = development mode: every "
+                                       "route but /v1/admin answers without a key")
+    api_keys_file: Path | None = Field(None, description="YAML file of hashed, scoped API "
+                                       "keys (`novarank keys issue`); re-read when it changes")
     experiment_salt: str = "novarank-exp-1"
     split: dict[str, float] = Field(default_factory=lambda: {"control": 100.0})
     variant_weights: dict[str, dict[str, float]] = Field(

@@ -23,6 +23,7 @@ from novarank.api.limits import BodyLimit
 from novarank.api.routes import admin, events, feeds, items, ops, users
 from novarank.config import ServiceSettings
 from novarank.errors import NovarankError
+from novarank.keys import Keyring
 from novarank.online.releases import ReleaseFailure
 from novarank.online.service import RankingService
 
@@ -125,6 +126,13 @@ def create_app(settings: ServiceSettings | None = None,
     app = FastAPI(title="novarank", version=__version__, lifespan=lifespan,
                   description="Personalized ranking with locked releases, tiered caching, "
                               "A/B variants and safety toggles.")
+    token = settings.admin_token.get_secret_value() if settings.admin_token else None
+    app.state.keyring = Keyring(settings.api_keys_file, token)
+    app.state.auth_on = settings.auth == "on"
+    if not app.state.auth_on:
+        log.warning("AUTHENTICATION IS OFF (NOVARANK_AUTH=off): anyone who can reach this "
+                    "port can read personal history, erase users, change the catalog and "
+                    "post events; only /v1/admin still needs a key. Development only.")
     for module in (feeds, items, users, events, admin, ops):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
@@ -154,6 +162,8 @@ def create_app(settings: ServiceSettings | None = None,
         response = _error(status, code, str(exc), getattr(exc, "field", None), request)
         if status == 503:
             response.headers["Retry-After"] = "1"
+        elif status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
         return response
 
     @app.exception_handler(RequestValidationError)

@@ -1,15 +1,14 @@
-"""Shared pieces of the HTTP layer: JSON responses, the service dependency, admin auth."""
+"""Shared pieces of the HTTP layer: JSON responses, the service dependency, parameters."""
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 
-from novarank.errors import AuthError, ForbiddenError, InputError
+from novarank.errors import InputError
 from novarank.online.service import RankingService
 
 
@@ -26,8 +25,8 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error answers a route gives, all in the ErrorResponse shape."""
     from novarank.api.models import ErrorResponse
 
-    what = {400: "malformed request", 401: "missing or wrong credentials",
-            403: "not allowed (admin API disabled)", 404: "no such resource",
+    what = {400: "malformed request", 401: "no API key, or an unknown or revoked one",
+            403: "the key lacks the route's scope (or admin is disabled)", 404: "no such resource",
             413: "request too large", 422: "an argument breaks a rule (the field is named)",
             500: "server-side failure (names the release when a release failed)",
             503: "a shared store is down: nothing of the request was kept, retry"}
@@ -40,23 +39,6 @@ async def get_service(request: Request) -> RankingService:
 
 
 Service = Annotated[RankingService, Depends(get_service)]
-
-
-def check_admin(service: RankingService, authorization: str | None) -> None:
-    token = service.settings.admin_token
-    if token is None:
-        raise ForbiddenError("admin API is disabled: set NOVARANK_ADMIN_TOKEN to enable it")
-    expected = f"Bearer {token.get_secret_value()}"
-    if not authorization or not hmac.compare_digest(authorization, expected):
-        raise AuthError("missing or wrong bearer token")
-
-
-async def require_admin(service: Service,
-                        authorization: Annotated[str | None, Header()] = None) -> None:
-    check_admin(service, authorization)
-
-
-Admin = Annotated[None, Depends(require_admin)]
 
 
 def int_param(raw: str | None, name: str, default: int) -> int:

@@ -26,9 +26,10 @@ def _json_integer(value: Any) -> Any:
 
 MAX_UNIX_S = 4_102_444_800  # 2100-01-01: a timestamp past it is a mistake, not a date
 UnixSeconds = Annotated[int, Field(ge=0, le=MAX_UNIX_S), BeforeValidator(_json_integer)]
-# a tag: non-empty after trimming, no '|' (the catalog's separator)
+# a tag: non-empty after trimming, no '|' (the catalog's separator). \x1c-\x1f are spelled
+# out: Python's strip() removes them but neither JSON Schema's nor pydantic's \s matches them
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=100,
-                                       pattern=r"^[^|]*[^|\s][^|]*$")]
+                                       pattern=r"^[^|]*[^|\s\x1c-\x1f][^|]*$")]
 
 
 class ErrorBody(BaseModel):

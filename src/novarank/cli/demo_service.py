@@ -21,6 +21,10 @@ from novarank.data.synthetic import TasteModel
 from novarank.errors import NovarankError
 
 TOKEN = "demo-admin-token"
+# the embedded demo's traffic key (read, events, catalog): fixed so a reader can replay the
+# tour with curl; a real deployment issues its own with `novarank keys issue`
+DEMO_KEY = "nvk_demo_embedded-demo-traffic-key-not-for-production"
+KEYED = {"Authorization": f"Bearer {DEMO_KEY}"}
 DEMO_SPLIT = {"control": 20.0, "treatment_a": 40.0, "treatment_b": 40.0}
 
 
@@ -30,12 +34,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def demo_keys(workdir: Path) -> Path:
+    """The demo's key file: the demo traffic key, hashed like any other."""
+    from novarank.keys import issue, listing
+
+    path = workdir / "keys.yaml"
+    if not path.exists() or not any(k["id"] == "demo" for k in listing(path)):
+        issue(path, "embedded demo traffic", ["read", "events", "catalog"], key=DEMO_KEY)
+    return path
+
+
 def start_server(release: Path, workdir: Path, port: int, env: dict[str, str] | None = None,
                  log: Path | None = None) -> subprocess.Popen:
-    """`novarank serve` in a child process, waiting until /readyz answers 200. Its JSON log
-    lines go to `log` when given (else to this process's stderr)."""
+    """`novarank serve` in a child process, waiting until /readyz answers 200. Keys are
+    required (the admin token and DEMO_KEY) unless `env` sets NOVARANK_AUTH=off. Its JSON
+    log lines go to `log` when given (else to this process's stderr)."""
     full_env = {**os.environ, "NOVARANK_STATE_URL": f"sqlite:///{workdir}/state.db",
                 "NOVARANK_EVENTS_URL": f"file://{workdir}/lake", "NOVARANK_ADMIN_TOKEN": TOKEN,
+                "NOVARANK_AUTH": "on", "NOVARANK_API_KEYS_FILE": str(demo_keys(workdir)),
                 **(env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "novarank.cli.main", "serve", "--release",
                              str(release), "--port", str(port)], env=full_env,
@@ -70,7 +86,7 @@ def simulate(base: str, truth: TasteModel, user_index: dict[str, int],
     rng = np.random.default_rng(seed)
     users = list(user_index)
     n = {"feeds": 0, "impressions": 0, "clicks": 0, "likes": 0}
-    with httpx.Client(base_url=base, timeout=30) as c:
+    with httpx.Client(base_url=base, timeout=30, headers=KEYED) as c:
         for uid in rng.choice(users, sessions).tolist():
             feed = c.get(f"/v1/users/{uid}/feed", params={"k": 10}).json()
             items = [it["item_id"] for it in feed["items"]]
@@ -111,7 +127,7 @@ def tour(release: Path, workdir: Path, users: list[str], truth: TasteModel | Non
     for col in ("request", "status", "ms", "what came back"):
         table.add_column(col)
     try:
-        with httpx.Client(base_url=base, timeout=30) as c:
+        with httpx.Client(base_url=base, timeout=30, headers=KEYED) as c:
             def call(method: str, path: str, summary, **kw) -> dict:  # type: ignore[no-untyped-def]
                 t0 = time.perf_counter()
                 r = c.request(method, path, **kw)
@@ -156,6 +172,8 @@ def tour(release: Path, workdir: Path, users: list[str], truth: TasteModel | Non
             call("GET", f"/v1/users/{users[1]}/feed?k=3",
                  lambda b: f"fallback={b['fallback']}: {items(b)}")
             call("GET", "/v1/users/u1/feed?k=0", str)
+            call("GET", f"/v1/users/{users[1]}/feed?k=3", str, headers={"Authorization": ""})
+            call("DELETE", f"/v1/users/{users[1]}", str)  # the demo key has no privacy scope
             c.put("/v1/admin/toggles", json={"kill_switch": False},
                   headers={"Authorization": f"Bearer {TOKEN}"})
         if truth is not None and user_index and item_index:

@@ -98,11 +98,13 @@ def baseline(
     cohorts: str = typer.Option('{"cold": 0.1, "light": 0.4, "medium": 0.35, "heavy": 0.15}',
                                 help="session share per cohort"),
     token: str = typer.Option(None, envvar="NOVARANK_ADMIN_TOKEN", help="admin token (warm plan)"),
+    key: str = typer.Option(None, envvar="NOVARANK_API_KEY", help="API key for the simulated "
+                            "traffic (read, events, catalog); default: the admin token"),
     out: Path = typer.Option(Path("runs/baseline"), help="report directory"),
     seed: int = typer.Option(0),
 ) -> None:
     """Warm-up (0-2h), steady (2-8h), peak (8-16h), daily cycle (16-24h); report with plots."""
-    from novarank.cli.demo_service import TOKEN, free_port, start_server, stop_server
+    from novarank.cli.demo_service import DEMO_KEY, TOKEN, free_port, start_server, stop_server
     from novarank.launch import baseline as bl
     from novarank.launch import report as rp
     from novarank.launch.schedule import Schedule, parse_duration
@@ -122,7 +124,7 @@ def baseline(
             (out / stale).unlink(missing_ok=True)
         time_env = sched.service_env()
         proc = start_server(release, out.resolve(), port, log=out / "service.log", env=time_env)
-        url, token = f"http://127.0.0.1:{port}", TOKEN
+        url, token, key = f"http://127.0.0.1:{port}", TOKEN, DEMO_KEY
         time_model = {"scaled": True, "settings": time_env}
     else:
         if release is None or truth is None:
@@ -148,7 +150,8 @@ def baseline(
                     f"{iv.phase} · h {s['start_h']:.0f} · p95 {s['p95_ms'] or 0:.1f} ms · "
                     f"hit {0 if hit is None else hit:.3f}"))
 
-            run = asyncio.run(bl.run(url, sched, sim, admin_token=token, on_tick=tick))
+            run = asyncio.run(bl.run(url, sched, sim, admin_token=token, api_key=key,
+                                      on_tick=tick))
             bar.update(task, completed=total, description="collection finished")
     finally:
         if proc is not None:
@@ -178,6 +181,8 @@ def dry_run(
     truth: Path = typer.Option(None, help="with --url: ground truth (data synth's truth.npz)"),
     lake: Path = typer.Option(None, help="with --url: the lake the service writes to"),
     token: str = typer.Option(None, envvar="NOVARANK_ADMIN_TOKEN", help="admin token"),
+    key: str = typer.Option(None, envvar="NOVARANK_API_KEY", help="API key for the simulated "
+                            "traffic (read, events, catalog); default: the admin token"),
     data: str = typer.Option("synthetic:users=5000,items=2000,events=300000,seed=7",
                              help="without --url: data to build and serve (and its truth)"),
     sessions: int = typer.Option(600, help="simulated sessions between gates 3 and 4"),
@@ -203,7 +208,7 @@ def dry_run(
     seed: int = typer.Option(0),
 ) -> None:
     """Run the eleven launch gates against a service and write the evidence pack."""
-    from novarank.cli.demo_service import TOKEN, free_port, start_server, stop_server
+    from novarank.cli.demo_service import DEMO_KEY, TOKEN, free_port, start_server, stop_server
     from novarank.launch.dryrun import DryRun, snapshot, write_logs, write_pack
     from novarank.launch.gates import decide
     from novarank.logs import to_file
@@ -231,7 +236,7 @@ def dry_run(
             "NOVARANK_VARIANT_WEIGHTS": json.dumps({v: {"trending": 0.5 + 0.5 * n}
                                                     for n, v in enumerate(plan)
                                                     if v != "control"})})
-        url, token, lake = f"http://127.0.0.1:{port}", TOKEN, out.resolve() / "lake"
+        url, token, lake, key = f"http://127.0.0.1:{port}", TOKEN, out.resolve() / "lake", DEMO_KEY
     else:
         if release is None or truth is None or lake is None or token is None:
             raise ConfigError("--url needs --release, --truth, --lake and --token")
@@ -243,7 +248,7 @@ def dry_run(
                      canary=canary, state_url=state_url, fault=fault, replaces=replaces,
                      recall_floor=recall_floor, staging=staging,
                      prometheus_url=prometheus_url, alertmanager_url=alertmanager_url,
-                     pack=out)
+                     pack=out, key=key)
         with console.status("running the gates …"):
             results, traffic = run.run(code_version(), str(lock["version"]))
             artifacts = run.artifacts or snapshot(url, out)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from novarank.cli import data, launch, ops, release, rollout
+from novarank.cli import data, keys, launch, ops, release, rollout
 from novarank.cli.analytics import ingest, rollup, tiles
 from novarank.cli.common import single_blas_thread
 from novarank.cli.recommend import recommend
@@ -27,6 +27,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(launch.app, name="launch")
 app.add_typer(ops.app, name="ops")
 app.add_typer(rollout.app, name="rollout")
+app.add_typer(keys.app, name="keys")
 
 
 @app.callback()

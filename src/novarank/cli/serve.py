@@ -40,6 +40,8 @@ def serve(
     settings: str = typer.Option(None, help='extra settings as JSON, e.g. \'{"cache_url": '
                                             '"redis://127.0.0.1:6379/0"}\''),
     log_level: str = typer.Option("warning"),
+    open_: bool = typer.Option(False, "--open", help="development mode: no key needed "
+                               "except for /v1/admin (same as NOVARANK_AUTH=off)"),
 ) -> None:
     """Serve the REST API with uvicorn (settings: NOVARANK_* environment variables)."""
     import uvicorn
@@ -47,8 +49,19 @@ def serve(
     from novarank.errors import ReleaseError
     from novarank.release.lock import verify_release
 
+    if open_:
+        os.environ["NOVARANK_AUTH"] = "off"
     _export(release, settings)
-    path = ServiceSettings().release
+    current = ServiceSettings()
+    if current.auth == "on" and current.api_keys_file is None and current.admin_token is None:
+        raise ConfigError("no API keys: set NOVARANK_API_KEYS_FILE (make one with `novarank "
+                          "keys issue --file keys.yaml --name app --scopes read,events`), or "
+                          "run `novarank serve --open` for development")
+    if current.api_keys_file is not None:
+        from novarank.keys import Keyring
+
+        Keyring(current.api_keys_file)  # a missing or broken key file: one sentence, here
+    path = current.release
     try:  # here, once, with a sentence; not as a traceback from every worker
         verify_release(path)
     except ReleaseError as exc:

@@ -111,6 +111,7 @@ def parse_metrics(text: str) -> dict[str, float]:
 
 
 async def run(url: str, schedule: Schedule, sim: Simulator, *, admin_token: str | None = None,
+              api_key: str | None = None,
               bucket_sim_s: float | None = None, uploads_per_sim_hour: float = 2.0, k: int = 10,
               connections: int = 128, probe_share: float = 0.02,
               on_tick: Callable[[dict[str, Any]], None] | None = None) -> BaselineRun:
@@ -128,7 +129,10 @@ async def run(url: str, schedule: Schedule, sim: Simulator, *, admin_token: str 
     headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
     conn = aiohttp.TCPConnector(limit=connections)
     timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(url, connector=conn, timeout=timeout) as http:
+    key = api_key or admin_token  # the traffic's key (read, events, catalog)
+    keyed = {"Authorization": f"Bearer {key}"} if key else {}
+    async with aiohttp.ClientSession(url, connector=conn, timeout=timeout,
+                                     headers=keyed) as http:
         warm = None
         if admin_token:  # phase 1 initialises the cache with the warm plan, like the guide
             async with http.post("/v1/admin/cache/warm", headers=headers,

@@ -78,7 +78,8 @@ def kill_switch(http: httpx.Client, admin: dict[str, str], users: list[str]) -> 
 
 def rollback(url: str, users: list[str], release: Path, canary: Path | None,
              state_url: str | None, lake: Path, fault: str = "errors:1.0",
-             timeout_s: float = 120.0) -> dict[str, Any]:
+             timeout_s: float = 120.0, headers: dict[str, str] | None = None
+             ) -> dict[str, Any]:
     """Roll out the canary with an injected fault while a client drives feeds; the controller
     must return every user to the stable release with no failure outside the canary."""
     from novarank.launch.rollout import RolloutController
@@ -100,7 +101,7 @@ def rollback(url: str, users: list[str], release: Path, canary: Path | None,
     canary_version, answers, stop = doc.canary.version, [], threading.Event()
 
     def drive() -> None:
-        with httpx.Client(base_url=url, timeout=10) as c:
+        with httpx.Client(base_url=url, timeout=10, headers=headers) as c:
             n = 0
             while not stop.is_set():
                 user = users[n % len(users)]

@@ -80,10 +80,12 @@ class DryRun:
     alertmanager_url: str | None = None
     pack: Path | None = None  # where the metric snapshot and dashboard screenshot go
     recall_floor: float = 0.0  # this data set's absolute Recall@10 floor (gate 7)
+    key: str | None = None  # the simulated traffic's API key (read, events); else the token
 
     def __post_init__(self) -> None:
-        self.http = httpx.Client(base_url=self.url, timeout=30)
         self.admin = {"Authorization": f"Bearer {self.token}"}
+        self.keyed = {"Authorization": f"Bearer {self.key or self.token}"}
+        self.http = httpx.Client(base_url=self.url, timeout=30, headers=self.keyed)
         self.day = datetime.now(UTC).strftime("%Y-%m-%d")
         self.rollup_result: Any = None
         self.artifacts: dict[str, str] = {}
@@ -324,7 +326,8 @@ class DryRun:
 
         kill = drills.kill_switch(self.http, self.admin, self.sim.release_users(50))
         rollback = drills.rollback(self.url, self.sim.release_users(300), self.release,
-                                   self.canary, self.state_url, self.lake, self.fault)
+                                   self.canary, self.state_url, self.lake, self.fault,
+                                   headers=self.keyed)
         ev = {"kill_switch": kill, "automatic_rollback": rollback}
         note = "; ".join(
             ([] if kill["passed"] else [f"kill switch: {kill}"])

@@ -74,7 +74,8 @@ async def on_schedule(offsets: Any, task: Callable[[int, float], Any],
 async def open_loop(base_url: str, path_for: Callable[[int], str], rate: float,
                     duration_s: float, *, max_requests: int | None = None,
                     connections: int = 64, timeout_s: float = 10.0,
-                    tag: Callable[[bytes], str | None] | None = None) -> LoadResult:
+                    tag: Callable[[bytes], str | None] | None = None,
+                    headers: dict[str, str] | None = None) -> LoadResult:
     """Send GET base_url + path_for(i) at `rate` per second for `duration_s` seconds."""
     import aiohttp
 
@@ -84,7 +85,8 @@ async def open_loop(base_url: str, path_for: Callable[[int], str], rate: float,
     result = LoadResult(rate=rate, duration_s=0.0)
     conn = aiohttp.TCPConnector(limit=connections, keepalive_timeout=60)
     timeout = aiohttp.ClientTimeout(total=timeout_s)
-    async with aiohttp.ClientSession(base_url, connector=conn, timeout=timeout) as session:
+    async with aiohttp.ClientSession(base_url, connector=conn, timeout=timeout,
+                                     headers=headers) as session:
         loop = asyncio.get_running_loop()
         start = loop.time() + 0.05
         pending: set[asyncio.Task] = set()
@@ -125,7 +127,8 @@ async def open_loop(base_url: str, path_for: Callable[[int], str], rate: float,
 
 
 async def closed_loop(base_url: str, path_for: Callable[[int], str], concurrency: int,
-                      duration_s: float) -> dict[str, float]:
+                      duration_s: float, headers: dict[str, str] | None = None
+                      ) -> dict[str, float]:
     """Capacity: `concurrency` clients each sending back-to-back; returns requests/s."""
     import aiohttp
 
@@ -133,7 +136,7 @@ async def closed_loop(base_url: str, path_for: Callable[[int], str], concurrency
     errors = 0
     stop_at = time.perf_counter() + duration_s
     conn = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(base_url, connector=conn) as session:
+    async with aiohttp.ClientSession(base_url, connector=conn, headers=headers) as session:
         async def worker(w: int) -> None:
             nonlocal done, errors
             i = w

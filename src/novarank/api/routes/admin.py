@@ -5,32 +5,33 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from novarank.api.common import JSON, Admin, Service, errors
+from novarank.api.auth import ADMIN
+from novarank.api.common import JSON, Service, errors
 from novarank.api.models import ReleaseInfo, RolloutView, TogglesIn, TogglesOut, WarmManifest
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"],
-                   responses=errors(400, 401, 403, 422, 500))
+                   responses=errors(400, 401, 403, 422, 500), dependencies=[ADMIN])
 
 
 @router.get("/toggles", response_model=TogglesOut, response_class=JSON)
-def get_toggles(service: Service, _: Admin) -> JSON:
+def get_toggles(service: Service) -> JSON:
     return JSON(service.toggles.current().to_dict())
 
 
 @router.put("/toggles", response_model=TogglesOut, response_class=JSON)
-def put_toggles(service: Service, _: Admin, body: TogglesIn) -> JSON:
+def put_toggles(service: Service, body: TogglesIn) -> JSON:
     """Change toggles; every replica applies them within `refresh_s` (1 s by default)."""
     return JSON(service.set_toggles(body.kill_switch, body.signals_off, body.variants_off))
 
 
 @router.post("/cache/warm", response_model=WarmManifest, response_class=JSON)
-def warm(service: Service, _: Admin, max_users: int | None = None) -> JSON:
+def warm(service: Service, max_users: int | None = None) -> JSON:
     """Run the warm plan inside this replica (fills its L1 and the shared L2)."""
     return JSON(service.warm(max_users))
 
 
 @router.get("/release", response_model=ReleaseInfo, response_class=JSON)
-def release(service: Service, _: Admin) -> JSON:
+def release(service: Service) -> JSON:
     lock = service.lock
     return JSON({"version": service.release, "code_version": lock.get("code_version"),
                  "created_at": lock.get("created_at"),
@@ -41,7 +42,7 @@ def release(service: Service, _: Admin) -> JSON:
 
 
 @router.get("/rollout", response_model=RolloutView, response_class=JSON)
-def rollout(service: Service, _: Admin) -> JSON:
+def rollout(service: Service) -> JSON:
     """What this replica serves (stable, canary and its share, drill fault) and the rollout
     document it follows; `novarank rollout` changes the document, not this endpoint."""
     return JSON(service.rollout_view())

@@ -6,12 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter, Body
 
+from novarank.api.auth import EVENTS
 from novarank.api.common import JSON, Service, errors
 from novarank.api.models import EventIn, EventsResponse
 from novarank.errors import InputError
 
 router = APIRouter(prefix="/v1", tags=["events"],
-                   responses=errors(400, 413, 422, 500, 503))
+                   responses=errors(400, 401, 403, 413, 422, 500, 503),
+                   dependencies=[EVENTS])
 
 
 @router.post("/events", response_model=EventsResponse, response_class=JSON,

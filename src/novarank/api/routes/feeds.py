@@ -9,12 +9,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from novarank.api.common import JSON, Service, check_admin, errors, int_param
+from novarank.api.auth import READ, SECURITY, authorize
+from novarank.api.common import JSON, Service, errors, int_param
 from novarank.api.models import CreatorsResponse, FeedResponse, SearchResponse, TrendingResponse
 from novarank.errors import InputError
 from novarank.online.service import RankingService
 
-router = APIRouter(prefix="/v1", tags=["feeds"], responses=errors(422, 500))
+router = APIRouter(prefix="/v1", tags=["feeds"], responses=errors(401, 403, 422, 500))
 UserId = Annotated[str, Path(min_length=1, max_length=256)]
 K = Annotated[int, Query(description="items to return")]
 
@@ -28,22 +29,24 @@ FEED_PARAMS = [
      "description": "next_cursor of the previous page",
      "schema": {"type": "string", "pattern": CURSOR.pattern}},
     {"name": "X-Variant-Override", "in": "header", "required": False,
-     "description": "QA: force a variant (needs the admin bearer token)",
+     "description": "QA: force a variant (needs the admin scope)",
      "schema": {"type": "string"}},
     {"name": "Cache-Control", "in": "header", "required": False,
-     "description": "no-cache: re-rank now instead of reading the cache (admin token)",
+     "description": "no-cache: re-rank now instead of reading the cache (admin scope)",
      "schema": {"type": "string"}},
 ]
 
 
 @router.get("/users/{user_id}/feed", response_model=FeedResponse, response_class=JSON,
-            responses=errors(401, 403, 404), openapi_extra={"parameters": FEED_PARAMS})
+            responses=errors(404),
+            openapi_extra={"parameters": FEED_PARAMS, "security": SECURITY})
 async def feed(request: Request, user_id: str) -> JSON:
     """Personalized feed, paged by an opaque cursor; each item carries per-signal reasons.
 
     The hot path: parameters are read by hand (FastAPI's per-parameter machinery costs
     more than the cache hit itself). An L1 hit is answered on the event loop (memory
     only); anything else, L2 lookups and ranking included, runs in the thread pool."""
+    authorize(request, "read")
     service: RankingService = request.app.state.service
     if not 1 <= len(user_id) <= 256:
         raise InputError("user_id", "must be 1 to 256 characters")
@@ -57,7 +60,7 @@ async def feed(request: Request, user_id: str) -> JSON:
     x_variant_override = headers.get("x-variant-override")
     refresh = "no-cache" in headers.get("cache-control", "")
     if x_variant_override is not None or refresh:
-        check_admin(service, headers.get("authorization"))  # QA and probes: admins only
+        authorize(request, "admin")  # QA and probes: admins only
     body = None if refresh else service.feed(user_id, k, cursor, x_variant_override,
                                              l1_only=True, raw_items=True)
     if body is None:
@@ -66,13 +69,15 @@ async def feed(request: Request, user_id: str) -> JSON:
     return JSON(body)
 
 
-@router.get("/trending", response_model=TrendingResponse, response_class=JSON)
+@router.get("/trending", response_model=TrendingResponse, response_class=JSON,
+            dependencies=[READ])
 def trending(service: Service, window: Literal["1h", "24h", "7d"] = "24h", k: K = 20) -> JSON:
     """Trending items by time-decayed engagement over 1h, 24h or 7d."""
     return JSON(service.trending(window, k))
 
 
-@router.get("/search", response_model=SearchResponse, response_class=JSON)
+@router.get("/search", response_model=SearchResponse, response_class=JSON,
+            dependencies=[READ])
 def search(service: Service,
            q: Annotated[str, Query(min_length=1, max_length=200, pattern=r"\S")],
            user_id: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
@@ -81,7 +86,8 @@ def search(service: Service,
     return JSON(service.search(q, user_id, k))
 
 
-@router.get("/users/{user_id}/creators", response_model=CreatorsResponse, response_class=JSON)
+@router.get("/users/{user_id}/creators", response_model=CreatorsResponse, response_class=JSON,
+            dependencies=[READ])
 def creators(service: Service, user_id: UserId, k: K = 10) -> JSON:
     """Creators the user engages with most (recency-weighted), then trending creators."""
     return JSON(service.creators(user_id, k))

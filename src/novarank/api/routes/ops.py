@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from novarank.api.auth import authorize
 from novarank.api.common import JSON, Service, int_param
 from novarank.api.models import Health, Readiness
 from novarank.errors import InputError
@@ -38,6 +39,7 @@ async def echo(request: Request, user_id: str) -> JSON:
     if not service.settings.bench_routes:
         return JSON({"error": {"field": None, "message": "not found", "code": "not_found"}},
                     status_code=404)
+    authorize(request, "read")  # the feed's key check too
     if not 1 <= len(user_id) <= 256:
         raise InputError("user_id", "must be 1 to 256 characters")
     request.state.release = service.release_for(user_id)

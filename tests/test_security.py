@@ -1,0 +1,149 @@
+"""Scoped keys against a real `novarank serve`: every route without a key, with each
+single-scope key, with a revoked one; rotation without a restart; the refusal to start
+without keys; development mode."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from novarank.cli.demo_service import TOKEN, free_port, start_server, stop_server
+from novarank.keys import SCOPES, issue, revoke
+
+# what each operation needs; a route missing here fails the test (no route is open by mistake)
+NEEDS = {
+    ("GET", "/v1/users/{user_id}/feed"): "read",
+    ("GET", "/v1/trending"): "read",
+    ("GET", "/v1/search"): "read",
+    ("GET", "/v1/users/{user_id}/creators"): "read",
+    ("GET", "/v1/items/{item_id}"): "read",
+    ("GET", "/v1/items/{item_id}/similar"): "read",
+    ("GET", "/v1/users/{user_id}/assignment"): "read",
+    ("PUT", "/v1/items/{item_id}"): "catalog",
+    ("POST", "/v1/events"): "events",
+    ("GET", "/v1/users/{user_id}/history"): "privacy",
+    ("DELETE", "/v1/users/{user_id}"): "privacy",
+    ("GET", "/v1/admin/toggles"): "admin",
+    ("PUT", "/v1/admin/toggles"): "admin",
+    ("POST", "/v1/admin/cache/warm"): "admin",
+    ("GET", "/v1/admin/release"): "admin",
+    ("GET", "/v1/admin/rollout"): "admin",
+}
+OPEN = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics")}
+BODIES = {("PUT", "/v1/items/{item_id}"): {"title": "t", "creator_id": "c1"},
+          ("POST", "/v1/events"): [{"type": "click", "user_id": "u1", "item_id": "v1"}],
+          ("PUT", "/v1/admin/toggles"): {}}
+QUERY = {"/v1/search": {"q": "music"}, "/v1/admin/cache/warm": {"max_users": 1}}
+
+
+@pytest.fixture(scope="module")
+def served(small_release, tmp_path_factory):
+    release, users, item = small_release
+    work = tmp_path_factory.mktemp("security")
+    keys = work / "api-keys.yaml"
+    issued = {s: issue(keys, f"{s}-client", [s]) for s in SCOPES}
+    port = free_port()
+    proc = start_server(release, work, port, env={"NOVARANK_API_KEYS_FILE": str(keys),
+                                                  "NOVARANK_AUTH": "on"})
+    try:
+        yield f"http://127.0.0.1:{port}", keys, issued, users[0], item
+    finally:
+        stop_server(proc)
+
+
+def _call(c: httpx.Client, method: str, path: str, user: str, item: str,
+          key: str | None) -> httpx.Response:
+    url = path.replace("{user_id}", user).replace("{item_id}", item)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return c.request(method, url, headers=headers, json=BODIES.get((method, path)),
+                     params=QUERY.get(path))
+
+
+def test_every_route_needs_its_scope_and_only_its_scope(served):
+    url, _, issued, user, item = served
+    with httpx.Client(base_url=url, timeout=30) as c:
+        doc = c.get("/openapi.json").json()
+        assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+        published = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+        assert published - OPEN == set(NEEDS), "a route without a declared scope"
+        for (method, path), scope in NEEDS.items():
+            op = doc["paths"][path][method.lower()]
+            assert op.get("security") == [{"HTTPBearer": []}], (method, path)
+            r = _call(c, method, path, user, item, None)
+            assert r.status_code == 401, (method, path, r.status_code)
+            assert r.headers["www-authenticate"] == "Bearer"
+            assert scope in r.json()["error"]["message"]
+            assert _call(c, method, path, user, item, "nvk_nope_wrong").status_code == 401
+            for other, key in issued.items():
+                r = _call(c, method, path, user, item, key)
+                if other in (scope, "admin"):  # admin opens everything
+                    assert r.status_code not in (401, 403), (method, path, other, r.text)
+                else:
+                    assert r.status_code == 403, (method, path, other, r.status_code)
+                    assert f"lacks the '{scope}' scope" in r.json()["error"]["message"]
+        for method, path in OPEN:
+            assert c.request(method, path).status_code == 200
+        # the admin token is an admin key; QA headers on the feed need admin too
+        feed = f"/v1/users/{user}/feed"
+        assert c.get(feed, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+        r = c.get(feed, headers={"Authorization": f"Bearer {issued['read']}",
+                                 "X-Variant-Override": "control"})
+        assert r.status_code == 403
+
+
+def test_keys_rotate_and_revoke_without_a_restart(served):
+    url, keys, issued, user, _ = served
+    feed = f"/v1/users/{user}/feed"
+
+    def status(key: str) -> int:
+        return httpx.get(f"{url}{feed}", headers={"Authorization": f"Bearer {key}"},
+                         timeout=30).status_code
+
+    fresh = issue(keys, "rotated-in", ["read"])
+    revoke(keys, issued["read"].split("_")[1])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (status(fresh), status(issued["read"])) != (200, 401):
+        time.sleep(0.2)
+    assert (status(fresh), status(issued["read"])) == (200, 401)
+    # a broken edit keeps the keys that were loaded (nobody is locked out by a typo)
+    good = keys.read_text()
+    keys.write_text("keys: [ {broken")
+    time.sleep(1.5)
+    assert status(fresh) == 200
+    keys.write_text(good)
+
+
+def _serve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("NOVARANK_AUTH", "NOVARANK_ADMIN_TOKEN", "NOVARANK_API_KEYS_FILE")}
+    return subprocess.run([sys.executable, "-m", "novarank.cli.main", "serve", *args],
+                          env={**clean, **env}, capture_output=True, text=True, timeout=60)
+
+
+def test_serve_refuses_to_start_without_keys(small_release, tmp_path):
+    release = str(small_release[0])
+    res = _serve({}, "--release", release)
+    assert res.returncode == 2 and "no API keys" in res.stdout + res.stderr
+    assert "Traceback" not in res.stdout + res.stderr
+    res = _serve({"NOVARANK_API_KEYS_FILE": str(tmp_path / "absent.yaml")}, "--release",
+                 release)
+    assert res.returncode == 2 and "does not exist" in res.stdout + res.stderr
+
+
+def test_development_mode_opens_all_but_admin_and_says_so(small_release, tmp_path):
+    release, users, _ = small_release
+    port = free_port()
+    log = tmp_path / "service.log"
+    proc = start_server(release, tmp_path, port, env={"NOVARANK_AUTH": "off"}, log=log)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/v1/users/{users[0]}/history", timeout=30).status_code == 200
+        assert httpx.get(f"{base}/v1/admin/toggles", timeout=30).status_code == 401
+    finally:
+        stop_server(proc)
+    assert "AUTHENTICATION IS OFF" in log.read_text()
