@@ -281,7 +281,7 @@ def test_every_panel_query_returns_data_from_a_real_prometheus(tmp_path, small_m
     query must parse and return at least one series (no empty or wrong panel)."""
     import httpx
 
-    from novarank.cli.demo_service import free_port, start_server, stop_server
+    from novarank.cli.demo_service import KEYED, free_port, start_server, stop_server
     from novarank.ops.dashboards import all_queries
     from novarank.release import save_release
 
@@ -303,7 +303,7 @@ def test_every_panel_query_returns_data_from_a_real_prometheus(tmp_path, small_m
     try:
         deadline = time.monotonic() + 60  # a few scrapes are needed before rate() has data
         while True:
-            with httpx.Client(base_url=base, timeout=10) as c:
+            with httpx.Client(base_url=base, timeout=10, headers=KEYED) as c:
                 for n in range(20):
                     feed = c.get(f"/v1/users/u{n}/feed", params={"k": 5}).json()
                     c.post("/v1/events", json=[
@@ -347,7 +347,7 @@ def test_dashboard_data_quantile_interpolation():
 def test_dashboard_page_renders_tiles_in_headless_chromium(tmp_path, small_model):
     import httpx
 
-    from novarank.cli.demo_service import free_port, start_server, stop_server
+    from novarank.cli.demo_service import KEYED, free_port, start_server, stop_server
     from novarank.ops import browser
     from novarank.release import save_release
 
@@ -357,7 +357,7 @@ def test_dashboard_page_renders_tiles_in_headless_chromium(tmp_path, small_model
     proc = start_server(tmp_path / "rel", tmp_path, port)
     base = f"http://127.0.0.1:{port}"
     try:
-        with httpx.Client(base_url=base, timeout=10) as c:
+        with httpx.Client(base_url=base, timeout=10, headers=KEYED) as c:
             for n in range(30):
                 feed = c.get(f"/v1/users/u{n}/feed", params={"k": 5}).json()
                 c.post("/v1/events", json=[

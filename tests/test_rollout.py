@@ -302,14 +302,15 @@ def test_promotion_under_concurrent_load_fails_no_request(releases, tmp_path):
 
     import httpx
 
-    from novarank.cli.demo_service import free_port, start_server, stop_server
+    from novarank.cli.demo_service import KEYED, free_port, start_server, stop_server
 
     port = free_port()
     proc = start_server(releases["v1"], tmp_path, port)
     users, answers, stop = releases["users"], [], threading.Event()
 
     def client(offset: int) -> None:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10,
+                          headers=KEYED) as c:
             n = offset
             while not stop.is_set():
                 try:
