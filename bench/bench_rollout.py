@@ -39,7 +39,7 @@ def main() -> None:
         ds = data.dataset
         sim = Simulator(data.truth, ds.items.ids.tolist(), ds.user_ids.tolist(),
                         ds.history_sizes(), seed=1)
-        proc, url = serve(work / "v1", work, cores="0,1")
+        proc, url = serve(work / "v1", work, cores="0,1", env={"NOVARANK_DRILLS_ENABLED": "true"})
         drills = []
         try:
             state = next(work.glob("state-*.db"))

@@ -8,6 +8,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 # in-process apps run in development mode unless a test turns auth on (tests/test_security.py
 # does, against a real `novarank serve`; start_server turns it on for every served process)
 os.environ.setdefault("NOVARANK_AUTH", "off")
+os.environ.setdefault("NOVARANK_DRILLS_ENABLED", "true")  # test_security turns them off
 
 from novarank.config import TrainConfig
 from novarank.data.synthetic import SyntheticConfig, generate

@@ -48,10 +48,12 @@ def served(small_release, tmp_path_factory):
     keys = work / "api-keys.yaml"
     issued = {s: issue(keys, f"{s}-client", [s]) for s in SCOPES}
     port = free_port()
-    proc = start_server(release, work, port, env={"NOVARANK_API_KEYS_FILE": str(keys),
-                                                  "NOVARANK_AUTH": "on"})
+    log = work / "service.log"
+    proc = start_server(release, work, port, log=log, env={
+        "NOVARANK_API_KEYS_FILE": str(keys), "NOVARANK_AUTH": "on",
+        "NOVARANK_DRILLS_ENABLED": "false", "NOVARANK_REFRESH_S": "0.1"})
     try:
-        yield f"http://127.0.0.1:{port}", keys, issued, users[0], item
+        yield f"http://127.0.0.1:{port}", keys, issued, users[0], item, work
     finally:
         stop_server(proc)
 
@@ -65,7 +67,7 @@ def _call(c: httpx.Client, method: str, path: str, user: str, item: str,
 
 
 def test_every_route_needs_its_scope_and_only_its_scope(served):
-    url, _, issued, user, item = served
+    url, _, issued, user, item, _work = served
     with httpx.Client(base_url=url, timeout=30) as c:
         doc = c.get("/openapi.json").json()
         assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
@@ -97,7 +99,7 @@ def test_every_route_needs_its_scope_and_only_its_scope(served):
 
 
 def test_keys_rotate_and_revoke_without_a_restart(served):
-    url, keys, issued, user, _ = served
+    url, keys, issued, user, _, _work = served
     feed = f"/v1/users/{user}/feed"
 
     def status(key: str) -> int:
@@ -116,6 +118,83 @@ def test_keys_rotate_and_revoke_without_a_restart(served):
     time.sleep(1.5)
     assert status(fresh) == 200
     keys.write_text(good)
+
+
+ADMIN = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _rollout(work, release, canary, fault=None):
+    from novarank.launch.rollout import RolloutController
+    from novarank.online.releases import Fault, RolloutPolicy
+    from novarank.stores import open_state
+
+    state = open_state(f"sqlite:///{work}/state.db")
+    try:
+        ctl = RolloutController(state, work / "lake")
+        current = ctl.current()
+        if current is not None and current.status in ("running", "paused"):
+            ctl.abort("next test")
+        ctl.start(canary, [50.0], RolloutPolicy(step_seconds=600, max_step_seconds=3600),
+                  Fault.parse(fault) if fault else None, stable=release)
+        return state.get_docs("rollout:error:")
+    finally:
+        state.close()
+
+
+def _errors(work) -> dict:
+    from novarank.stores import open_state
+
+    state = open_state(f"sqlite:///{work}/state.db")
+    try:
+        return state.get_docs("rollout:error:")
+    finally:
+        state.close()
+
+
+def test_a_rollout_cannot_point_outside_the_releases_root(served, small_release, small_model,
+                                                          tmp_path):
+    """Whoever writes the state store must not load any path on disk into a replica."""
+    from novarank.release import save_release
+
+    url, work = served[0], served[-1]
+    release = small_release[0]
+    save_release(small_model, tmp_path / "elsewhere", version="evil")
+    _rollout(work, release, tmp_path / "elsewhere")
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not _errors(work):
+        time.sleep(0.2)
+    errors = list(_errors(work).values())
+    assert errors and "outside the releases root" in errors[0]["error"], errors
+    view = httpx.get(f"{url}/v1/admin/rollout", headers=ADMIN, timeout=10).json()
+    assert view["canary"] is None and view["stable"] == "r1"
+    assert "outside the releases root" in (work / "service.log").read_text()
+
+
+def test_a_drill_fault_is_ignored_while_drills_are_off(served, small_release, small_model):
+    from novarank.release import save_release
+
+    url, _keys, issued, _user, _item, work = served
+    release = small_release[0]
+    canary = release.parent / "r2-drill"
+    if not canary.exists():
+        save_release(small_model, canary, version="r2")
+    _rollout(work, release, canary, fault="errors:1.0")
+    deadline = time.monotonic() + 15
+    view: dict = {}
+    while time.monotonic() < deadline:
+        view = httpx.get(f"{url}/v1/admin/rollout", headers=ADMIN, timeout=10).json()
+        if view["canary"] == "r2":
+            break
+        time.sleep(0.2)
+    assert view["canary"] == "r2" and view["fault"] is None, view
+    assert view["fault_refused"]["kind"] == "errors"
+    key = {"Authorization": f"Bearer {issued['events']}"}  # no read scope: refused first
+    assert httpx.get(f"{url}/v1/users/u1/feed", headers=key, timeout=10).status_code == 403
+    answers = [httpx.get(f"{url}/v1/users/u{n}/feed", headers=ADMIN, timeout=10)
+               for n in range(40)]
+    assert {r.status_code for r in answers} == {200}  # no injected 500s
+    assert "r2" in {r.json()["release"] for r in answers}  # the canary did serve some
+    assert "drills are off" in (work / "service.log").read_text()
 
 
 def _serve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:

@@ -97,6 +97,10 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NOVARANK_", extra="forbid", frozen=True)
 
     release: Path = Field(Path("runs/demo/release"), description="locked release directory")
+    releases_root: Path | None = Field(None, description="a rollout may name releases only "
+                                       "under this directory (default: the release's parent)")
+    drills_enabled: bool = Field(False, description="honour drill faults from the rollout "
+                                 "document (staging and dry-runs only)")
     cache_url: str = Field("memory://", description="L2 cache: memory:// (none) or redis://")
     counters_url: str = Field("memory://", description="live trending counters")
     state_url: str = Field("sqlite:///runs/state.db", description="sqlite:/// or postgresql://")

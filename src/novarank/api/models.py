@@ -263,6 +263,8 @@ class RolloutView(BaseModel):
     canary: str | None
     canary_percent: float
     fault: dict[str, Any] | None
+    fault_refused: dict[str, Any] | None = Field(None, description="the document's drill "
+                                                 "fault, ignored: drills are off here")
     loading: list[str]
     rollout: dict[str, Any] | None
     follows_rollout: bool

@@ -232,6 +232,7 @@ def dry_run(
         service_log, canary = out / "service.log", out / "canary"
         state_url = f"sqlite:///{out.resolve()}/state.db"
         proc = start_server(release, out.resolve(), port, log=service_log, env={
+            "NOVARANK_DRILLS_ENABLED": "true",  # gate 9 injects a fault on its canary
             "NOVARANK_SPLIT": json.dumps(plan),
             "NOVARANK_VARIANT_WEIGHTS": json.dumps({v: {"trending": 0.5 + 0.5 * n}
                                                     for n, v in enumerate(plan)

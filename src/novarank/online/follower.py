@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from novarank.errors import ConfigError
@@ -27,6 +28,16 @@ from novarank.ranking.recommender import Recommender
 log = logging.getLogger("novarank.service")
 
 
+def inside_root(path: str, settings: Any) -> None:
+    """Whoever can write the state store must not point replicas at any path on disk: a
+    rollout names releases under the releases root only (symlinks resolved)."""
+    root = Path(settings.releases_root or Path(settings.release).resolve().parent).resolve()
+    target = Path(path).resolve()
+    if not target.is_relative_to(root):
+        raise ConfigError(f"{path} is outside the releases root {root} "
+                          "(NOVARANK_RELEASES_ROOT): refused")
+
+
 class ReleaseFollower:
     """Needs: settings, state, metrics, events, replica, routing, _configured, _pool,
     _loading, _load_failed, and `_catch_up` / `_trend` (RankingService sets them all up
@@ -41,6 +52,7 @@ class ReleaseFollower:
     _pool: dict[str, Served]
     _loading: set[str]
     _load_failed: dict[str, float]
+    _refused_fault: Any = None
     events: Any
 
     @property
@@ -78,6 +90,12 @@ class ReleaseFollower:
         new_stable = loaded[stable.version]
         new_canary = loaded[canary.version] if canary is not None else None
         fault = doc.fault if canary is not None and doc is not None else None
+        if fault is not None and not self.settings.drills_enabled:
+            if fault != self._refused_fault:  # once per document, not once per second
+                log.error("refused the rollout document's drill fault %s: drills are off on "
+                          "this replica (NOVARANK_DRILLS_ENABLED)", fault.model_dump())
+                self._refused_fault = fault
+            fault = None
         salt = doc.salt if doc is not None else ""
         if (new_stable is r.stable and new_canary is r.canary and percent == r.percent
                 and fault == r.fault):
@@ -116,6 +134,7 @@ class ReleaseFollower:
     def _load(self, ref: ReleaseRef) -> Served | None:
         """Load a release for the rollout; a failure is written where the controller sees it."""
         try:
+            inside_root(ref.path, self.settings)
             served = load_served(ref.path, self.settings)
             if served.version != ref.version:
                 raise ConfigError(f"{ref.path} holds release {served.version}, "
@@ -142,6 +161,9 @@ class ReleaseFollower:
                 "stable": r.stable.version, "canary": r.canary.version if r.canary else None,
                 "canary_percent": r.percent if r.canary else 0.0,
                 "fault": r.fault.model_dump() if r.fault else None,
+                "fault_refused": self._refused_fault.model_dump()
+                if self._refused_fault is not None and self._refused_fault == (
+                    doc.fault if doc else None) else None,
                 "loading": sorted(self._loading),
                 "rollout": doc.model_dump(mode="json", exclude={"history"}) if doc else None,
                 "follows_rollout": bool(doc and doc.governs(self._configured.version))}
