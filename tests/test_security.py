@@ -4,6 +4,7 @@ without keys; development mode."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -51,7 +52,8 @@ def served(small_release, tmp_path_factory):
     log = work / "service.log"
     proc = start_server(release, work, port, log=log, env={
         "NOVARANK_API_KEYS_FILE": str(keys), "NOVARANK_AUTH": "on",
-        "NOVARANK_DRILLS_ENABLED": "false", "NOVARANK_REFRESH_S": "0.1"})
+        "NOVARANK_DRILLS_ENABLED": "false", "NOVARANK_REFRESH_S": "0.1",
+        "NOVARANK_AUDIT_LOG": str(work / "audit.jsonl")})
     try:
         yield f"http://127.0.0.1:{port}", keys, issued, users[0], item, work
     finally:
@@ -96,6 +98,44 @@ def test_every_route_needs_its_scope_and_only_its_scope(served):
         r = c.get(feed, headers={"Authorization": f"Bearer {issued['read']}",
                                  "X-Variant-Override": "control"})
         assert r.status_code == 403
+
+
+def test_admin_and_privacy_actions_are_audited_without_raw_ids(served):
+    import pyarrow.parquet as pq
+
+    url, _, issued, _user, _item, work = served
+    victim = "audit-victim-42"
+    with httpx.Client(base_url=url, timeout=30) as c:
+        assert c.delete(f"/v1/users/{victim}").status_code == 401
+        assert c.delete(f"/v1/users/{victim}", headers={
+            "Authorization": f"Bearer {issued['read']}"}).status_code == 403
+        assert c.delete(f"/v1/users/{victim}", headers={
+            "Authorization": f"Bearer {issued['privacy']}"}).status_code == 200
+        assert c.get("/v1/admin/toggles", headers=ADMIN).status_code == 200
+        assert c.get("/v1/trending", headers={
+            "Authorization": f"Bearer {issued['read']}"}).status_code == 200  # not audited
+    trail = work / "audit.jsonl"
+    rows: list[dict] = []
+    deadline = time.monotonic() + 5  # written just after each answer is sent
+    while time.monotonic() < deadline and not any(r["route"] == "/v1/admin/toggles"
+                                                  for r in rows):
+        time.sleep(0.05)
+        rows = [json.loads(ln) for ln in trail.read_text().splitlines()] \
+            if trail.exists() else []
+    deletes = [(r["principal"], r["status"]) for r in rows if r["route"] == "/v1/users/{user_id}"
+               and r["method"] == "DELETE"][-3:]
+    read_id, privacy_id = (issued[s].split("_")[1] for s in ("read", "privacy"))
+    assert deletes == [(None, 401), (read_id, 403), (privacy_id, 200)], deletes
+    assert any(r["route"] == "/v1/admin/toggles" and r["principal"] == "admin-token"
+               for r in rows)
+    assert not any(r["route"] == "/v1/trending" for r in rows)
+    assert victim not in trail.read_text() and victim not in (work / "service.log").read_text()
+    deadline = time.monotonic() + 10  # and in the lake, as audit events
+    parts: list = []
+    while time.monotonic() < deadline and not parts:
+        parts = list((work / "lake" / "events" / "audit").rglob("*.parquet"))
+        time.sleep(0.3)
+    assert parts and sum(pq.read_table(p).num_rows for p in parts) >= 4
 
 
 def test_keys_rotate_and_revoke_without_a_restart(served):

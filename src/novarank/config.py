@@ -109,6 +109,8 @@ class ServiceSettings(BaseSettings):
                                           "scope; unset = only admin keys open admin routes")
     auth: Literal["on", "off"] = Field("on", description="off = development mode: every "
                                        "route but /v1/admin answers without a key")
+    audit_log: Path | None = Field(None, description="also append the audit trail of admin "
+                                   "and privacy actions here (JSON lines)")
     api_keys_file: Path | None = Field(None, description="YAML file of hashed, scoped API "
                                        "keys (`novarank keys issue`); re-read when it changes")
     experiment_salt: str = "novarank-exp-1"

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from novarank import __version__
-from novarank.api import openapi
+from novarank.api import audit, openapi
 from novarank.api.common import JSON
 from novarank.api.errors import http_status
 from novarank.api.limits import BodyLimit
@@ -84,6 +84,7 @@ class RequestMetrics:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
             if service is not None:
+                audit.record(scope, status, service, service.settings.audit_log)
                 service.metrics.of(service.metrics.requests, path, str(status)).inc()
                 service.metrics.of(service.metrics.request_latency, path, "all").observe(
                     time.perf_counter() - t0)

@@ -21,11 +21,14 @@ from novarank.keys import Keyring, Principal
 # a missing key is our 401 in our shape rather than the framework's 403)
 BEARER = HTTPBearer(auto_error=False, description="an API key (`novarank keys issue`) or "
                                                   "the admin token")
-SECURITY = [{"HTTPBearer": []}]  # for routes that read their headers by hand (the feed)
+SECURITY = [{"HTTPBearer": []}]
+AUDITED = frozenset({"admin", "privacy"})  # for routes that read their headers by hand (the feed)
 
 
 def authorize(request: Request, scope: str) -> Principal | None:
     """The caller's principal, or None in development mode for a non-admin scope."""
+    if scope in AUDITED:
+        request.state.audit = scope  # api/audit.py records the answer, refusals included
     state = request.app.state
     keyring: Keyring = state.keyring
     if not state.auth_on and scope != "admin":
@@ -42,10 +45,10 @@ def authorize(request: Request, scope: str) -> Principal | None:
     principal = keyring.lookup(key.strip()) if scheme.lower() == "bearer" else None
     if principal is None:
         raise AuthError("unknown, revoked or malformed API key")
+    request.state.principal = principal  # the audit names who was refused, too
     if not principal.may(scope):
         raise ForbiddenError(f"key {principal.key_id} lacks the '{scope}' scope "
                              f"(it has {', '.join(sorted(principal.scopes))})")
-    request.state.principal = principal
     return principal
 
 

@@ -39,6 +39,10 @@ SCHEMAS: dict[str, pa.Schema] = {
                           ("value", pa.float64())),
     "error": _schema(("route", pa.string()), ("status", pa.int16()), ("code", pa.string()),
                      ("message", pa.string()), ("dropped", pa.int64())),
+    # an admin or privacy action (api/audit.py): who, what, the answer; no raw user id
+    "audit": _schema(("principal", pa.string()), ("scope", pa.string()),
+                     ("method", pa.string()), ("route", pa.string()), ("status", pa.int16()),
+                     ("target", pa.string())),
 }
 EVENT_TYPES = tuple(SCHEMAS)
 
