@@ -58,7 +58,9 @@ def serve(release: Path, work: Path, *, workers: int = 1, cores: str = "1",
     port = free_port()
     full = {**os.environ, "NOVARANK_STATE_URL": f"sqlite:///{work}/state-{port}.db",
             "NOVARANK_EVENTS_URL": f"file://{work}/lake", "NOVARANK_ADMIN_TOKEN": TOKEN,
-            "NOVARANK_BENCH_ROUTES": "true", **(env or {})}
+            "NOVARANK_BENCH_ROUTES": "true",
+            # serving is measured here, not the per-key budgets (tests/test_security.py)
+            "NOVARANK_RATE_LIMITS": '{"catalog": 0, "events": 0, "miss": 0}', **(env or {})}
     cmd = [sys.executable, "-m", "novarank.cli.main", "serve", "--release", str(release),
            "--port", str(port), "--workers", str(workers)]
     if shutil.which("taskset"):

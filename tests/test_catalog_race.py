@@ -52,7 +52,8 @@ def _hammer(get, put, users: list[str], upserts: int = 300) -> list[tuple]:
 def test_concurrent_upserts_and_feeds_answer_no_5xx(release, tmp_path):
     path, users = release
     s = ServiceSettings(release=path, state_url=f"sqlite:///{tmp_path}/s.db",
-                        events_url="null://", admin_token=TOKEN, refresh_s=0.05)
+                        events_url="null://", admin_token=TOKEN, refresh_s=0.05,
+                        rate_limits={"catalog": 0, "miss": 0})  # the race, not the budget
     headers = {"Authorization": f"Bearer {TOKEN}", "Cache-Control": "no-cache"}
     with TestClient(create_app(s)) as c:
         answers = _hammer(lambda p: c.get(p, headers=headers),
@@ -70,7 +71,8 @@ def test_a_real_process_under_upserts_answers_no_5xx(release, tmp_path):
 
     path, users = release
     port = free_port()
-    proc = start_server(path, tmp_path, port, env={"NOVARANK_REFRESH_S": "0.05"})
+    proc = start_server(path, tmp_path, port, env={"NOVARANK_REFRESH_S": "0.05",
+                                                    "NOVARANK_RATE_LIMITS": '{"catalog": 0}'})
     headers = {"Authorization": f"Bearer {DEMO_TOKEN}", "Cache-Control": "no-cache"}
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:

@@ -266,3 +266,49 @@ def test_development_mode_opens_all_but_admin_and_says_so(small_release, tmp_pat
     finally:
         stop_server(proc)
     assert "AUTHENTICATION IS OFF" in log.read_text()
+
+
+def test_rate_budgets_refill_and_name_the_wait():
+    from novarank.api.ratelimit import Buckets
+    from novarank.errors import RateLimited
+
+    b = Buckets({"catalog": 2.0, "events": 0.0})
+    b.take("k", "catalog")
+    b.take("k", "catalog")
+    b.take("k", "catalog")
+    b.take("k", "catalog")  # a burst of two seconds' worth
+    with pytest.raises(RateLimited) as err:
+        b.take("k", "catalog")
+    assert 0 < err.value.retry_after <= 0.5 and "catalog budget of 2/s" in str(err.value)
+    b.take("other", "catalog")  # budgets are per key
+    for _ in range(1000):
+        b.take("k", "events")  # 0 = unlimited
+    with pytest.raises(RateLimited):
+        b.take("k", "catalog", rate=0.001)  # a key's own limit wins
+    time.sleep(0.55)
+    b.take("k", "catalog")  # refilled at the rate
+
+
+def test_a_key_over_its_budget_gets_429_and_nothing_is_done(served):
+    url, keys, _issued, _user, _item, _work = served
+    key = issue(keys, "tight", ["read", "events", "catalog"],
+                limits={"catalog": 1, "events": 10, "miss": 1})
+    auth = {"Authorization": f"Bearer {key}"}
+    deadline = time.monotonic() + 10  # the replica picks the new key up within a second
+    while httpx.get(f"{url}/v1/trending", headers=auth, timeout=10).status_code != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    with httpx.Client(base_url=url, timeout=30, headers=auth) as c:
+        body = {"title": "t", "creator_id": "c1"}
+        codes = [c.put(f"/v1/items/rl-{n}", json=body).status_code for n in range(3)]
+        assert codes == [200, 200, 429]
+        r = c.put("/v1/items/rl-9", json=body)
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+        assert r.json()["error"]["code"] == "rate_limited"
+        assert c.get("/v1/items/rl-9").status_code == 404  # the refused upsert did nothing
+        batch = [{"type": "click", "user_id": "u1", "item_id": "v1"}] * 25
+        assert c.post("/v1/events", json=batch).status_code == 200  # a full bucket
+        assert c.post("/v1/events", json=batch[:5]).status_code == 429
+        misses = [c.get(f"/v1/users/rl-user-{n}/feed").status_code for n in range(3)]
+        assert misses == [200, 200, 429]
+        assert c.get("/v1/users/rl-user-0/feed").status_code == 200  # an L1 hit is free

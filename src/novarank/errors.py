@@ -67,3 +67,11 @@ class AuthError(NovarankError):
 
 class ForbiddenError(AuthError):
     """The credentials are fine but the operation is not allowed (admin API disabled)."""
+
+
+class RateLimited(NovarankError):
+    """A key spent its budget for a kind of work; `retry_after` says when there is more."""
+
+    def __init__(self, kind: str, retry_after: float, message: str) -> None:
+        self.kind, self.retry_after = kind, retry_after
+        super().__init__(message)

@@ -15,7 +15,7 @@ import os
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ log = logging.getLogger("novarank.keys")
 # what each scope opens (README "Security"); `admin` opens everything
 SCOPES = ("read", "events", "catalog", "privacy", "admin")
 PREFIX = "nvk_"
+LIMIT_KINDS = ("catalog", "events", "miss")  # the rate budgets a key may set (api/ratelimit.py)
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Principal:
     key_id: str
     name: str
     scopes: frozenset[str]
+    limits: dict[str, float] = field(default_factory=dict)  # per-key rate budgets
 
     def may(self, scope: str) -> bool:
         return scope in self.scopes or "admin" in self.scopes
@@ -67,6 +69,12 @@ def _entries(data: Any, path: Path) -> dict[str, dict[str, Any]]:
         bad = set(entry["scopes"]) - set(SCOPES)
         if bad:
             raise ConfigError(f"{where}: unknown scopes {sorted(bad)} (known: {SCOPES})")
+        limits = entry.get("limits") or {}
+        if not isinstance(limits, dict) or not all(
+                k in LIMIT_KINDS and isinstance(v, int | float) and v >= 0
+                for k, v in limits.items()):
+            raise ConfigError(f"{where}: limits must map {', '.join(LIMIT_KINDS)} to a "
+                              f"rate >= 0, got {limits}")
         if entry["id"] in out:
             raise ConfigError(f"{where}: duplicate id {entry['id']}")
         out[str(entry["id"])] = entry
@@ -149,7 +157,8 @@ class Keyring:
         if not hmac.compare_digest(digest(key), str(entry["sha256"])):
             return None
         return Principal(key_id or "", str(entry.get("name", key_id)),
-                         frozenset(entry["scopes"]))
+                         frozenset(entry["scopes"]),
+                         {str(k): float(v) for k, v in (entry.get("limits") or {}).items()})
 
 
 # ---- the key file, for `novarank keys` ---------------------------------------------------
@@ -170,7 +179,8 @@ def _write_file(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def issue(path: Path, name: str, scopes: list[str], key: str | None = None) -> str:
+def issue(path: Path, name: str, scopes: list[str], key: str | None = None,
+          limits: dict[str, float] | None = None) -> str:
     """Add a key to the file and return it (the only time it is seen in clear)."""
     bad = set(scopes) - set(SCOPES)
     if bad or not scopes:
@@ -184,7 +194,9 @@ def issue(path: Path, name: str, scopes: list[str], key: str | None = None) -> s
         raise ConfigError(f"{path} already has a key with id {key_id}")
     data["keys"].append({"id": key_id, "name": name, "scopes": list(scopes),
                          "sha256": digest(key),
-                         "created_at": datetime.now(UTC).isoformat(timespec="seconds")})
+                         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                         **({"limits": limits} if limits else {})})
+    _entries(data, path)  # the new entry obeys the file's rules too
     _write_file(path, data)
     return key
 

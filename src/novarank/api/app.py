@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import os
 import time
 from collections.abc import AsyncIterator
@@ -20,9 +21,10 @@ from novarank.api import audit, openapi
 from novarank.api.common import JSON
 from novarank.api.errors import http_status
 from novarank.api.limits import BodyLimit
+from novarank.api.ratelimit import Buckets
 from novarank.api.routes import admin, events, feeds, items, ops, users
 from novarank.config import ServiceSettings
-from novarank.errors import NovarankError
+from novarank.errors import NovarankError, RateLimited
 from novarank.keys import Keyring
 from novarank.online.releases import ReleaseFailure
 from novarank.online.service import RankingService
@@ -130,6 +132,7 @@ def create_app(settings: ServiceSettings | None = None,
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
     app.state.keyring = Keyring(settings.api_keys_file, token)
     app.state.auth_on = settings.auth == "on"
+    app.state.buckets = Buckets(settings.rate_limits)
     if not app.state.auth_on:
         log.warning("AUTHENTICATION IS OFF (NOVARANK_AUTH=off): anyone who can reach this "
                     "port can read personal history, erase users, change the catalog and "
@@ -163,6 +166,8 @@ def create_app(settings: ServiceSettings | None = None,
         response = _error(status, code, str(exc), getattr(exc, "field", None), request)
         if status == 503:
             response.headers["Retry-After"] = "1"
+        elif isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
         elif status == 401:
             response.headers["WWW-Authenticate"] = "Bearer"
         return response

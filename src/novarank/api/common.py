@@ -27,7 +27,9 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
     what = {400: "malformed request", 401: "no API key, or an unknown or revoked one",
             403: "the key lacks the route's scope (or admin is disabled)", 404: "no such resource",
-            413: "request too large", 422: "an argument breaks a rule (the field is named)",
+            413: "request too large",
+            422: "an argument breaks a rule (the field is named)",
+            429: "over the key's rate budget: retry after Retry-After",
             500: "server-side failure (names the release when a release failed)",
             503: "a shared store is down: nothing of the request was kept, retry"}
     return {c: {"model": ErrorResponse, "description": what[c]} for c in codes}

@@ -9,6 +9,7 @@ from novarank.errors import (
     InputError,
     NotFoundError,
     NovarankError,
+    RateLimited,
     StoreUnavailable,
     TooLargeError,
 )
@@ -22,7 +23,8 @@ STATUS: tuple[tuple[type[NovarankError], int, str], ...] = (
     (ForbiddenError, 403, "forbidden"),
     (AuthError, 401, "unauthorized"),
     (ReleaseFailure, 500, "internal"),
-    (StoreUnavailable, 503, "unavailable"),  # retry: nothing of the request was kept
+    (StoreUnavailable, 503, "unavailable"),
+    (RateLimited, 429, "rate_limited"),  # retry: nothing of the request was kept
 )
 
 

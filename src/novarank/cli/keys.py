@@ -23,11 +23,24 @@ FILE = typer.Option(..., "--file", envvar="NOVARANK_API_KEYS_FILE", help="the ke
 def issue(file: Path = FILE,
           name: str = typer.Option(..., help="who holds the key (shown in the audit log)"),
           scopes: str = typer.Option(..., help="comma-separated: read, events, catalog, "
-                                               "privacy, admin")) -> None:
+                                               "privacy, admin"),
+          limit: list[str] = typer.Option([], help="this key's rate budget per second and "
+                                          "replica, e.g. --limit miss=2000 --limit "
+                                          "events=20000 (default: NOVARANK_RATE_LIMITS)")
+          ) -> None:
     """Add a key and print it once; the file keeps only its SHA-256."""
+    from novarank.errors import ConfigError
     from novarank.keys import issue as issue_key
 
-    key = issue_key(file, name, [s.strip() for s in scopes.split(",") if s.strip()])
+    limits = {}
+    for item in limit:
+        kind, _, rate = item.partition("=")
+        try:
+            limits[kind.strip()] = float(rate)
+        except ValueError:
+            raise ConfigError(f"--limit {item!r}: expected KIND=RATE, e.g. miss=2000") from None
+    key = issue_key(file, name, [s.strip() for s in scopes.split(",") if s.strip()],
+                    limits=limits or None)
     console.print(key, soft_wrap=True, highlight=False)
 
 

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from novarank.api.auth import READ, SECURITY, authorize
 from novarank.api.common import JSON, Service, errors, int_param
 from novarank.api.models import CreatorsResponse, FeedResponse, SearchResponse, TrendingResponse
+from novarank.api.ratelimit import spend
 from novarank.errors import InputError
 from novarank.online.service import RankingService
 
@@ -38,7 +39,7 @@ FEED_PARAMS = [
 
 
 @router.get("/users/{user_id}/feed", response_model=FeedResponse, response_class=JSON,
-            responses=errors(404),
+            responses=errors(404, 429),
             openapi_extra={"parameters": FEED_PARAMS, "security": SECURITY})
 async def feed(request: Request, user_id: str) -> JSON:
     """Personalized feed, paged by an opaque cursor; each item carries per-signal reasons.
@@ -64,6 +65,7 @@ async def feed(request: Request, user_id: str) -> JSON:
     body = None if refresh else service.feed(user_id, k, cursor, x_variant_override,
                                              l1_only=True, raw_items=True)
     if body is None:
+        spend(request, "miss")  # ranking (or an L2 read) costs the key's miss budget
         body = await run_in_threadpool(partial(service.feed, raw_items=True, refresh=refresh),
                                        user_id, k, cursor, x_variant_override)
     return JSON(body)

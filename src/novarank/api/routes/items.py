@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
 from novarank.api.auth import CATALOG, READ
 from novarank.api.common import JSON, Service, errors
 from novarank.api.models import ItemOut, ItemUpsert, SimilarResponse
+from novarank.api.ratelimit import spend
 from novarank.stores.state import CatalogItem
 
 router = APIRouter(prefix="/v1/items", tags=["items"], responses=errors(400, 401, 403, 422, 500))
@@ -22,9 +23,11 @@ def get_item(service: Service, item_id: ItemId) -> JSON:
     return JSON(service.get_item(item_id))
 
 
-@router.put("/{item_id}", response_model=ItemOut, response_class=JSON, dependencies=[CATALOG])
-def put_item(service: Service, item_id: ItemId, body: ItemUpsert) -> JSON:
+@router.put("/{item_id}", response_model=ItemOut, response_class=JSON, dependencies=[CATALOG],
+            responses=errors(429))
+def put_item(request: Request, service: Service, item_id: ItemId, body: ItemUpsert) -> JSON:
     """Create or update an item; new uploads are eligible at once, without retraining."""
+    spend(request, "catalog")
     # the Tag pattern already refused '|' and blank tags (api/models.py)
     item = CatalogItem(item_id=item_id, title=body.title, creator_id=body.creator_id,
                        tags="|".join(t.strip() for t in body.tags),

@@ -1,0 +1,59 @@
+"""Per-key budgets for the work one client can make a replica do: catalog upserts, events,
+and feeds that miss L1 (ranking or an L2 read in the thread pool).
+
+A token bucket per (key, kind) on each replica: `rate` tokens a second, bursts up to two
+seconds' worth. A key's entry in the key file may set its own `limits` (a frontend that
+asks feeds for every user needs a larger miss budget than a batch job); without a key
+(development mode) the budget is per client address. Over budget is 429 with
+Retry-After, and nothing of the request was done.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+from starlette.requests import Request
+
+from novarank.errors import RateLimited
+
+BURST_S = 2.0
+
+
+class Buckets:
+    def __init__(self, rates: dict[str, float], max_clients: int = 100_000) -> None:
+        self.rates = rates
+        self.max_clients = max_clients
+        self._lock = threading.Lock()
+        self._tokens: dict[tuple[str, str], tuple[float, float]] = {}  # -> (tokens, at)
+
+    def take(self, who: str, kind: str, cost: float = 1.0,
+             rate: float | None = None) -> None:
+        """Spend `cost` of `who`'s `kind` budget, or raise RateLimited (nothing spent)."""
+        rate = self.rates.get(kind, 0.0) if rate is None else rate
+        if rate <= 0:  # 0 = unlimited
+            return
+        cap = max(rate * BURST_S, cost)
+        now = time.monotonic()
+        with self._lock:
+            tokens, at = self._tokens.get((who, kind), (cap, now))
+            tokens = min(cap, tokens + (now - at) * rate)
+            if tokens < cost:
+                self._tokens[(who, kind)] = (tokens, now)
+                wait = (cost - tokens) / rate
+                raise RateLimited(kind, wait, f"rate limit: {kind} budget of {rate:g}/s for "
+                                  f"{who} spent; retry in {math.ceil(wait)} s")
+            if len(self._tokens) >= self.max_clients:  # bounded: a flood of addresses
+                self._tokens.clear()
+            self._tokens[(who, kind)] = (tokens - cost, now)
+
+
+def spend(request: Request, kind: str, cost: float = 1.0) -> None:
+    """Charge the caller (its key, or its address in development mode) for `kind`."""
+    principal = getattr(request.state, "principal", None)
+    if principal is not None:
+        who, rate = f"key:{principal.key_id}", principal.limits.get(kind)
+    else:
+        who, rate = f"addr:{request.client.host if request.client else '?'}", None
+    request.app.state.buckets.take(who, kind, cost, rate)
