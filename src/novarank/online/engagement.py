@@ -86,8 +86,13 @@ class EngagementCalls:
             self.metrics.of(self.metrics.events, kind.name.lower(), "accepted").inc()
             if kind != Event.IMPRESSION:
                 rows.append(ev)
-            if PREFERENCE_WEIGHT[kind] > 0:
-                trend[ev.item_id] += PREFERENCE_WEIGHT[kind]
+            if PREFERENCE_WEIGHT[kind] > 0:  # bounded per user (online/influence.py)
+                granted = self.influence.admit(ev.user_id, ev.item_id,
+                                               PREFERENCE_WEIGHT[kind], now)
+                if granted > 0:
+                    trend[ev.item_id] += granted
+                if granted < PREFERENCE_WEIGHT[kind]:
+                    self.metrics.trending_capped.inc(PREFERENCE_WEIGHT[kind] - granted)
             if kind in SEEN_EVENTS:
                 touched.add(ev.user_id)
             telemetry[_TELEMETRY_TYPE.get(kind, "engagement")].append({

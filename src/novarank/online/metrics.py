@@ -74,5 +74,8 @@ class ServiceMetrics:
                                     ["store", "op"], registry=r)
         self.thread_restarts = Counter("novarank_thread_restarts_total", "Background loops "
                                        "restarted after an error", ["thread"], registry=r)
+        self.trending_capped = Counter("novarank_trending_capped_total", "Engagement weight "
+                                       "not added to live trending: over a user's bound",
+                                       registry=r)
         self.canary_share = Gauge("novarank_canary_share", "Share of users on the canary "
                                   "release (0 without a rollout)", registry=r)

@@ -30,6 +30,7 @@ from novarank.online.engagement import EngagementCalls
 from novarank.online.follower import ReleaseFollower
 from novarank.online.health import StoreHealth
 from novarank.online.ids import new_id
+from novarank.online.influence import InfluenceCap
 from novarank.online.metrics import ServiceMetrics
 from novarank.online.releases import (
     InjectedFault,
@@ -101,6 +102,7 @@ class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
         self.cache = TieredCache(MemoryCache(s.l1_max_entries, s.l1_max_bytes), l2,
                                  self.metrics)
         self.counters = open_counters(s.counters_url, prefix=s.key_prefix)
+        self.influence = InfluenceCap()  # one user's bound on live trending
         self.counters_health = StoreHealth("trending counters", self.metrics,
                                            degraded="trending without live engagement")
         self.events = Emitter(open_sink(s.events_url, f"{s.key_prefix}telemetry"),

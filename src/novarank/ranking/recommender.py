@@ -20,6 +20,7 @@ from novarank.stores.state import Engagement
 
 DAY = 86_400
 # raw per-candidate inputs, before they are folded into the five signals
+TRENDING_Z_CAP = 3.0
 COMPONENTS = ("item_item", "als", "freshness", "trending", "affinity", "quality")
 MAX_K = 1_000
 
@@ -182,7 +183,12 @@ class Recommender:
         """Fold the six raw inputs into the five standardised signals (SIGNALS order)."""
         a = self.ranker.als_mix
         rel = (standardize(comps[:, 0]) + a * standardize(comps[:, 1])) / (1.0 + a)
-        return np.column_stack([rel] + [standardize(comps[:, c]) for c in (2, 3, 4, 5)])
+        # trending is the one signal clients write: one spike among near-zero counts would
+        # stand sqrt(n) deviations out and outweigh everything (a single share took over
+        # every feed); capped, no item's trending adds more than TRENDING_Z_CAP * weight
+        trending = np.clip(standardize(comps[:, 3]), -TRENDING_Z_CAP, TRENDING_Z_CAP)
+        return np.column_stack([rel, standardize(comps[:, 2]), trending,
+                                standardize(comps[:, 4]), standardize(comps[:, 5])])
 
     # ---- the feed ----------------------------------------------------------------------------
     def _excluded(self, p: UserProfile, extra: np.ndarray | None = None) -> np.ndarray:
