@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 
 import pytest
@@ -40,3 +41,13 @@ def postgres_url() -> str:
 
 def unique_prefix() -> str:
     return f"nrtest:{uuid.uuid4().hex[:8]}:"
+
+
+def tool(name: str) -> str:
+    """A Debian tool the test needs: fails in CI when missing, skips elsewhere."""
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is missing: .ci/run installs it (Debian prometheus packages)")
+        pytest.skip(f"{name} not installed (apt-get install prometheus prometheus-alertmanager)")
+    return path

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import socket
@@ -18,18 +17,10 @@ import yaml
 from novarank.ops import oncall
 from novarank.ops.alerts import ALERTS, metric_names, rules_yaml, unit_tests_yaml
 from novarank.ops.webhook import AlertSink, serve
+from tests.services import tool
 
 ROOT = Path(__file__).resolve().parent.parent
 PROM, AM = ROOT / "deploy" / "prometheus", ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is missing: .ci/run installs it (Debian prometheus packages)")
-        pytest.skip(f"{name} not installed (apt-get install prometheus prometheus-alertmanager)")
-    return path
 
 
 def test_generated_rule_files_are_current():

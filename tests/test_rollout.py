@@ -205,14 +205,15 @@ def test_faulty_canary_is_rolled_back_and_only_its_users_fail(world):
     assert {(status, r) for _, _, status, r in after} == {(200, "v1")}
 
 
-def test_a_canary_that_raises_at_request_time_is_rolled_back(world, tmp_path):
+def test_a_canary_that_raises_at_request_time_is_rolled_back(world):
     """No injected fault: the canary verifies and loads, then every ranking raises. Its
     errors are the canary's, so the controller rolls it back by itself."""
     from novarank.launch.drills import broken_release
 
     _, client, ctl, rel = world
     users = rel["users"][:60]
-    canary = broken_release(rel["v2"], tmp_path / "v2-broken")
+    # beside the others: a replica loads releases from its releases root only
+    canary = broken_release(rel["v2"], rel["v2"].parent / "v2-broken")
     doc = ctl.start(canary, [25, 50, 100], RolloutPolicy(**POLICY), stable=rel["v1"])
     assert doc.fault is None
     log: list = []
