@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from novarank.analytics.srm import sample_ratio
-from novarank.launch.dryrun import SPECS, DryRun, write_pack
+from novarank.launch.dryrun import SPEC, DryRun, write_pack
 from novarank.launch.gates import (
     GateSpec,
     Measurement,
@@ -42,7 +42,7 @@ def test_a_crashing_measurement_is_inconclusive_with_the_error():
     def boom() -> Measurement:
         raise RuntimeError("service unreachable")
 
-    r = evaluate(SPECS[1], boom, code_version="c", release="r")
+    r = evaluate(SPEC[2], boom, code_version="c", release="r")
     assert r.verdict == Verdict.INCONCLUSIVE and "service unreachable" in r.details["error"]
 
 
@@ -125,7 +125,7 @@ def dry(tmp_path, synth, small_model):
 
 
 def _judge(dry: DryRun, n: int, fn):
-    return evaluate(SPECS[n - 1], fn, code_version="c", release="r1")
+    return evaluate(SPEC[n], fn, code_version="c", release="r1")
 
 
 def _record_says(tmp_path: Path, r, *words: str) -> str:
@@ -344,7 +344,7 @@ def test_dry_run_end_to_end(tmp_path):
 
     doc = json.loads((tmp_path / "pack" / "gates.json").read_text())
     verdicts = {g["number"]: g["verdict"] for g in doc["gates"]}
-    assert len(verdicts) == 10
+    assert len(verdicts) == 11
     for n in (1, 2, 3, 5, 6, 10):
         assert verdicts[n] == "GREEN", (n, doc["gates"][n - 1]["details"])
     drill = doc["gates"][8]["details"]["automatic_rollback"]

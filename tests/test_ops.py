@@ -448,3 +448,53 @@ def test_staging_alerting_is_checked_on_the_live_prometheus_and_alertmanager(tmp
             if p.poll() is None:
                 p.terminate()
                 p.wait(timeout=10)
+
+
+def test_the_baseline_jobs_run_options_the_command_has():
+    """The scheduled baseline (a Job that waits for its start, a weekly CronJob) calls
+    `novarank launch baseline` with options that exist, against a URL, into /shared."""
+    import shlex
+
+    from typer.testing import CliRunner
+
+    from novarank.cli.main import app
+
+    docs = list(yaml.safe_load_all((ROOT / "deploy/k8s/jobs/baseline.yaml").read_text()))
+    assert {d["kind"] for d in docs} == {"Job", "CronJob"}
+    helptext = CliRunner().invoke(app, ["launch", "baseline", "--help"],
+                                  env={"COLUMNS": "200"}).output
+    for doc in docs:
+        spec = doc["spec"]["jobTemplate"]["spec"] if doc["kind"] == "CronJob" else doc["spec"]
+        cmd = spec["template"]["spec"]["containers"][0]["command"]
+        argv = shlex.split(cmd[2]) if cmd[0] == "sh" else cmd
+        argv = argv[1:] if argv[0] == "exec" else argv
+        assert argv[:3] == ["novarank", "launch", "baseline"], argv
+        flags = [a for a in argv if a.startswith("--")]
+        assert {"--url", "--release", "--truth", "--out"} <= set(flags)
+        assert all(f in helptext for f in flags), [f for f in flags if f not in helptext]
+        out = argv[argv.index("--out") + 1]
+        assert out.startswith("/shared/baseline/")
+    assert "--start-at" in docs[0]["spec"]["template"]["spec"]["containers"][0]["command"]
+
+
+def test_start_at_waits_or_refuses(monkeypatch):
+    from novarank.cli import launch
+    from novarank.errors import ConfigError
+
+    slept: list[float] = []
+    monkeypatch.setattr(launch.time, "sleep", slept.append)
+    launch._wait_until("2000-01-01T00:00:00Z")  # past: starts at once
+    assert slept == []
+    launch._wait_until("2999-01-01T00:00:00+00:00")
+    assert slept and slept[0] > 3600 * 24 * 365
+    with pytest.raises(ConfigError, match="time zone"):
+        launch._wait_until("2999-01-01T00:00:00")
+    with pytest.raises(ConfigError, match="ISO 8601"):
+        launch._wait_until("next monday")
+
+
+def test_the_sample_channel_file_routes_every_audience():
+    from novarank.launch.delivery import AUDIENCES, load_channels
+
+    config = load_channels(ROOT / "deploy" / "channels.yaml")
+    assert set(config["audiences"]) >= set(AUDIENCES)

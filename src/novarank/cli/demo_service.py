@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -201,3 +203,46 @@ def tour(release: Path, workdir: Path, users: list[str], truth: TasteModel | Non
     summary = res.to_dict()
     print_tiles({"health": health(summary),
                  "outcomes": outcomes(summary, DEMO_SPLIT, release_quality(release))}, day)
+
+
+@contextlib.contextmanager
+def local_channels(workdir: Path) -> Iterator[Path]:
+    """A local SMTP sink (aiosmtpd) and webhook receiver, and a channel file that routes
+    every audience to them: the demo delivers its notifications for real, to itself.
+    Mail lands in workdir/mail/, webhook bodies in workdir/webhooks.jsonl."""
+    import yaml
+    from aiosmtpd.controller import Controller
+
+    from novarank.ops.webhook import AlertSink, serve
+
+    mail = workdir / "mail"
+    mail.mkdir(parents=True, exist_ok=True)
+
+    class Maildir:
+        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+            n = len(list(mail.glob("*.eml")))
+            (mail / f"{n:03d}.eml").write_bytes(envelope.original_content or b"")
+            return "250 OK"
+
+    smtp_port, hook_port = free_port(), free_port()
+    smtp = Controller(Maildir(), hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
+    hook = serve(hook_port, AlertSink(workdir / "webhooks.jsonl"))
+    hook_url = f"http://127.0.0.1:{hook_port}/hook"
+    path = workdir / "channels.yaml"
+    path.write_text(yaml.safe_dump({
+        "channels": {
+            "email": {"kind": "smtp", "host": "127.0.0.1", "port": smtp_port,
+                      "from": "launch@novarank.local", "to": ["team@novarank.local"]},
+            "slack": {"kind": "slack", "url": hook_url},
+            "teams": {"kind": "teams", "url": hook_url},
+            "pagerduty": {"kind": "pagerduty", "url": hook_url, "routing_key": "demo"}},
+        "audiences": {"product": ["email"], "qa": ["email", "teams"],
+                      "ops": ["slack", "pagerduty"], "tech-lead": ["email", "slack"],
+                      "management": ["email"]}}, sort_keys=False))
+    try:
+        yield path
+    finally:
+        smtp.stop()
+        hook.shutdown()
+

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
 
 from novarank.cli.common import console, friendly_errors
 from novarank.errors import ConfigError
@@ -102,8 +103,12 @@ def baseline(
                             "traffic (read, events, catalog); default: the admin token"),
     out: Path = typer.Option(Path("runs/baseline"), help="report directory"),
     seed: int = typer.Option(0),
+    start_at: str = typer.Option(None, help="wait until this UTC time (ISO 8601, e.g. "
+                                 "2026-12-07T08:00:00Z) before starting: a scheduled Job"),
 ) -> None:
     """Warm-up (0-2h), steady (2-8h), peak (8-16h), daily cycle (16-24h); report with plots."""
+    if start_at is not None:
+        _wait_until(start_at)
     from novarank.cli.demo_service import DEMO_KEY, TOKEN, free_port, start_server, stop_server
     from novarank.launch import baseline as bl
     from novarank.launch import report as rp
@@ -170,6 +175,19 @@ def baseline(
     console.print(f"[{colour}]baseline {report['verdict'].upper()}[/]; report: {path}")
     if report["verdict"] == "fail":
         raise typer.Exit(1)
+
+
+def _wait_until(when: str) -> None:
+    try:
+        at = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"--start-at: not an ISO 8601 time: {when!r}") from None
+    if at.tzinfo is None:
+        raise ConfigError(f"--start-at: give a time zone (e.g. {when}Z for UTC)")
+    wait = (at - datetime.now(UTC)).total_seconds()
+    if wait > 0:
+        console.print(f"waiting {wait / 3600:.2f} h for the start time {at.isoformat()} …")
+        time.sleep(wait)
 
 
 @app.command("dry-run")
@@ -292,10 +310,111 @@ def sign(
 @app.command()
 @friendly_errors
 def notify(
-    audience: str = typer.Option(..., help="product, qa, ops, tech-lead or management"),
+    audience: str = typer.Option(None, help="product, qa, ops, tech-lead or management "
+                                 "(without --send: the one to print)"),
     pack: Path = typer.Option(Path("runs/dryrun"), help="evidence pack of the dry-run"),
+    send: bool = typer.Option(False, help="deliver every audience's message through its "
+                              "channels and record each delivery in the pack"),
+    channels: Path = typer.Option(Path("deploy/channels.yaml"), help="channels per audience"),
+    retries: int = typer.Option(3, min=1, help="attempts per channel"),
+    baseline: Path = typer.Option(None, help="the baseline's report directory (criterion 4)"),
+    alertmanager_url: str = typer.Option(None, help="read critical alerts (criterion 5)"),
 ) -> None:
-    """Print the status message for an audience, rendered from the measured record."""
+    """Print an audience's status message, or --send them all; the Stage 1 criteria follow."""
     from novarank.launch.record import notify as render
 
-    console.print(render(pack, audience), markup=False, highlight=False)
+    if not send:
+        if audience is None:
+            raise ConfigError("--audience is needed to print a message (or --send them all)")
+        console.print(render(pack, audience), markup=False, highlight=False)
+        if audience == "tech-lead":
+            _stage(pack, baseline, alertmanager_url)
+        return
+    from novarank.launch.delivery import deliver, load_channels
+
+    records = deliver(pack, load_channels(channels), lambda a: render(pack, a),
+                      retries=retries)
+    table = Table("audience", "channel", "outcome", "attempts", "message id")
+    for r in records:
+        table.add_row(r["audience"], f"{r['channel']} ({r['kind']})",
+                      r["outcome"] if r["error"] is None else f"{r['outcome']}: {r['error']}",
+                      str(r["attempts"]), r["message_id"])
+    console.print(table)
+    _stage(pack, baseline, alertmanager_url)
+    if any(r["outcome"] == "failed" for r in records):
+        raise typer.Exit(1)
+
+
+def _stage(pack: Path, baseline: Path | None, alertmanager_url: str | None) -> None:
+    """The Stage 1 checklist, printed and kept in the pack (STAGE_1_CRITERIA.md)."""
+    from novarank.launch.stage import criteria
+    from novarank.launch.stage import render as render_stage
+
+    text = render_stage(criteria(pack, baseline, alertmanager_url))
+    (pack / "STAGE_1_CRITERIA.md").write_text(f"# {text}\n")
+    console.print(text, markup=False, highlight=False)
+
+
+@app.command()
+@friendly_errors
+def ack(
+    audience: str = typer.Option(..., help="the audience whose message you received"),
+    message: str = typer.Option(..., help="the message id it names"),
+    by: str = typer.Option(..., help="who acknowledges (name or handle)"),
+    pack: Path = typer.Option(Path("runs/dryrun"), help="evidence pack of the dry-run"),
+) -> None:
+    """Acknowledge a delivered notification: readiness confirmed, recorded in the pack."""
+    from novarank.launch.delivery import acknowledge
+
+    rec = acknowledge(pack, audience, by, message)
+    console.print(f"acknowledged {audience} message {message} by {rec['by']} at {rec['at']}")
+    _stage(pack, None, None)
+
+
+@app.command()
+@friendly_errors
+def preflight(
+    url: list[str] = typer.Option(..., help="every replica's base URL (repeat --url)"),
+    state_url: str = typer.Option(None, envvar="NOVARANK_STATE_URL",
+                                  help="state store (default: the service's settings)"),
+    cache_url: str = typer.Option(None, envvar="NOVARANK_CACHE_URL"),
+    counters_url: str = typer.Option(None, envvar="NOVARANK_COUNTERS_URL"),
+    events_url: str = typer.Option(None, envvar="NOVARANK_EVENTS_URL"),
+    lake: Path = typer.Option(None, help="the lake directory (default: under a file:// "
+                              "events URL)"),
+    prometheus_url: str = typer.Option(None, help="Prometheus that must scrape every replica"),
+    alertmanager_url: str = typer.Option(None, help="Alertmanager that must answer"),
+    deploy: Path = typer.Option(None, help="manifests (deploy/): the replica count must match "
+                                "the Deployment and the HPA"),
+    min_free_gb: float = typer.Option(1.0, help="free disk the lake needs"),
+    out: Path = typer.Option(None, help="also write the result here as JSON"),
+) -> None:
+    """Infrastructure check before the baseline: replicas (/readyz 10/10), their count, each
+    store written, read back and cleaned up, the lake, Prometheus, Alertmanager."""
+    from novarank.config import ServiceSettings
+    from novarank.launch.preflight import Preflight, lake_of
+
+    s = ServiceSettings()
+    events = events_url or s.events_url
+    pre = Preflight(replicas=[u.rstrip("/") for u in url], state_url=state_url or s.state_url,
+                    cache_url=cache_url or s.cache_url,
+                    counters_url=counters_url or s.counters_url, events_url=events,
+                    lake=lake or lake_of(events), prometheus_url=prometheus_url,
+                    alertmanager_url=alertmanager_url, deploy=deploy,
+                    min_free_bytes=int(min_free_gb * 2**30))
+    with console.status("preflight …"):
+        res = pre.run()
+    table = Table("check", "verdict", "why")
+    colour = {"pass": "green", "fail": "red", "skip": "yellow"}
+    for c in res["checks"]:
+        table.add_row(c["name"], f"[{colour[c['verdict']]}]{c['verdict']}[/]", c["why"])
+    console.print(table)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(res, indent=2))
+    console.print(f"preflight: {'PASS' if res['passed'] else 'FAIL'} "
+                  f"({res['counts']['pass']} passed, {res['counts']['fail']} failed, "
+                  f"{res['counts']['skip']} skipped)")
+    if not res["passed"]:
+        raise typer.Exit(1)
+

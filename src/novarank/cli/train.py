@@ -115,7 +115,7 @@ def demo(
 
         from novarank.cli.launch import app as launch_app
 
-        console.rule("staging dry-run: the eleven launch gates")
+        console.rule("staging dry-run: the preflight and the launch gates")
         checkout = Path(__file__).resolve().parents[3] / "deploy"  # src/novarank/cli/ -> repo
         # through the command line parser, so every option keeps its declared default
         get_command(launch_app).main([
@@ -123,3 +123,10 @@ def demo(
             '{"control": 20, "treatment_a": 40, "treatment_b": 40}',
             "--deploy", str(checkout if checkout.exists() else Path("deploy")),
             "--out", str(workdir / "dryrun"), "--seed", "0"], standalone_mode=False)
+        from novarank.cli.demo_service import local_channels
+        from novarank.cli.launch import notify
+
+        console.rule("Stage 1 notifications: delivered to a local SMTP sink and webhook")
+        with local_channels(workdir.resolve()) as channels:
+            notify(audience=None, pack=workdir / "dryrun", send=True, channels=channels,
+                   retries=3, baseline=None, alertmanager_url=None)

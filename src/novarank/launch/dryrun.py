@@ -15,10 +15,17 @@ import httpx
 from novarank.analytics.srm import sample_ratio
 from novarank.launch.gates import GateResult, GateSpec, Measurement
 from novarank.launch.gates import evaluate as run_gate
+from novarank.launch.preflight import PROBES
 from novarank.launch.simulator import Simulator
 from novarank.telemetry.schemas import user_key
 
 SPECS = (
+    GateSpec(0, "Infrastructure preflight", "preflight_ok", "==", 1, PROBES,
+             how="every replica's /readyz 10 times, the replica count against the manifests, "
+                 "state, cache, counters, event stream and lake written, read back and "
+                 "cleaned up, free disk; against staging also Prometheus scraping every "
+                 "replica and Alertmanager answering (launch/preflight.py)",
+             window="10 probes per replica", conclusive_miss=True),
     GateSpec(1, "Artifacts locked", "lock_verified", "==", 1, how="sha256 of every file "
              "vs release.lock.json, and the lock's own digest (and signature, with a key)",
              conclusive_miss=True),
@@ -55,6 +62,7 @@ SPECS = (
              "covers the launch window without a gap; escalation L1-L4 complete",
              window="now + 7 days", conclusive_miss=True),
 )
+SPEC = {s.number: s for s in SPECS}
 COHORT_LATENCY_MS = 50.0
 SNIPPET_LINES = 20
 
@@ -92,6 +100,27 @@ class DryRun:
         self.warmed_at_ms: int | None = None  # gate 7's tiles judge the traffic after it
 
     # ---- gates ---------------------------------------------------------------------------
+    def g0_preflight(self) -> Measurement:
+        from novarank.config import ServiceSettings
+        from novarank.launch.preflight import Preflight
+
+        # staging: the backends the replicas share, from the same NOVARANK_* settings the
+        # rollout commands use; the embedded world: its one replica, SQLite and the lake
+        s = ServiceSettings()
+        pre = Preflight(
+            replicas=[self.url], state_url=self.state_url or s.state_url,
+            cache_url=s.cache_url if self.staging else "memory://",
+            counters_url=s.counters_url if self.staging else "memory://",
+            events_url=s.events_url if self.staging else f"file://{self.lake}",
+            lake=self.lake, prometheus_url=self.prometheus_url,
+            alertmanager_url=self.alertmanager_url,
+            deploy=self.deploy if self.staging else None)
+        res = pre.run()
+        probes = sum(int(c["evidence"].get("probes", "0/0").split("/")[0])
+                     for c in res["checks"] if c["name"].startswith("replica http"))
+        return Measurement(1 if res["passed"] else 0, probes, res, res,
+                           note="; ".join(res["failed"]))
+
     def g1_lock(self) -> Measurement:
         from novarank.errors import ReleaseError
         from novarank.release import verify_release
@@ -359,14 +388,14 @@ class DryRun:
 
     # ---- the run -----------------------------------------------------------------------------
     def run(self, code_version: str, release_version: str) -> tuple[list[GateResult], dict]:
-        steps = {1: self.g1_lock, 2: self.g2_smoke, 3: self.g3_cache}
-        results = [run_gate(SPECS[n - 1], fn, code_version=code_version,
+        steps = {0: self.g0_preflight, 1: self.g1_lock, 2: self.g2_smoke, 3: self.g3_cache}
+        results = [run_gate(SPEC[n], fn, code_version=code_version,
                             release=release_version) for n, fn in steps.items()]
         traffic = self.traffic()
         for n, fn in ((4, self.g4_ab), (5, self.g5_telemetry), (6, self.g6_rollups),
                       (7, self.g7_tiles), (8, self.g8_alerts), (9, self.g9_drills),
                       (10, self.g10_oncall)):
-            results.append(run_gate(SPECS[n - 1], fn, code_version=code_version,
+            results.append(run_gate(SPEC[n], fn, code_version=code_version,
                                     release=release_version))
             if n == 7 and self.pack is not None:
                 # the page and the metrics over the traffic the tiles judged: taken before

@@ -200,6 +200,12 @@ def alertmanager_up(url: str | None) -> Check:
     return Check("alertmanager", "pass", f"answering (cluster {ev['cluster']})", ev)
 
 
+def lake_of(events_url: str) -> Path | None:
+    """The lake under a file:// events URL (else the ingester's, which must be given)."""
+    p = urlparse(events_url)
+    return Path(p.netloc + p.path) if p.scheme == "file" else None
+
+
 def _safe(url: str) -> str:
     """A URL without its password, for the record."""
     p = urlparse(url)

@@ -92,7 +92,7 @@ def notify(pack: Path, audience: str) -> str:
         return "n/a" if v is None else f"{v:.4g} ({m.get('status')})"
 
     head = (f"Release {meta['release']} (code {meta['code_version']}), dry-run "
-            f"{meta['finished_at']}: {green}/10 gates green; decision {final['decision']}.")
+            f"{meta['finished_at']}: {green}/{len(gates)} gates green; decision {final['decision']}.")
     body = {
         "product": [f"Outcomes: CTR {tile(outcomes, 'ctr')}, allocation SRM p-value "
                     f"{tile(outcomes, 'allocation_srm_p')}, offline Recall@10 "
