@@ -344,10 +344,11 @@ def test_dry_run_end_to_end(tmp_path):
 
     doc = json.loads((tmp_path / "pack" / "gates.json").read_text())
     verdicts = {g["number"]: g["verdict"] for g in doc["gates"]}
+    by_number = {g["number"]: g for g in doc["gates"]}
     assert len(verdicts) == 11
-    for n in (1, 2, 3, 5, 6, 10):
-        assert verdicts[n] == "GREEN", (n, doc["gates"][n - 1]["details"])
-    drill = doc["gates"][8]["details"]["automatic_rollback"]
+    for n in (0, 1, 2, 3, 5, 6, 10):
+        assert verdicts[n] == "GREEN", (n, by_number[n]["details"])
+    drill = by_number[9]["details"]["automatic_rollback"]
     assert verdicts[9] == "GREEN", drill
     assert drill["status"] == "rolled_back" and drill["failed_outside_canary"] == 0
     assert drill["failed_on_canary"] > 0 and drill["time_to_detect_s"] > 0
