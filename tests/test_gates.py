@@ -389,8 +389,10 @@ def test_go_needs_every_required_signature(tmp_path):
 
     pack = _pack(tmp_path, gates_go=True)
     assert sign(pack, "Ana", "DRI")["decision"] == "NO-GO"
-    assert sign(pack, "Bo", "SRE lead")["missing_signoffs"] == ["Product owner"]
-    final = sign(pack, "Cy", "Product owner")
+    assert sign(pack, "Bo", "SRE lead")["missing_signoffs"] == [
+        "Product owner", "Platform engineering lead"]
+    assert sign(pack, "Cy", "Product owner")["decision"] == "NO-GO"
+    final = sign(pack, "Di", "Platform engineering lead")
     assert final == {"decision": "GO", "gates": "GO", "missing_signoffs": []}
     text = (pack / "GO_NO_GO.md").read_text()
     assert "| Cy | Product owner |" in text and "Final decision: **GO**" in text
@@ -406,7 +408,8 @@ def test_signatures_cannot_turn_failing_gates_into_go(tmp_path):
     from novarank.launch.record import notify, sign
 
     pack = _pack(tmp_path, gates_go=False)
-    for who, role in (("Ana", "DRI"), ("Bo", "SRE lead"), ("Cy", "Product owner")):
+    for who, role in (("Ana", "DRI"), ("Bo", "SRE lead"), ("Cy", "Product owner"),
+                      ("Di", "Platform engineering lead")):
         final = sign(pack, who, role)
     assert final["decision"] == "NO-GO" and final["gates"] == "NO-GO"
     assert "gate 9 g9 (INCONCLUSIVE)" in notify(pack, "tech-lead")

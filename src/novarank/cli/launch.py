@@ -296,7 +296,8 @@ def dry_run(
 @friendly_errors
 def sign(
     approver: str = typer.Option(..., help="who signs"),
-    role: str = typer.Option(..., help="DRI, 'SRE lead' or 'Product owner'"),
+    role: str = typer.Option(..., help="DRI, 'Product owner', 'SRE lead' or 'Platform "
+                             "engineering lead'"),
     pack: Path = typer.Option(Path("runs/dryrun"), help="evidence pack of the dry-run"),
 ) -> None:
     """Record a sign-off; GO needs every gate GREEN (or waived) and all three roles signed."""
@@ -417,4 +418,35 @@ def preflight(
                   f"{res['counts']['skip']} skipped)")
     if not res["passed"]:
         raise typer.Exit(1)
+
+
+@app.command()
+@friendly_errors
+def template(
+    kind: str = typer.Option(..., help="incident, status or postmortem"),
+    pack: Path = typer.Option(Path("runs/dryrun"), help="evidence pack of the dry-run"),
+    severity: str = typer.Option("P2", help="P1-P4 (deploy/ownership.yaml)"),
+    title: str = typer.Option("<title>", help="what happened"),
+    reporter: str = typer.Option("<you>", help="who opens it"),
+    ownership_file: Path = typer.Option(Path("deploy/ownership.yaml"), "--ownership"),
+) -> None:
+    """Render the incident, status or post-mortem template from the record and the owners."""
+    from novarank.launch.record import decision, load
+    from novarank.ops import ownership
+
+    record = load(pack)
+    final = decision(record)
+    gates = record["gates"]
+    owners = ownership.load(ownership_file)
+    fields = {"severity": severity, "title": title, "reporter": reporter,
+              "now": datetime.now(UTC).isoformat(timespec="minutes"),
+              "release": record["meta"]["release"],
+              "code_version": record["meta"]["code_version"],
+              "gates_green": f"{sum(g['verdict'] == 'GREEN' for g in gates)}/{len(gates)}",
+              "decision": final["decision"],
+              "blocking": ", ".join(f"gate {b['gate']}" for b in record["decision"][
+                  "blocking"]) or "none",
+              "missing_signoffs": ", ".join(final["missing_signoffs"]) or "none",
+              "owner": owners.get("primary", {}).get("SRE lead", "?")}
+    console.print(ownership.render(owners, kind, fields), markup=False, highlight=False)
 

@@ -61,6 +61,22 @@ def oncall(file: Path = typer.Option(Path("deploy/oncall.yaml")),
                   "L1 5 → L2 15 → L3 30 → L4 60 min")
 
 
+@app.command("ownership")
+@friendly_errors
+def ownership_check(deploy: Path = typer.Option(Path("deploy"), help="holds ownership.yaml, "
+                                                "oncall.yaml and alertmanager/")) -> None:
+    """Validate owners, severities and templates (exit 1 on any problem)."""
+    from novarank.ops.ownership import check
+
+    issues = check(deploy)
+    for p in issues:
+        console.print(f"[red]✗[/] {p}")
+    if issues:
+        raise typer.Exit(1)
+    console.print("[green]ok[/] four primary owners reachable, P1-P4 routed, business "
+                  "hours with a time zone, three templates")
+
+
 @app.command()
 def webhook(port: int = typer.Option(9095), out: Path = typer.Option(Path("runs/alerts.jsonl")),
             seconds: float = typer.Option(None, help="stop after this long")) -> None:

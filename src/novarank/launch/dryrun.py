@@ -17,6 +17,7 @@ from novarank.launch.gates import GateResult, GateSpec, Measurement
 from novarank.launch.gates import evaluate as run_gate
 from novarank.launch.preflight import PROBES
 from novarank.launch.simulator import Simulator
+from novarank.ops.ownership import ROLES
 from novarank.telemetry.schemas import user_key
 
 SPECS = (
@@ -59,7 +60,8 @@ SPECS = (
              "feed a full fallback -> off; automatic rollback of a faulty canary",
              window="the drills' traffic", conclusive_miss=True),
     GateSpec(10, "Owner on-call", "oncall_ok", "==", 1, 7 * 24, how="deploy/oncall.yaml "
-             "covers the launch window without a gap; escalation L1-L4 complete",
+             "covers the launch window without a gap; escalation L1-L4 complete; "
+             "deploy/ownership.yaml: the four owners reachable, P1-P4 routed",
              window="now + 7 days", conclusive_miss=True),
 )
 SPEC = {s.number: s for s in SPECS}
@@ -374,11 +376,14 @@ class DryRun:
         return Measurement(1 if rollback.get("passed") else None, n, ev, ev, note=note)
 
     def g10_oncall(self) -> Measurement:
+        from novarank.ops import ownership
         from novarank.ops.oncall import check
 
         start = datetime.now(UTC)
         end = start + timedelta(days=self.launch_window_days)
         problems = check(self.deploy / "oncall.yaml", start, end)
+        # the owners behind the rotation: reachable, every severity routed
+        problems += [f"ownership: {p}" for p in ownership.check(self.deploy)]
         ev = {"window": [start.isoformat(timespec="minutes"), end.isoformat(timespec="minutes")],
               "problems": problems}
         # samples: the hours of the window checked for a primary and every escalation level
@@ -492,7 +497,7 @@ def write_pack(out: Path, results: list[GateResult], decision: dict, meta: dict)
               + "".join(f"; `{name}` ({what})" for name, what in
                         meta.get("artifacts", {}).items()) + ".", "",
               "## Sign-off", "", "| approver | role | signed at |", "|---|---|---|",
-              "| | DRI | |", "| | SRE lead | |", "| | Product owner | |"]
+              *(f"| | {role} | |" for role in ROLES)]
     path = out / "GO_NO_GO.md"
     path.write_text("\n".join(lines) + "\n")
     return path

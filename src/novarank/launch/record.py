@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from novarank.errors import ConfigError
+from novarank.ops.ownership import ROLES
 
-REQUIRED_ROLES = ("DRI", "SRE lead", "Product owner")
+REQUIRED_ROLES = ROLES  # the four primary owners of deploy/ownership.yaml
 AUDIENCES = ("product", "qa", "ops", "tech-lead", "management")
 
 
@@ -92,7 +93,8 @@ def notify(pack: Path, audience: str) -> str:
         return "n/a" if v is None else f"{v:.4g} ({m.get('status')})"
 
     head = (f"Release {meta['release']} (code {meta['code_version']}), dry-run "
-            f"{meta['finished_at']}: {green}/{len(gates)} gates green; decision {final['decision']}.")
+            f"{meta['finished_at']}: {green}/{len(gates)} gates green; "
+            f"decision {final['decision']}.")
     body = {
         "product": [f"Outcomes: CTR {tile(outcomes, 'ctr')}, allocation SRM p-value "
                     f"{tile(outcomes, 'allocation_srm_p')}, offline Recall@10 "
