@@ -91,7 +91,8 @@ def test_a_healthy_setup_passes_every_check(cluster):
     checks = {c["name"]: c for c in res["checks"]}
     for url in pre.replicas:
         assert checks[f"replica {url}"]["evidence"]["probes"] == "10/10"
-    assert {n for n, c in checks.items() if c["verdict"] == "skip"} == {"headroom"}
+    assert {n for n, c in checks.items() if c["verdict"] == "skip"} == {"headroom"}  # no
+    # cluster capacity given: the only check that cannot run here
     assert checks["event stream"]["evidence"]["cleaned_up"]
     assert checks["prometheus"]["why"] == "scraping all 2 replicas"
 
@@ -121,3 +122,15 @@ def test_each_failure_mode_fails_on_its_own(cluster, tmp_path):
     assert set(low) == {"lake"} and "floor" in low["lake"]
     assert set(_failed(replace(pre, alertmanager_url=dead))) == {"alertmanager"}
     assert set(_failed(replace(pre, prometheus_url=dead))) == {"prometheus"}
+
+
+def test_headroom_compares_requests_at_the_hpa_maximum():
+    from novarank.launch.preflight import headroom
+
+    deploy = Path(__file__).resolve().parent.parent / "deploy"  # 10 pods x (1 cpu, 2Gi)
+    assert headroom(deploy, None).verdict == "skip"
+    ok = headroom(deploy, {"cpu": "12", "memory": "24Gi"})
+    assert ok.verdict == "pass" and ok.evidence["needed_at_max_replicas"]["pods"] == 10
+    short = headroom(deploy, {"cpu": "9500m", "memory": "64Gi"})
+    assert short.verdict == "fail" and short.why.startswith("cpu needs 10")
+

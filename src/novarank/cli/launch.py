@@ -388,6 +388,9 @@ def preflight(
     deploy: Path = typer.Option(None, help="manifests (deploy/): the replica count must match "
                                 "the Deployment and the HPA"),
     min_free_gb: float = typer.Option(1.0, help="free disk the lake needs"),
+    allocatable: str = typer.Option(None, help="the cluster's free capacity, e.g. "
+                                    "cpu=24,memory=96Gi (kubectl describe nodes): the "
+                                    "Deployment's requests at the HPA maximum must fit"),
     out: Path = typer.Option(None, help="also write the result here as JSON"),
 ) -> None:
     """Infrastructure check before the baseline: replicas (/readyz 10/10), their count, each
@@ -402,7 +405,9 @@ def preflight(
                     counters_url=counters_url or s.counters_url, events_url=events,
                     lake=lake or lake_of(events), prometheus_url=prometheus_url,
                     alertmanager_url=alertmanager_url, deploy=deploy,
-                    min_free_bytes=int(min_free_gb * 2**30))
+                    min_free_bytes=int(min_free_gb * 2**30),
+                    allocatable=dict(kv.split("=", 1) for kv in allocatable.split(","))
+                    if allocatable else None)
     with console.status("preflight …"):
         res = pre.run()
     table = Table("check", "verdict", "why")

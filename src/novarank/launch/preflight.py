@@ -95,6 +95,52 @@ def replica_count(up: int, total: int, plan: dict[str, int] | None) -> Check:
                  ev)
 
 
+def _quantity(text: str | int | float) -> float:
+    """A Kubernetes quantity as a number: cores for CPU ("500m" = 0.5), bytes for memory."""
+    s = str(text).strip()
+    units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+             "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+    for suffix in sorted(units, key=len, reverse=True):
+        if s.endswith(suffix):
+            return float(s[: -len(suffix)]) * units[suffix]
+    return float(s)
+
+
+def planned_requests(deploy: Path | None) -> dict[str, float] | None:
+    """CPU and memory the API needs at the HPA's maximum: requests per pod x max replicas."""
+    if deploy is None or not (deploy / "k8s").is_dir():
+        return None
+    plan = planned_replicas(deploy) or {}
+    for path in sorted((deploy / "k8s").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if (isinstance(doc, dict) and doc.get("kind") == "Deployment"
+                    and doc.get("metadata", {}).get("name") == "novarank"):
+                req = doc["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]
+                pods = plan.get("max", plan.get("replicas", 1))
+                return {"cpu": _quantity(req["cpu"]) * pods,
+                        "memory": _quantity(req["memory"]) * pods, "pods": pods}
+    return None
+
+
+def headroom(deploy: Path | None, allocatable: dict[str, str] | None) -> Check:
+    """Requests at the HPA's maximum against what the cluster can still allocate."""
+    if not allocatable:
+        return Check("headroom", "skip", "no --allocatable (the cluster's free CPU and "
+                     "memory): requests not compared")
+    need = planned_requests(deploy)
+    if need is None:
+        return Check("headroom", "skip", "no --deploy manifests: requests unknown")
+    have = {k: _quantity(v) for k, v in allocatable.items()}
+    short = [f"{k} needs {need[k]:g}, {have.get(k, 0):g} allocatable"
+             for k in ("cpu", "memory") if need[k] > have.get(k, 0)]
+    ev = {"needed_at_max_replicas": need, "allocatable": have}
+    if short:
+        return Check("headroom", "fail", "; ".join(short), ev)
+    return Check("headroom", "pass", f"{int(need['pods'])} pods fit: cpu {need['cpu']:g} of "
+                 f"{have['cpu']:g}, memory {need['memory'] / 2**30:.1f} of "
+                 f"{have['memory'] / 2**30:.1f} GiB", ev)
+
+
 def state_roundtrip(url: str) -> Check:
     from novarank.stores import open_state
 
@@ -228,6 +274,7 @@ class Preflight:
     deploy: Path | None = None
     min_free_bytes: int = MIN_FREE_BYTES
     probes: int = PROBES
+    allocatable: dict[str, str] | None = None  # the cluster's free cpu and memory
 
     def run(self) -> dict[str, Any]:
         checks = [_run(f"replica {u}", lambda u=u: replica_probes(u, self.probes))
@@ -244,8 +291,7 @@ class Preflight:
             _run("prometheus", lambda: prometheus_scrapes(self.prometheus_url,
                                                           self.replicas)),
             _run("alertmanager", lambda: alertmanager_up(self.alertmanager_url)),
-            Check("headroom", "skip", "no cluster API configured: CPU and memory requests "
-                  "against allocatable not checked"),
+            _run("headroom", lambda: headroom(self.deploy, self.allocatable)),
         ]
         failed = [c for c in checks if c.verdict == "fail"]
         return {"passed": not failed, "checks": [asdict(c) for c in checks],
