@@ -187,6 +187,31 @@ def rollout(r: dict) -> list[str]:
     return out
 
 
+def abuse(r: dict) -> list[str]:
+    out = [f"## One abusive key against everyone else ({r['measured_at']})", "",
+           "`python bench/bench_abuse.py` · `novarank serve` (auth on, one worker, core 1); a "
+           f"frontend key's cached feeds at {r['victim_rate_rps']:,} req/s (open loop, core "
+           "0) while another key floods upserts or distinct-user misses from 4 processes "
+           "(also core 0), with that key's budgets on (catalog "
+           f"{r['budgets']['catalog_per_s']}/s, misses {r['budgets']['miss_per_s']}/s) and "
+           f"off; phases alternate, {r['rounds']} rounds of {r['seconds_per_phase']} s; "
+           "medians with the range.", "",
+           "| phase | victim p99 | victim p50 | victim errors | attacker answers | result |",
+           "|---|---|---|---:|---|---|"]
+    for name, p in r["phases"].items():
+        verdict = _ok(r["pass"][name]) if name in r["pass"] else "reference"
+        out.append(f"| {name.replace('_', ' ')} | {_spread(p['victim_p99_ms'], ' ms')} | "
+                   f"{p['victim_p50_ms']['median']} ms | {p['victim_errors']} | "
+                   f"{p['attacker_answers']} | {verdict} |")
+    out += ["", f"Target: victim p99 ≤ {r['targets']['victim_p99_ms_max']} ms under a "
+            "budgeted flood. The budgets stop the expensive work (an upsert, a ranking), not "
+            "the requests: a refusal costs the replica nearly what an upsert does, so a "
+            "budgeted flood is answered faster and sends more. Bounding the request rate "
+            "itself needs a cheaper refusal before routing, or connection limits in front.",
+            ""]
+    return out
+
+
 def serving_summary(r: dict) -> list[str]:
     h, z, m = r["l1_hit"], r["cache_pressure"], r["full_miss_1m"]
     o = h["open_loop_1000rps"]
@@ -253,7 +278,7 @@ def main() -> None:
              "between runs): compare numbers only within one run.", ""]
     for name, fn in (("quality", quality), ("train", train), ("latency", latency),
                      ("serving", serving), ("telemetry", telemetry), ("loadgen", loadgen),
-                     ("rollout", rollout)):
+                     ("rollout", rollout), ("abuse", abuse)):
         r = _load(name)
         lines += fn(r) if r else [f"## {name}", "", "not measured yet", ""]
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))
