@@ -21,7 +21,7 @@ def test_demo_runs_end_to_end_and_ends_with_the_record(tmp_path):
     gates = {g["number"]: g for g in json.loads((pack / "gates.json").read_text())["gates"]}
     assert len(gates) == 11  # the preflight (0) and gates 1-10
     assert gates[9]["verdict"] == "GREEN", gates[9]["details"]  # both drills ran and passed
-    # the README's claim: on the demo world all ten measured gates are GREEN, so GO
+    # the README's claim: on the demo world all eleven measured gates are GREEN, so GO
     not_green = {n: (g["verdict"], g["note"]) for n, g in gates.items()
                  if g["verdict"] != "GREEN"}
     assert not not_green, not_green
