@@ -68,7 +68,7 @@ def test_deliver_retry_fail_and_acknowledge(tmp_path, smtp):
     try:
         config = _config(tmp_path, smtp_port, hook_port, late_port, dead_port)
         records = deliver(pack, config, lambda a: f"status for {a}\nall gates green",
-                          retries=3, backoff_s=0.25)
+                          retries=5, backoff_s=0.25)  # waits 0.25, 0.5, 1, 2 s
     finally:
         timer.join()
         hook.shutdown()
@@ -79,7 +79,7 @@ def test_deliver_retry_fail_and_acknowledge(tmp_path, smtp):
     assert by[("tech-lead", "late")]["outcome"] == "delivered"
     assert by[("tech-lead", "late")]["attempts"] >= 2  # refused, then retried
     dead = by[("management", "dead")]
-    assert dead["outcome"] == "failed" and dead["attempts"] == 3 and "onnect" in dead["error"]
+    assert dead["outcome"] == "failed" and dead["attempts"] == 5 and "onnect" in dead["error"]
     assert len(inbox.messages) == 3  # product, tech-lead, management by mail
     body = inbox.messages[0].content.decode()
     assert "novarank launch ack" in body and by[("product", "mail")]["message_id"] in body
