@@ -58,6 +58,18 @@ def _feeds(c, users):
     return [c.get(f"/v1/users/{u}/feed?k=10", headers=ADMIN).json() for u in users]
 
 
+def _score(c, item: str) -> float:
+    return c.get(f"/v1/items/{item}").json()["stats"]["trending_score"]
+
+
+def _until_trending(c, item: str, before: float) -> None:
+    """Wait for the trending refresh to see the item's live engagement (a few periods)."""
+    deadline = time.monotonic() + 10
+    while _score(c, item) <= before:
+        assert time.monotonic() < deadline, "trending never refreshed"
+        time.sleep(0.1)
+
+
 def _obscure(c) -> str:
     return c.get("/v1/trending?k=200").json()["items"][-1]["item_id"]
 
@@ -65,12 +77,13 @@ def _obscure(c) -> str:
 def test_a_single_share_no_longer_takes_over_the_feeds(client):
     c, users = client
     target = _obscure(c)
+    score = _score(c, target)
     before = sum(f["items"][0]["item_id"] == target for f in _feeds(c, users))
     # one user, one share ... and then the same user a hundred more times
     for _ in range(101):
         assert c.post("/v1/events", json=[{"type": "share", "user_id": "attacker",
                                             "item_id": target}]).json()["accepted"] == 1
-    time.sleep(0.5)  # trending refresh
+    _until_trending(c, target, score)
     after = _feeds(c, users)
     top = sum(f["items"][0]["item_id"] == target for f in after)
     assert top - before <= len(users) // 4, f"top item for {top} of {len(users)} users"
@@ -90,9 +103,11 @@ def test_a_single_share_no_longer_takes_over_the_feeds(client):
 def test_real_popularity_still_moves_trending(client):
     c, _ = client
     target = _obscure(c)
+    score = _score(c, target)
     rank_before = [i["item_id"] for i in c.get("/v1/trending?k=200").json()["items"]]
     for n in range(40):
         c.post("/v1/events", json=[{"type": "share", "user_id": f"fan{n}", "item_id": target}])
-    time.sleep(0.5)
+    _until_trending(c, target, score)
+    time.sleep(0.3)  # and one more refresh, after the last of the fans
     rank_after = [i["item_id"] for i in c.get("/v1/trending?k=20").json()["items"]]
     assert rank_before.index(target) > 20 and target in rank_after[:3]
