@@ -14,7 +14,7 @@ import yaml
 from novarank.cli.demo_service import free_port
 from novarank.errors import ConfigError
 from novarank.launch.delivery import AUDIENCES, acknowledge, deliver, load_channels
-from novarank.launch.stage import criteria, render
+from novarank.launch.stage import criteria, record_section, render
 from novarank.ops.webhook import AlertSink, serve
 
 
@@ -137,3 +137,9 @@ def test_stage_criteria_follow_the_evidence(tmp_path):
                     6: "not met"}
     text = render(got)
     assert "qa via c" in text and "lake: 0.1 GiB free" in text and "waiting for qa" in text
+    (pack / "GO_NO_GO.md").write_text("# Go/no-go record\n\n## Sign-off\n")
+    record_section(pack, got)
+    record_section(pack, got)  # replaced, not appended twice
+    record = (pack / "GO_NO_GO.md").read_text()
+    assert record.count("## Stage 1 criteria") == 1 and "## Sign-off" in record
+    assert "| qa | c | failed |" in record and "product by someone" in record

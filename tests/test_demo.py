@@ -47,3 +47,5 @@ def test_demo_runs_end_to_end_and_ends_with_the_record(tmp_path):
     stage = (pack / "STAGE_1_CRITERIA.md").read_text()
     assert "1. All five stakeholder notifications sent and confirmed — met" in stage
     assert "2. Infrastructure verification passed — met" in stage
+    record = (pack / "GO_NO_GO.md").read_text()  # the record holds them too
+    assert "## Stage 1 criteria" in record and "| management | email | delivered |" in record

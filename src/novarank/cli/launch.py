@@ -347,12 +347,15 @@ def notify(
 
 
 def _stage(pack: Path, baseline: Path | None, alertmanager_url: str | None) -> None:
-    """The Stage 1 checklist, printed and kept in the pack (STAGE_1_CRITERIA.md)."""
-    from novarank.launch.stage import criteria
+    """The Stage 1 checklist, printed and kept in the pack: STAGE_1_CRITERIA.md, and the
+    go/no-go record's own section with the deliveries behind it."""
+    from novarank.launch.stage import criteria, record_section
     from novarank.launch.stage import render as render_stage
 
-    text = render_stage(criteria(pack, baseline, alertmanager_url))
+    rows = criteria(pack, baseline, alertmanager_url)
+    text = render_stage(rows)
     (pack / "STAGE_1_CRITERIA.md").write_text(f"# {text}\n")
+    record_section(pack, rows)
     console.print(text, markup=False, highlight=False)
 
 

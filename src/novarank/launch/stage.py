@@ -98,3 +98,27 @@ def render(rows: list[dict[str, Any]]) -> str:
     lines += [f"- {mark[r['status']]} {r['number']}. {r['criterion']} — {r['status']}: "
               f"{r['evidence']}" for r in rows]
     return "\n".join(lines)
+
+
+SECTION = "## Stage 1 criteria"
+
+
+def record_section(pack: Path, rows: list[dict[str, Any]]) -> None:
+    """Put the checklist and the deliveries into GO_NO_GO.md (replacing an older copy)."""
+    path = pack / "GO_NO_GO.md"
+    if not path.exists():
+        return
+    sent = deliveries(pack)
+    lines = [SECTION, "", render(rows), ""]
+    if sent:
+        lines += ["| audience | channel | outcome | attempts | message id | at |",
+                  "|---|---|---|---:|---|---|"]
+        lines += [f"| {d['audience']} | {d['channel']} | {d['outcome']} | "
+                  f"{d.get('attempts', '')} | {d['message_id']} | {d['at']} |" for d in sent]
+        lines += [""]
+    lines += ["Acknowledged: " + (", ".join(f"{a['audience']} by {a['by']} ({a['at']})"
+                                             for a in acks(pack)) or "nobody yet"), ""]
+    text = path.read_text()
+    head = text.split(SECTION, 1)[0].rstrip() + "\n\n"
+    path.write_text(head + "\n".join(lines))
+
