@@ -212,6 +212,29 @@ def abuse(r: dict) -> list[str]:
     return out
 
 
+def trending_cap(r: dict) -> list[str]:
+    t = r["takeover"]
+    out = [f"## The bound on live trending ({r['measured_at']})", "",
+           "`python bench/bench_trending_cap.py` · without the bound = no cap on the trending "
+           "standard score and every event counted in full; with it = the cap at 3 and one "
+           "share's weight per user, item and hour. Takeover: one `share` of an obscure item "
+           "on a release trained 60 days ago with trending weighted like freshness.", "",
+           "| | without the bound | with it |", "|---|---|---|",
+           f"| takeover: users (of {t['bounded']['users']}) with it as the top item | "
+           f"{t['unbounded']['top_item_for_users']} | {t['bounded']['top_item_for_users']} |",
+           f"| takeover: largest trending contribution | "
+           f"{t['unbounded']['max_trending_contribution']:.1f} | "
+           f"{t['bounded']['max_trending_contribution']:.1f} |"]
+    for data, v in r["quality"].items():
+        out.append(f"| {data}: Recall@10 (popularity {v['bounded']['recall_popularity']}) | "
+                   f"{v['unbounded']['recall_ranker']} | {v['bounded']['recall_ranker']} |")
+        out.append(f"| {data}: lift over popularity, mean (95% CI) | "
+                   f"{v['unbounded']['lift_mean']} ({v['unbounded']['lift_ci95']}) | "
+                   f"{v['bounded']['lift_mean']} ({v['bounded']['lift_ci95']}) |")
+    return [*out, "", f"Takeover bounded (≤ a quarter of the users) and lift still positive → "
+            f"**{_ok(all(r['pass'].values()))}**.", ""]
+
+
 def serving_summary(r: dict) -> list[str]:
     h, z, m = r["l1_hit"], r["cache_pressure"], r["full_miss_1m"]
     o = h["open_loop_1000rps"]
@@ -278,7 +301,8 @@ def main() -> None:
              "between runs): compare numbers only within one run.", ""]
     for name, fn in (("quality", quality), ("train", train), ("latency", latency),
                      ("serving", serving), ("telemetry", telemetry), ("loadgen", loadgen),
-                     ("rollout", rollout), ("abuse", abuse)):
+                     ("rollout", rollout), ("abuse", abuse),
+                     ("trending_cap", trending_cap)):
         r = _load(name)
         lines += fn(r) if r else [f"## {name}", "", "not measured yet", ""]
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))

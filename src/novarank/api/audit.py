@@ -51,5 +51,4 @@ def record(scope: dict[str, Any], status: int, service: Any, path: Path | None) 
         with _write, path.open("a") as f:
             f.write(line + "\n")
     if service is not None:
-        service.events.emit("audit", {k: v for k, v in found.items()
-                                      if k not in ("principal_name",)})
+        service.events.emit("audit", found)  # the schema keeps its columns, drops the rest

@@ -23,8 +23,8 @@ import httpx
 import yaml
 
 from novarank.errors import ConfigError
+from novarank.launch.record import AUDIENCES  # the audiences the record has a message for
 
-AUDIENCES = ("product", "qa", "ops", "tech-lead", "management")
 KINDS = ("smtp", "slack", "teams", "pagerduty", "webhook")
 
 

@@ -118,8 +118,7 @@ class DryRun:
             alertmanager_url=self.alertmanager_url,
             deploy=self.deploy if self.staging else None)
         res = pre.run()
-        probes = sum(int(c["evidence"].get("probes", "0/0").split("/")[0])
-                     for c in res["checks"] if c["name"].startswith("replica http"))
+        probes = sum(c["evidence"].get("ready_probes", 0) for c in res["checks"])
         return Measurement(1 if res["passed"] else 0, probes, res, res,
                            note="; ".join(res["failed"]))
 

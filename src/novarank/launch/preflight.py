@@ -53,8 +53,9 @@ def replica_probes(url: str, probes: int = PROBES, key: str | None = None) -> Ch
             statuses.append(0)
             body = {"error": str(exc)[:200]}
     ok = sum(s == 200 for s in statuses)
-    ev = {"probes": f"{ok}/{probes}", "statuses": statuses, "checks": body.get("checks"),
-          "degraded": body.get("degraded"), "release": body.get("release")}
+    ev = {"probes": f"{ok}/{probes}", "ready_probes": ok, "statuses": statuses,
+          "checks": body.get("checks"), "degraded": body.get("degraded"),
+          "release": body.get("release")}
     if ok < probes:
         return Check(name, "fail", f"/readyz answered 200 to {ok} of {probes} probes", ev)
     if body.get("degraded"):
@@ -208,7 +209,7 @@ def lake_writable(lake: Path | None, min_free: int = MIN_FREE_BYTES) -> Check:
     return Check("lake", "pass", f"writable, {free / 2**30:.1f} GiB free", ev)
 
 
-def events_sink(url: str, lake: Path | None) -> Check:
+def events_sink(url: str) -> Check:
     scheme = urlparse(url).scheme
     if scheme == "null":
         return Check("event stream", "fail", "null://: telemetry is off, no gate could judge "
@@ -248,8 +249,8 @@ def alertmanager_up(url: str | None) -> Check:
 
 def lake_of(events_url: str) -> Path | None:
     """The lake under a file:// events URL (else the ingester's, which must be given)."""
-    p = urlparse(events_url)
-    return Path(p.netloc + p.path) if p.scheme == "file" else None
+    return Path(events_url.removeprefix("file://")) if events_url.startswith("file://") \
+        else None
 
 
 def _safe(url: str) -> str:
@@ -286,7 +287,7 @@ class Preflight:
             _run("state store", lambda: state_roundtrip(self.state_url)),
             _run("cache", lambda: redis_roundtrip("cache", self.cache_url)),
             _run("counters", lambda: redis_roundtrip("counters", self.counters_url)),
-            _run("event stream", lambda: events_sink(self.events_url, self.lake)),
+            _run("event stream", lambda: events_sink(self.events_url)),
             _run("lake", lambda: lake_writable(self.lake, self.min_free_bytes)),
             _run("prometheus", lambda: prometheus_scrapes(self.prometheus_url,
                                                           self.replicas)),
