@@ -143,3 +143,25 @@ def test_stage_criteria_follow_the_evidence(tmp_path):
     record = (pack / "GO_NO_GO.md").read_text()
     assert record.count("## Stage 1 criteria") == 1 and "## Sign-off" in record
     assert "| qa | c | failed |" in record and "product by someone" in record
+
+
+def test_a_send_that_dies_half_way_keeps_what_went_out(tmp_path, smtp):
+    smtp_port, inbox = smtp
+    path = tmp_path / "c.yaml"
+    mail = {"kind": "smtp", "host": "127.0.0.1", "port": smtp_port, "from": "a@b.test",
+            "to": ["c@d.test"]}
+    path.write_text(yaml.safe_dump({"channels": {"mail": mail},
+                                    "audiences": {a: ["mail"] for a in AUDIENCES}}))
+
+    def render(audience: str) -> str:
+        if audience == "ops":
+            raise RuntimeError("killed")
+        return f"status for {audience}"
+
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    with pytest.raises(RuntimeError):
+        deliver(pack, load_channels(path), render)
+    kept = [json.loads(ln)["audience"] for ln in
+            (pack / "deliveries.jsonl").read_text().splitlines()]
+    assert kept == ["product", "qa"] and len(inbox.messages) == 2

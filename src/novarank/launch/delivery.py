@@ -111,14 +111,15 @@ def deliver(pack: Path, config: dict[str, Any], render: Callable[[str], str],
                     error = f"{type(exc).__name__}: {exc}"[:300]
                     if attempt < retries:
                         time.sleep(backoff_s * 2 ** (attempt - 1))
-            records.append({"audience": audience, "channel": name, "kind": ch["kind"],
-                            "message_id": mid, "receipt": receipt,
-                            "at": datetime.now(UTC).isoformat(timespec="seconds"),
-                            "outcome": "delivered" if error is None else "failed",
-                            "attempts": attempts, "error": error})
-    with (pack / "deliveries.jsonl").open("a") as f:
-        for rec in records:
-            f.write(json.dumps(rec) + "\n")
+            rec = {"audience": audience, "channel": name, "kind": ch["kind"],
+                   "message_id": mid, "receipt": receipt,
+                   "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                   "outcome": "delivered" if error is None else "failed",
+                   "attempts": attempts, "error": error}
+            # recorded as each one ends: a send killed half-way still knows what went out
+            with (pack / "deliveries.jsonl").open("a") as f:
+                f.write(json.dumps(rec) + "\n")
+            records.append(rec)
     return records
 
 
