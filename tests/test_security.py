@@ -289,6 +289,29 @@ def test_rate_budgets_refill_and_name_the_wait():
     b.take("k", "catalog")  # refilled at the rate
 
 
+def test_many_client_addresses_cannot_grow_the_budget_table():
+    """Development mode budgets per address: a flood of addresses is bounded."""
+    from novarank.api.ratelimit import Buckets
+
+    b = Buckets({"miss": 5.0}, max_clients=1_000)
+    for n in range(20_000):
+        b.take(f"addr:10.0.{n // 256}.{n % 256}", "miss")
+        assert len(b._tokens) <= 1_000
+    assert b.wait("addr:10.0.0.1", "miss") == 0.0  # a forgotten address starts full
+
+
+def test_the_early_refusal_waits_for_exactly_one_token():
+    from novarank.api.ratelimit import Buckets
+
+    b = Buckets({"catalog": 1.0})
+    assert b.wait("k", "catalog") == 0.0  # never seen: a full bucket
+    b.take("k", "catalog", 2.0)  # the burst, all of it
+    assert 0.9 < b.wait("k", "catalog") <= 1.0
+    assert b.wait("k", "catalog", 0.0) == 0.0  # a key's own "unlimited" wins
+    time.sleep(0.3)
+    assert 0.6 < b.wait("k", "catalog") <= 0.7  # refills while it waits
+
+
 def test_a_key_over_its_budget_gets_429_and_nothing_is_done(served):
     url, keys, _issued, _user, _item, _work = served
     key = issue(keys, "tight", ["read", "events", "catalog"],
@@ -307,9 +330,18 @@ def test_a_key_over_its_budget_gets_429_and_nothing_is_done(served):
         assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
         assert r.json()["error"]["code"] == "rate_limited"
         assert c.get("/v1/items/rl-9").status_code == 404  # the refused upsert did nothing
+        # refused before the body is read: a malformed one is not even looked at
+        early = c.put("/v1/items/rl-9", content=b"{not json", headers={
+            "content-type": "application/json"})
+        assert early.status_code == 429 and "catalog budget of 0.5/s" in early.text
         batch = [{"type": "click", "user_id": "u1", "item_id": "v1"}] * 25
         assert c.post("/v1/events", json=batch).status_code == 200  # a full bucket
         assert c.post("/v1/events", json=batch[:5]).status_code == 429
         misses = [c.get(f"/v1/users/rl-user-{n}/feed").status_code for n in range(3)]
         assert misses == [200, 429, 429]
         assert c.get("/v1/users/rl-user-0/feed").status_code == 200  # an L1 hit is free
+        metrics = c.get("/metrics").text
+    refused = {kind: sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                         if line.startswith(f'novarank_rate_limited_total{{kind="{kind}"}}'))
+               for kind in ("catalog", "events", "miss")}
+    assert refused["catalog"] >= 4 and refused["events"] >= 1 and refused["miss"] >= 2, refused

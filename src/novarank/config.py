@@ -110,7 +110,7 @@ class ServiceSettings(BaseSettings):
     auth: Literal["on", "off"] = Field("on", description="off = development mode: every "
                                        "route but /v1/admin answers without a key")
     rate_limits: dict[str, float] = Field(
-        default_factory=lambda: {"catalog": 20.0, "events": 5000.0, "miss": 500.0},
+        default_factory=lambda: {"catalog": 20.0, "events": 5000.0, "miss": 50.0},
         description="per key and replica, per second (bursts of two seconds' worth): catalog "
                     "upserts, events, feeds that miss L1; 0 = unlimited; a key's `limits` "
                     "in the key file override them")

@@ -22,6 +22,7 @@ from novarank.api.common import JSON
 from novarank.api.errors import http_status
 from novarank.api.limits import BodyLimit
 from novarank.api.ratelimit import Buckets
+from novarank.api.refuse import EarlyRefusal
 from novarank.api.routes import admin, events, feeds, items, ops, users
 from novarank.config import ServiceSettings
 from novarank.errors import NovarankError, RateLimited
@@ -140,6 +141,9 @@ def create_app(settings: ServiceSettings | None = None,
     for module in (feeds, items, users, events, admin, ops):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
+    # before the body is read: a key out of budget costs a header lookup, not a request
+    app.add_middleware(EarlyRefusal, buckets=app.state.buckets, keyring=app.state.keyring,
+                       auth_on=app.state.auth_on)
     app.add_middleware(RequestMetrics)  # outermost: it counts the 413s too
     openapi.install(app)
 
@@ -159,6 +163,12 @@ def create_app(settings: ServiceSettings | None = None,
         """Every domain error by its kind (api/errors.py); a server-side one (a release or
         a setting) is a 500, never the client's 422."""
         status, code = http_status(exc)
+        if isinstance(exc, RateLimited):  # counted, not an error event: a flood of refusals
+            request.app.state.service.metrics.of(  # must not become a flood of writes
+                request.app.state.service.metrics.rate_limited, exc.kind).inc()
+            response = _error(status, code, str(exc))
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+            return response
         if isinstance(exc, ReleaseFailure):
             return _error(status, exc.code, str(exc), request=request, release=exc.release)
         if status >= 500:
@@ -166,8 +176,6 @@ def create_app(settings: ServiceSettings | None = None,
         response = _error(status, code, str(exc), getattr(exc, "field", None), request)
         if status == 503:
             response.headers["Retry-After"] = "1"
-        elif isinstance(exc, RateLimited):
-            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
         elif status == 401:
             response.headers["WWW-Authenticate"] = "Bearer"
         return response

@@ -34,6 +34,9 @@ class ServiceMetrics:
                                      registry=r)
         self.cache_bytes = Gauge("novarank_cache_bytes", "L1 bytes in use", registry=r)
         self.cache_entries = Gauge("novarank_cache_entries", "L1 entries", registry=r)
+        self.rate_limited = Counter("novarank_rate_limited_total", "Requests refused with "
+                                    "429: the caller's budget of a kind was spent", ["kind"],
+                                    registry=r)
         self.fallbacks = Counter("novarank_fallback_total", "Responses served by a fallback path",
                                  ["reason"], registry=r)
         self.fill = Histogram("novarank_feed_fill_ratio", "Items returned / items asked",
