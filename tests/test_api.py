@@ -156,6 +156,25 @@ def test_events_are_accepted_one_by_one(client):
     assert live == {"v1", "v5"}  # accepted neighbours kept
 
 
+def test_a_retried_batch_is_acknowledged_again_and_counted_once(client):
+    """A client that lost the answer sends the batch again: same ids (given, or derived
+    from the event's fields), so nothing is stored or counted twice."""
+    ts = int(time.time()) - 10
+    batch = [{"type": "like", "user_id": "u7", "item_id": "v3", "event_id": "retry-1"},
+             {"type": "click", "user_id": "u7", "item_id": "v4", "ts": ts}]
+    first = client.post("/v1/events", json=batch).json()
+    assert first["accepted"] == 2 and first["duplicates"] == 0
+    counted = client.get("/v1/items/v3").json()["stats"]["live_events"]
+    again = client.post("/v1/events", json=batch).json()
+    assert again["accepted"] == 2 and again["duplicates"] == 2
+    assert all(r["duplicate"] for r in again["results"])
+    live = [e["item_id"] for e in client.get("/v1/users/u7/history").json()["live"]]
+    assert sorted(live) == ["v3", "v4"]
+    assert client.get("/v1/items/v3").json()["stats"]["live_events"] == counted == {"like": 1}
+    mixed = client.post("/v1/events", json=[batch[0], {**batch[1], "ts": ts + 1}]).json()
+    assert [r.get("duplicate", False) for r in mixed["results"]] == [True, False]
+
+
 def test_oversized_and_malformed_batches(client, settings):
     too_many = [{"type": "click", "user_id": "u", "item_id": "v1"}] * (settings.max_batch + 1)
     r = client.post("/v1/events", json=too_many)

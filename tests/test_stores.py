@@ -105,6 +105,35 @@ def test_state_engagement_and_forgetting(state):
     assert len(state.history("u2")) == 1
 
 
+def test_state_stores_an_event_id_once(state):
+    """A client's retry of an acknowledged batch is not counted twice."""
+    first = [Engagement("u1", "i1", 3, 1.0, 100, "e1"), Engagement("u1", "i2", 3, 1.0, 101, "e2"),
+             Engagement("u1", "i3", 1, 1.0, 102)]  # no id: always stored
+    assert state.add_engagement(first) == [True, True, True]
+    again = [Engagement("u1", "i2", 3, 1.0, 101, "e2"), Engagement("u1", "i4", 3, 1.0, 103, "e4"),
+             Engagement("u1", "i4", 3, 1.0, 103, "e4")]  # a repeat within the batch, too
+    assert state.add_engagement(again) == [False, True, False]
+    assert sorted(e.item_id for e in state.history("u1")) == ["i1", "i2", "i3", "i4"]
+    assert state.item_stats("i2") == {3: 1}
+    assert {e.event_id for e in state.history("u1")} == {"e1", "e2", "e4", None}
+
+
+def test_a_store_made_before_event_ids_is_migrated(tmp_path):
+    import sqlite3
+
+    from novarank.stores.state import SQLiteStateStore
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:
+        old.execute("CREATE TABLE nr_engagement (user_id TEXT NOT NULL, item_id TEXT NOT NULL,"
+                    " event SMALLINT NOT NULL, value REAL NOT NULL, ts BIGINT NOT NULL)")
+        old.execute("INSERT INTO nr_engagement VALUES ('u1', 'i1', 3, 1.0, 100)")
+    s = SQLiteStateStore(path)
+    assert [e.event_id for e in s.history("u1")] == [None]
+    assert s.add_engagement([Engagement("u1", "i2", 3, 1.0, 101, "e1")] * 2) == [True, False]
+    s.close()
+
+
 def test_state_catalog_upserts_are_sequenced(state):
     s1 = state.upsert_item(CatalogItem("new1", "First", "c9", "a|b", 1_000, 60.0))
     s2 = state.upsert_item(CatalogItem("new2", "Second"))

@@ -149,14 +149,19 @@ def test_service_on_the_stream_sink_end_to_end(stream, tmp_path):
     lake = tmp_path / "lake"
     with TestClient(create_app(s)) as c:
         feed = c.get("/v1/users/u1/feed", params={"k": 4}).json()
-        body = c.post("/v1/events", json=[
-            {"type": "impression", "user_id": "u1", "item_id": it["item_id"],
-             "request_id": feed["request_id"]} for it in feed["items"]]).json()
-        assert body["accepted"] == 4
+        batch = [{"type": "impression", "user_id": "u1", "item_id": it["item_id"],
+                  "request_id": feed["request_id"]} for it in feed["items"]]
+        batch.append({"type": "like", "user_id": "u1", "item_id": feed["items"][0]["item_id"],
+                      "event_id": "like-once"})
+        assert c.post("/v1/events", json=batch).json()["accepted"] == 5
+        retry = c.post("/v1/events", json=batch).json()  # the client lost the first answer
+        assert retry["accepted"] == 5 and retry["duplicates"] == 1  # the like: in the store
+        assert len(c.get("/v1/users/u1/history").json()["live"]) == 1
         # still serving, buffers not flushed: the client events must already be in Redis
         early = Ingester(url, LakeWriter(lake), stream=name, group="early")
         early.run(until_idle=True)
-        assert early.stats.by_kind.get("impression") == 4
+        assert early.stats.by_kind.get("impression") == 4  # the retry's copies: dropped
+        assert early.stats.by_kind.get("engagement") == 1 and early.stats.duplicates == 5
     late = Ingester(url, LakeWriter(lake), stream=name, group="early")
     late.run(until_idle=True)  # request/ranking flushed on shutdown
     assert late.stats.by_kind.get("request") == 1 and late.stats.by_kind.get("ranking") == 1

@@ -137,6 +137,8 @@ class EventIn(BaseModel):
 class EventResult(BaseModel):
     index: int
     accepted: bool
+    duplicate: bool = Field(False, description="accepted before (same event_id): "
+                            "acknowledged again, counted once")
     field: str | None = None
     error: str | None = None
 
@@ -144,6 +146,7 @@ class EventResult(BaseModel):
 class EventsResponse(BaseModel):
     accepted: int
     rejected: int
+    duplicates: int = Field(0, description="accepted events that were already stored")
     results: list[EventResult]
 
 

@@ -7,6 +7,7 @@ import hashlib
 import math
 import time
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 
 from novarank.data.events import PREFERENCE_WEIGHT, SEEN_EVENTS, Event
@@ -57,17 +58,15 @@ _TELEMETRY_TYPE = {Event.IMPRESSION: "impression", Event.CLICK: "click"}
 class EngagementCalls:
     # ---- engagement ----------------------------------------
     def ingest(self, batch: list[Any]) -> dict[str, Any]:
-        """Validate each event on its own: one bad event never costs its neighbours."""
+        """Validate each event on its own (one bad event never costs its neighbours), store
+        the valid ones, then count only those stored now: an event whose id is already
+        stored (a client's retry after a lost answer) is acknowledged again, not re-counted."""
         if len(batch) > self.settings.max_batch:
             raise TooLargeError("events", f"at most {self.settings.max_batch} events per "
                                 f"request, got {len(batch)}")
         now = int(time.time())
         results: list[dict[str, Any]] = []
-        rows: list[Engagement] = []
-        trend: dict[str, float] = defaultdict(float)
-        touched: set[str] = set()
-        telemetry: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        toggles = self.toggles.current()
+        valid: list[tuple[Any, Engagement]] = []
         for n, raw in enumerate(batch):
             try:
                 ev = self._parse_event(raw, now)
@@ -82,10 +81,57 @@ class EngagementCalls:
                                   request_id=rid if _storable(rid) else None)
                 continue
             results.append({"index": n, "accepted": True})
+            valid.append((raw, replace(ev, event_id=_event_id(raw, ev))))
+        fresh = self._store_events(valid)
+        for r, is_fresh in zip((r for r in results if r["accepted"]), fresh, strict=True):
+            if not is_fresh:
+                r["duplicate"] = True
+        self._count_events([pair for pair, is_fresh in zip(valid, fresh, strict=True) if is_fresh],
+                    now)
+        accepted = sum(r["accepted"] for r in results)
+        return {"accepted": accepted, "rejected": len(results) - accepted,
+                "duplicates": fresh.count(False), "results": results}
+
+    def _store_events(self, valid: list[tuple[Any, Engagement]]) -> list[bool]:
+        """Write the valid events; True for each stored now (impressions, kept only in
+        telemetry, are always new: their duplicates are dropped by event_id downstream)."""
+        stream = isinstance(self.events.sink, StreamWriter)
+        if stream:
+            # the stream first: if it is down the batch is refused (503) and nothing was
+            # kept anywhere, so the client's retry is the only copy; a retry after a later
+            # failure finds its ids in the state store and the lake drops them by event_id
+            self.events.write_now(self._event_rows(valid))
+        fresh = iter(self.state.add_engagement(
+            [ev for _, ev in valid if ev.event != Event.IMPRESSION]))
+        mask = [ev.event == Event.IMPRESSION or next(fresh) for _, ev in valid]
+        if not stream:  # the lake sink: telemetry follows the store, new events only
+            self._emit_client_events(self._event_rows(
+                [pair for pair, is_fresh in zip(valid, mask, strict=True) if is_fresh]))
+        return mask
+
+    def _event_rows(self, valid: list[tuple[Any, Engagement]]) -> dict[str, list[dict[str, Any]]]:
+        toggles = self.toggles.current()
+        out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for raw, ev in valid:
+            kind = Event(ev.event)
+            out[_TELEMETRY_TYPE.get(kind, "engagement")].append({
+                "event_id": ev.event_id, "ts": ev.ts * 1000,
+                "request_id": raw.get("request_id"),
+                "user_key": user_key(ev.user_id),
+                "variant": self._variant(ev.user_id, None, toggles),
+                "release": self.routing.for_user(ev.user_id).version,
+                "item_id": ev.item_id, "kind": kind.name.lower(), "value": ev.value,
+                "position": raw.get("position")})
+        return out
+
+    def _count_events(self, fresh: list[tuple[Any, Engagement]], now: int) -> None:
+        """What a newly stored event moves: metrics, live trending (bounded per user),
+        the user's cached feeds and their refresh-ahead."""
+        trend: dict[str, float] = defaultdict(float)
+        touched: set[str] = set()
+        for _, ev in fresh:
             kind = Event(ev.event)
             self.metrics.of(self.metrics.events, kind.name.lower(), "accepted").inc()
-            if kind != Event.IMPRESSION:
-                rows.append(ev)
             if PREFERENCE_WEIGHT[kind] > 0:  # bounded per user (online/influence.py)
                 granted = self.influence.admit(ev.user_id, ev.item_id,
                                                PREFERENCE_WEIGHT[kind], now)
@@ -95,23 +141,6 @@ class EngagementCalls:
                     self.metrics.trending_capped.inc(PREFERENCE_WEIGHT[kind] - granted)
             if kind in SEEN_EVENTS:
                 touched.add(ev.user_id)
-            telemetry[_TELEMETRY_TYPE.get(kind, "engagement")].append({
-                "event_id": _event_id(raw, ev), "ts": ev.ts * 1000,
-                "request_id": raw.get("request_id"),
-                "user_key": user_key(ev.user_id), "variant": self._variant(ev.user_id, None,
-                                                                           toggles),
-                "release": self.routing.for_user(ev.user_id).version,
-                "item_id": ev.item_id, "kind": kind.name.lower(), "value": ev.value,
-                "position": raw.get("position")})
-        if isinstance(self.events.sink, StreamWriter):
-            # the stream first: if it is down the batch is refused (503) and nothing was
-            # kept anywhere, so the client's retry is the only copy; the ids are derived
-            # from the events, so a retry after a later failure is deduplicated downstream
-            self.events.write_now(telemetry)
-            self.state.add_engagement(rows)
-        else:
-            self.state.add_engagement(rows)  # durable first: counters, caches, telemetry
-            self._emit_client_events(telemetry)  # are derived from it
         if trend:
             self.count_engagement(trend, now)
         for user in touched:
@@ -119,8 +148,6 @@ class EngagementCalls:
             if user not in self._refresh_pending and not self._refresh_q.full():
                 self._refresh_pending.add(user)
                 self._refresh_q.put_nowait(user)
-        accepted = sum(r["accepted"] for r in results)
-        return {"accepted": accepted, "rejected": len(results) - accepted, "results": results}
 
     def _emit_client_events(self, telemetry: dict[str, list[dict[str, Any]]]) -> None:
         """The lake sink buffers client events like request telemetry and flushes on

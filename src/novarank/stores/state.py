@@ -23,6 +23,7 @@ class Engagement:
     event: int
     value: float
     ts: int
+    event_id: str | None = None  # idempotency key: a stored id is never stored again
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class CatalogItem:
 class StateStore(Protocol):
     name: str
 
-    def add_engagement(self, rows: Sequence[Engagement]) -> None: ...
+    def add_engagement(self, rows: Sequence[Engagement]) -> list[bool]: ...
     def history(self, user_id: str, limit: int = 500) -> list[Engagement]: ...
     def delete_user(self, user_id: str) -> int: ...
     def item_stats(self, item_id: str) -> dict[int, int]: ...
@@ -58,7 +59,7 @@ class StateStore(Protocol):
 _DDL = """
 CREATE TABLE IF NOT EXISTS nr_engagement (
     user_id TEXT NOT NULL, item_id TEXT NOT NULL, event SMALLINT NOT NULL,
-    value REAL NOT NULL, ts BIGINT NOT NULL);
+    value REAL NOT NULL, ts BIGINT NOT NULL, event_id TEXT);
 CREATE INDEX IF NOT EXISTS nr_engagement_user ON nr_engagement (user_id, ts);
 CREATE INDEX IF NOT EXISTS nr_engagement_item ON nr_engagement (item_id);
 CREATE TABLE IF NOT EXISTS nr_items (
@@ -89,6 +90,13 @@ class SqlStateStore:
         with self._lock:
             for stmt in filter(None, (s.strip() for s in _DDL.split(";"))):
                 self._exec(stmt)
+            try:  # a store made before event ids: add the column (NULL for old rows)
+                self._exec("SELECT event_id FROM nr_engagement LIMIT 0")
+            except Exception:
+                self._exec("ALTER TABLE nr_engagement ADD COLUMN event_id TEXT")
+            # unique but NULL-tolerant in both: old rows and rows without an id never clash
+            self._exec("CREATE UNIQUE INDEX IF NOT EXISTS nr_engagement_event "
+                       "ON nr_engagement (event_id)")
             self._exec("INSERT INTO nr_counters (name, value) VALUES ('catalog', 0) "
                        "ON CONFLICT (name) DO NOTHING")
 
@@ -96,22 +104,28 @@ class SqlStateStore:
     def _tx(self) -> Iterator[None]:
         raise NotImplementedError
 
-    def add_engagement(self, rows: Sequence[Engagement]) -> None:
+    def add_engagement(self, rows: Sequence[Engagement]) -> list[bool]:
+        """Store the rows in one transaction; True for each row stored now, False for one
+        whose event_id was already stored (a client's retry), so callers count it once."""
         if not rows:
-            return
+            return []
+        sql = ("INSERT INTO nr_engagement (user_id, item_id, event, value, ts, event_id) "
+               "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING").replace("?", self.ph)
+        params = [(r.user_id, r.item_id, int(r.event), float(r.value), int(r.ts), r.event_id)
+                  for r in rows]
         with self._lock, self._tx():
-            cur = self._conn.cursor()
-            cur.executemany(
-                "INSERT INTO nr_engagement (user_id, item_id, event, value, ts) "
-                "VALUES (?, ?, ?, ?, ?)".replace("?", self.ph),
-                [(r.user_id, r.item_id, int(r.event), float(r.value), int(r.ts)) for r in rows])
+            return self._insert_each(sql, params)
+
+    def _insert_each(self, sql: str, params: list[tuple[Any, ...]]) -> list[bool]:
+        cur = self._conn.cursor()
+        return [cur.execute(sql, p).rowcount == 1 for p in params]
 
     def history(self, user_id: str, limit: int = 500) -> list[Engagement]:
         with self._lock:
-            rows = self._exec("SELECT user_id, item_id, event, value, ts FROM nr_engagement "
-                              "WHERE user_id = ? ORDER BY ts DESC LIMIT ?",
+            rows = self._exec("SELECT user_id, item_id, event, value, ts, event_id FROM "
+                              "nr_engagement WHERE user_id = ? ORDER BY ts DESC LIMIT ?",
                               (user_id, limit)).fetchall()
-        return [Engagement(r[0], r[1], int(r[2]), float(r[3]), int(r[4])) for r in rows]
+        return [Engagement(r[0], r[1], int(r[2]), float(r[3]), int(r[4]), r[5]) for r in rows]
 
     def delete_user(self, user_id: str) -> int:
         with self._lock:
@@ -243,4 +257,14 @@ class PostgresStateStore(SqlStateStore):
     def _tx(self) -> Iterator[None]:
         with self._conn.transaction():
             yield
+
+    def _insert_each(self, sql: str, params: list[tuple[Any, ...]]) -> list[bool]:
+        """One round trip for the batch (a pipeline), still a row count per row."""
+        cur = self._conn.cursor()
+        cur.executemany(sql + " RETURNING 1", params, returning=True)
+        stored = []
+        while True:
+            stored.append(cur.fetchone() is not None)
+            if not cur.nextset():
+                return stored
 
