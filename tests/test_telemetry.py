@@ -110,6 +110,38 @@ def test_a_dead_consumers_messages_are_claimed_not_lost(stream, tmp_path):
         sorted(f"e{i}" for i in range(40))
 
 
+class Died(BaseException):
+    """Stands for SIGKILL: nothing after it runs, not even an except clause."""
+
+
+@pytest.mark.integration
+def test_an_ingester_killed_between_write_and_ack_leaves_no_duplicate(stream, tmp_path):
+    from novarank.analytics.lake import scan
+
+    url, name = stream
+    sink = StreamWriter(url, name)
+    for b in range(3):
+        sink.write("click", [{"event_id": f"k{b}-{i}", "ts": DAY1 + i, "item_id": "x"}
+                             for i in range(30)])
+    first = Ingester(url, LakeWriter(tmp_path), stream=name, group="g5", consumer="first")
+
+    def die(*_: object) -> None:
+        raise Died
+
+    first._r.xack = die  # the parts are renamed into place, then the process is gone
+    with pytest.raises(Died):
+        first.run(until_idle=True)
+    assert len(_lake_rows(tmp_path, "click")) == 90 and first.pending() > 0
+    # a new process (an empty dedupe window) claims the batch and writes it again
+    second = Ingester(url, LakeWriter(tmp_path), stream=name, group="g5", consumer="second",
+                      claim_idle_ms=0)
+    second.run(until_idle=True)
+    assert second.stats.claimed == 3 and second.pending() == 0
+    ids = [r["event_id"] for r in _lake_rows(tmp_path, "click")]
+    assert len(ids) == 90 and len(set(ids)) == 90  # 0 duplicate raw rows, 0 missing
+    assert sum(scan(tmp_path, "2026-01-01").ledgers["click"].values()) == 90  # as written
+
+
 @pytest.mark.integration
 def test_redelivered_duplicates_are_dropped_by_event_id(stream, tmp_path):
     url, name = stream

@@ -2,13 +2,17 @@
 
 At-least-once: messages are acknowledged (XACK) only after their Parquet part is renamed
 into place. A consumer that dies holding messages leaves them pending; any consumer
-claims them after `claim_idle_ms` (XAUTOCLAIM) and writes them. Duplicates that this can
-create (a crash between the write and the ack) are dropped here by event_id within a
-bounded window, and the rollups count distinct event_ids, so they never inflate a metric.
+claims them after `claim_idle_ms` (XAUTOCLAIM) and writes them. Parts are named by the
+ids of the messages they hold, so a batch re-delivered after a crash between the write
+and the ack replaces its parts instead of adding a second copy, whichever process writes
+it. Duplicates inside the stream (a replica's retried XADD) are dropped by event_id within
+a bounded window; the rollups count distinct event_ids, so what slips through (a claim
+that regroups two dead consumers' batches) never inflates a metric.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
@@ -73,6 +77,8 @@ class Ingester:
         return True
 
     def _process(self, messages: list[tuple[bytes, dict[bytes, bytes]]]) -> int:
+        # named by the batch's message ids: the same batch again is the same parts
+        stem = "m" + hashlib.sha256(b",".join(mid for mid, _ in messages)).hexdigest()[:24]
         groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for _, fields in messages:
             kind = fields[b"kind"].decode()
@@ -82,7 +88,7 @@ class Ingester:
                 else:
                     self.stats.duplicates += 1
         for kind, rows in groups.items():
-            n = self.lake.write(kind, rows)  # durable (renamed into place) before the ack
+            n = self.lake.write(kind, rows, stem)  # durable (renamed into place) before the ack
             self.stats.by_kind[kind] += n
             self.stats.events += n
             self.stats.dead_lettered += len(rows) - n

@@ -52,7 +52,10 @@ class LakeWriter:
         self.root = Path(root)
         self.dead_lettered = 0  # rows no part could hold, kept in events/_deadletter/
 
-    def write(self, kind: str, rows: list[dict[str, Any]]) -> int:
+    def write(self, kind: str, rows: list[dict[str, Any]], stem: str | None = None) -> int:
+        """Write the rows as one part per UTC day. `stem` names the parts for good: writing
+        the same stem again replaces them instead of adding a second copy (the ingester
+        names parts by the stream messages they hold, so a re-delivered batch is idempotent)."""
         by_day: dict[int, list[dict[str, Any]]] = defaultdict(list)
         written = 0
         for r in rows:
@@ -67,7 +70,8 @@ class LakeWriter:
             day = event_date(day_number * 86_400_000)
             d = self.root / "events" / kind / f"event_date={day}"
             d.mkdir(parents=True, exist_ok=True)
-            name = f"part-{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}.parquet"
+            name = (f"part-{stem}.parquet" if stem else
+                    f"part-{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}.parquet")
             tmp = d / f".{name}.tmp"
             pq.write_table(arrow, tmp, compression="snappy")  # cheap on CPU
             os.replace(tmp, d / name)
@@ -126,7 +130,9 @@ def _append_ledger(path: Path, entry: dict[str, Any]) -> None:
 
 
 def read_ledger(partition_dir: Path) -> dict[str, int] | None:
-    """Part name -> rows its writer wrote; None when the partition has no ledger."""
+    """Part name -> rows its writer wrote; None when the partition has no ledger. A part
+    written again under its own name (a re-delivered batch) replaced the first: its last
+    line counts."""
     path = partition_dir / LEDGER
     if not path.exists():
         return None
@@ -134,7 +140,7 @@ def read_ledger(partition_dir: Path) -> dict[str, int] | None:
     for line in path.read_bytes().splitlines():
         if line.strip():
             entry = orjson.loads(line)
-            out[entry["part"]] = out.get(entry["part"], 0) + int(entry["rows"])
+            out[entry["part"]] = int(entry["rows"])
     return out
 
 
