@@ -177,6 +177,45 @@ def test_events_refused_while_the_stream_is_down_leave_no_trace(release, tmp_pat
 
 
 @pytest.mark.slow
+def test_request_telemetry_outlives_a_stream_outage(release, tmp_path):
+    """Feeds answered while the stream is down are in the lake once it returns: their
+    events wait in the emitter's buffer; the outage shows in readiness and the gauge."""
+    from novarank.telemetry.ingest import Ingester
+    from novarank.telemetry.sinks import LakeWriter
+
+    path, users, _item = release
+    port = _port()
+    redis = _redis(port, tmp_path)
+    url = f"redis://127.0.0.1:{port}/0"
+    s = ServiceSettings(release=path, state_url=f"sqlite:///{tmp_path}/state.db",
+                        events_url=url, key_prefix="out:", rate_limits={"miss": 0})
+    with TestClient(create_app(s)) as c:
+        redis.send_signal(signal.SIGKILL)
+        redis.wait(timeout=10)
+        answered = sum(c.get(f"/v1/users/{u}/feed").status_code == 200 for u in users[:60])
+        deadline = time.monotonic() + 5
+        while c.get("/readyz").json()["checks"]["telemetry"]:  # the next flush meets it
+            assert time.monotonic() < deadline, "the emitter never noticed the outage"
+            time.sleep(0.1)
+        ready = c.get("/readyz").json()
+        assert ready["ready"] and ready["degraded"]  # still serving: not taken out
+        assert "novarank_telemetry_sink_up 0.0" in c.get("/metrics").text
+        redis = _redis(port, tmp_path)
+        deadline = time.monotonic() + 5
+        while not c.get("/readyz").json()["checks"]["telemetry"]:
+            assert time.monotonic() < deadline, "the emitter never wrote again"
+            time.sleep(0.1)
+        dropped = [ln for ln in c.get("/metrics").text.splitlines()
+                   if ln.startswith("novarank_telemetry_dropped_total{")]
+    ingester = Ingester(url, LakeWriter(tmp_path / "lake"), stream="out:telemetry")
+    ingester.run(seconds=10, until_idle=True)
+    assert answered == 60 and dropped == []
+    assert ingester.stats.by_kind["request"] == answered  # none lost to the outage
+    redis.kill()
+    redis.wait(timeout=10)
+
+
+@pytest.mark.slow
 def test_the_ingester_waits_out_a_redis_restart(tmp_path):
     import threading
 

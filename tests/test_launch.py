@@ -95,8 +95,10 @@ def test_restarts_are_counted_from_process_start_times():
 
 def test_metrics_text_parsing():
     text = ("# HELP x\nprocess_resident_memory_bytes 1.5e+08\n"
-            'novarank_requests_total{route="/x",status="200"} 3.0\nup 1\n')
-    assert parse_metrics(text) == {"process_resident_memory_bytes": 1.5e8, "up": 1.0}
+            'novarank_requests_total{route="/x",status="200"} 3.0\nup 1\n'
+            'novarank_requests_total{route="/y",status="500"} 2\n')
+    assert parse_metrics(text) == {"process_resident_memory_bytes": 1.5e8, "up": 1.0,
+                                   "novarank_requests_total": 5.0}
 
 
 def test_simulator_cohorts_and_truthful_clicks(synth):

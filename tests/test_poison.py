@@ -87,9 +87,10 @@ class _RefusesClicks:
 
     def __init__(self) -> None:
         self.kept: dict[str, int] = {}
+        self.refuse = {"click"}
 
     def write(self, kind, rows):
-        if kind == "click":
+        if kind in self.refuse or "*" in self.refuse:
             raise OSError("disk full")
         self.kept[kind] = self.kept.get(kind, 0) + len(rows)
         return len(rows)
@@ -98,27 +99,47 @@ class _RefusesClicks:
         pass
 
 
-def test_a_sink_failure_for_one_kind_loses_only_that_kind_and_counts_it():
+def test_a_refused_batch_waits_in_the_buffer_and_costs_no_other_kind():
     sink, lost = _RefusesClicks(), []
-    em = Emitter(sink, release="r1", on_drop=lost.append, flush_s=60)
+    em = Emitter(sink, release="r1", on_drop=lambda n, why: lost.append((n, why)), flush_s=60)
     for i in range(4):
         em.emit("impression", {"request_id": f"r{i}"})
     em.emit("click", {"request_id": "r0"})
-    assert em.flush() == 4
-    assert sink.kept == {"impression": 4} and em.dropped == 1 and lost == [1]
-    em.flush()  # the loss is reported in the lake itself, by an error event
-    assert sink.kept.get("error") == 1
+    assert em.flush() == 4 and sink.kept == {"impression": 4}
+    assert not em.sink_up and em.dropped == 0 and lost == []  # kept, not lost
+    sink.refuse = set()  # the sink answers again
+    assert em.flush() == 1 and sink.kept["click"] == 1 and em.sink_up
+    em.close()
+
+
+def test_an_outage_longer_than_the_buffer_is_counted_and_reported_when_the_sink_returns():
+    sink, lost = _RefusesClicks(), []
+    sink.refuse = {"*"}
+    em = Emitter(sink, release="r1", max_buffer=10, flush_s=60,
+                 on_drop=lambda n, why: lost.append((n, why)))
+    for i in range(6):
+        em.emit("request", {"request_id": f"a{i}"})
+    em.flush()  # refused: all six wait
+    for i in range(7):
+        em.emit("request", {"request_id": f"b{i}"})  # room for four
+    assert em.dropped == 3 and lost == [(1, "sink_down")] * 3
+    em.flush()  # refused again: the drop report waits too, the oldest request gives way
+    sink.refuse = set()
+    assert em.flush() == 11 and em.sink_up  # 9 requests and two reports (3 lost, then 1)
+    assert sink.kept == {"request": 9, "error": 2}
+    assert em.dropped == 4 and sum(n for n, _ in lost) == 4
     em.close()
 
 
 def test_rows_the_lake_dead_letters_are_counted_lost_by_the_emitter(tmp_path):
     """Dead-lettered rows are not in the lake: the emitter counts them as dropped."""
-    lost: list[int] = []
-    em = Emitter(LakeWriter(tmp_path), release="r1", on_drop=lost.append, flush_s=60)
+    lost: list[tuple[int, str]] = []
+    em = Emitter(LakeWriter(tmp_path), release="r1", flush_s=60,
+                 on_drop=lambda n, why: lost.append((n, why)))
     em.emit("impression", {"request_id": "r1", "item_id": "v1", "position": 1})
     em.emit("impression", {"request_id": "r2", "item_id": "v1", "position": 2**40})
     assert em.flush() == 1 and em.written == 1
-    assert em.dropped == 1 and lost == [1]
+    assert em.dropped == 1 and lost == [(1, "dead_letter")]
     em.close()
 
 

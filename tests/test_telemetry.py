@@ -37,7 +37,7 @@ def test_lake_writer_partitions_by_day_atomically(tmp_path):
 def test_emitter_never_blocks_counts_drops_and_reports_them(tmp_path):
     dropped = []
     em = Emitter(LakeWriter(tmp_path), batch=10_000, max_buffer=5, flush_s=60,
-                 on_drop=dropped.append)
+                 on_drop=lambda n, why: dropped.append(n) if why == "buffer_full" else None)
     t0 = time.perf_counter()
     for i in range(8):
         em.emit("request", {"request_id": f"r{i}", "ts": DAY1 + i})

@@ -233,8 +233,9 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     ready: bool
     checks: dict[str, bool]
-    degraded: bool = Field(description="the shared cache is down: serving from L1 and "
-                           "ranking locally (still ready)")
+    degraded: bool = Field(description="the shared cache is down (serving from L1, ranking "
+                           "locally) or the telemetry sink refuses writes (events wait in "
+                           "the buffer): still ready")
     release: str
 
 

@@ -99,14 +99,13 @@ _METRIC = re.compile(r"^(\w+)(?:\{[^}]*\})?\s+([-+0-9.eE]+|NaN)$")
 
 
 def parse_metrics(text: str) -> dict[str, float]:
-    """Label-free samples of the Prometheus text format (the process_* and gauges we use)."""
+    """Samples of the Prometheus text format by name, a labelled family summed over its
+    labels (the dropped-telemetry count over its reasons)."""
     out: dict[str, float] = {}
     for line in text.splitlines():
-        if line.startswith("#") or "{" in line:
-            continue
-        m = _METRIC.match(line.strip())
+        m = None if line.startswith("#") else _METRIC.match(line.strip())
         if m:
-            out[m.group(1)] = float(m.group(2))
+            out[m.group(1)] = out.get(m.group(1), 0.0) + float(m.group(2))
     return out
 
 

@@ -34,6 +34,8 @@ class ServiceMetrics:
                                      registry=r)
         self.cache_bytes = Gauge("novarank_cache_bytes", "L1 bytes in use", registry=r)
         self.cache_entries = Gauge("novarank_cache_entries", "L1 entries", registry=r)
+        self.telemetry_sink_up = Gauge("novarank_telemetry_sink_up", "1 while the telemetry "
+                                       "sink accepts writes", registry=r)
         self.rate_limited = Counter("novarank_rate_limited_total", "Requests refused with "
                                     "429: the caller's budget of a kind was spent", ["kind"],
                                     registry=r)
@@ -46,7 +48,9 @@ class ServiceMetrics:
         self.assignments = Counter("novarank_assignments_total", "Feed requests by variant",
                                    ["variant"], registry=r)
         self.telemetry_dropped = Counter("novarank_telemetry_dropped_total",
-                                         "Telemetry events dropped: buffer full", registry=r)
+                                         "Telemetry events never written, by reason: "
+                                         "buffer_full, sink_down, dead_letter", ["reason"],
+                                         registry=r)
         self.refresh_ahead = Counter("novarank_refresh_ahead_total",
                                      "Feeds re-ranked in the background after engagement",
                                      registry=r)

@@ -107,8 +107,10 @@ class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
                                            degraded="trending without live engagement")
         self.events = Emitter(open_sink(s.events_url, f"{s.key_prefix}telemetry"),
                               release=self.release,
-                              on_drop=self.metrics.telemetry_dropped.inc)
+                              on_drop=lambda n, reason: self.metrics.of(
+                                  self.metrics.telemetry_dropped, reason).inc(n))
         self.metrics.telemetry_lag.set_function(self.events.lag_seconds)
+        self.metrics.telemetry_sink_up.set_function(lambda: float(self.events.sink_up))
         self.metrics.memory_limit.set(memory_limit_bytes())
         for variant, share in s.split.items():
             self.metrics.split.labels(variant).set(share / 100.0)
@@ -624,6 +626,8 @@ class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
         serves (from L1, ranking locally), and failing readiness would take them all out
         of the load balancer at once."""
         checks = {"release_verified": True, "state": self.state.ping(),
-                  "cache": self.cache.l2.ping() if self.cache.l2 is not None else True}
+                  "cache": self.cache.l2.ping() if self.cache.l2 is not None else True,
+                  "telemetry": self.events.sink_up}  # refused batches wait in the buffer
         return {"ready": checks["release_verified"] and checks["state"], "checks": checks,
-                "degraded": not checks["cache"], "release": self.release}
+                "degraded": not (checks["cache"] and checks["telemetry"]),
+                "release": self.release}

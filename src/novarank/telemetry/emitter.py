@@ -1,8 +1,12 @@
 """The request path's only telemetry call: `emit()` appends to a bounded buffer and returns.
 
-A background thread flushes by size (`batch`) and time (`flush_s`). When the buffer is
-full the event is dropped, counted in `dropped`, and the next flush writes an `error`
-event saying how many were lost. `close()` (called on SIGTERM) flushes everything.
+A background thread flushes by size (`batch`) and time (`flush_s`). A batch the sink
+refuses (the stream is down) goes back to the front of the buffer and is written, in
+order, once the sink answers again, so an outage shorter than the buffer loses nothing.
+An event that finds no room is dropped and counted by reason (`buffer_full`, or
+`sink_down` while the sink refuses writes; `dead_letter` for rows the lake could not
+hold), and the next write that succeeds carries an `error` event saying how many were
+lost and why, so the lake itself shows the loss. `close()` (on SIGTERM) flushes.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ log = logging.getLogger("novarank.telemetry")
 class Emitter:
     def __init__(self, sink: Sink | None, *, batch: int = 5_000, max_buffer: int = 200_000,
                  flush_s: float = 1.0, release: str = "",
-                 on_drop: Callable[[int], None] | None = None) -> None:
+                 on_drop: Callable[[int, str], None] | None = None) -> None:
         self.sink = sink
         self.batch, self.max_buffer, self.flush_s = batch, max_buffer, flush_s
         self.release = release
@@ -37,7 +41,8 @@ class Emitter:
         self.written = 0
         self.dropped = 0
         self.failed_batches = 0
-        self._unreported_drops = 0
+        self._unreported: dict[str, int] = defaultdict(int)  # reason -> not yet in the lake
+        self.sink_up = True
         self._thread = None
         if sink is not None:
             self._thread = threading.Thread(target=self._run, name="nr-telemetry", daemon=True)
@@ -72,16 +77,16 @@ class Emitter:
             if len(self._buf) >= self.batch:
                 self._wake.set()
         if lost:
-            self._lost(lost)
+            self._lost(lost, "buffer_full" if self.sink_up else "sink_down")
 
-    def _lost(self, n: int) -> None:
+    def _lost(self, n: int, reason: str) -> None:
         """Events that will never be written: counted, and reported by the next flush's
         error event (so the lake itself shows the loss)."""
         with self._lock:
             self.dropped += n
-            self._unreported_drops += n
+            self._unreported[reason] += n
         if self.on_drop is not None:
-            self.on_drop(n)
+            self.on_drop(n, reason)
 
     def lag_seconds(self) -> float:
         """Age of the oldest buffered event (0 when everything is written)."""
@@ -118,31 +123,49 @@ class Emitter:
     def flush(self) -> int:
         with self._lock:
             buf, self._buf = self._buf, []
-            drops, self._unreported_drops = self._unreported_drops, 0
+            drops, self._unreported = self._unreported, defaultdict(int)
         if drops:
             now_ms = int(time.time() * 1000)
+            why = ", ".join(f"{n} {reason}" for reason, n in sorted(drops.items()))
             buf.append(("error", {
                 "event_id": f"{random.getrandbits(128):032x}", "schema_version": SCHEMA_VERSION,
                 "ts": now_ms, "received_ms": now_ms, "release": self.release,
                 "route": "telemetry", "status": 0, "code": "telemetry_dropped",
-                "message": f"{drops} events dropped: telemetry buffer full or sink refused "
-                           "them", "dropped": drops}))
+                "message": f"{sum(drops.values())} events dropped ({why})",
+                "dropped": sum(drops.values())}))
         if not buf or self.sink is None:
             return 0
-        groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        groups: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
         for kind, row in buf:
-            groups[kind].append(row)
-        written = 0
+            groups[kind].append((kind, row))
+        written, refused = 0, []
         with self._write_lock:
-            for kind, rows in groups.items():
+            for kind, pairs in groups.items():
                 try:  # one kind's failure never costs the others their write
-                    written += self._write(kind, rows)
-                except Exception:
+                    written += self._write(kind, [row for _, row in pairs])
+                except Exception as exc:
                     self.failed_batches += 1
-                    log.exception("telemetry: %d %s events lost: the sink refused them",
-                                  len(rows), kind)
-                    self._lost(len(rows))
+                    refused += pairs
+                    if self.sink_up:
+                        self.sink_up = False
+                        log.warning("telemetry: %s refused a batch (%s); keeping events to "
+                                    "retry, up to %d", self.name, exc, self.max_buffer)
+        if refused:
+            self._requeue(refused)
+        elif not self.sink_up and written:
+            self.sink_up = True
+            log.info("telemetry: %s accepts writes again", self.name)
         return written
+
+    def _requeue(self, pairs: list[tuple[str, dict[str, Any]]]) -> None:
+        """Put refused events back in front of newer ones; what finds no room is lost."""
+        with self._lock:
+            room = max(self.max_buffer - len(self._buf), 0)
+            kept = pairs[len(pairs) - room:] if room < len(pairs) else pairs  # newest kept
+            self._buf[:0] = kept
+            lost = len(pairs) - len(kept)
+        if lost:
+            self._lost(lost, "sink_down")
 
     def _write(self, kind: str, rows: list[dict[str, Any]]) -> int:
         """One sink write; rows it dead-lettered are counted lost (not in the lake)."""
@@ -150,7 +173,7 @@ class Emitter:
         n = self.sink.write(kind, rows)
         self.written += n
         if n < len(rows):
-            self._lost(len(rows) - n)
+            self._lost(len(rows) - n, "dead_letter")
         return n
 
     def close(self) -> None:
