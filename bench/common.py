@@ -6,12 +6,33 @@ import json
 import os
 import platform
 import resource
+import socket
+import subprocess
 import time
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 RESULTS = Path(__file__).parent / "results"
+
+
+def start_redis(port: int, workdir: Path) -> subprocess.Popen:
+    """A redis-server of the benchmark's own (never the shared one), durable like a
+    stream that holds acknowledged events should be: append-only, fsync on every write."""
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "yes", "--appendfsync", "always",
+                             "--dir", str(workdir)], stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as c:
+                c.sendall(b"PING\r\n")
+                if c.recv(16).startswith(b"+PONG"):
+                    return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("redis-server did not start")
 
 
 def peak_rss_mb() -> float:

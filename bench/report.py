@@ -292,6 +292,62 @@ def update_readme(lines: list[str]) -> None:
     readme.write_text(head + start + "\n".join(lines) + end + tail)
 
 
+def outage(r: dict) -> list[str]:
+    t, sp = r["targets"], r["spread"]
+    out = [f"## A Redis outage under load ({r['measured_at']})", "",
+           "`python bench/bench_outage.py` · two replicas of `novarank serve` (core 1) on a "
+           "Redis of the benchmark's own (L2, counters, invalidations, the telemetry stream; "
+           "append-only, fsync always); feeds at "
+           f"{r['rate_rps']} req/s to replica A and {r['likes_per_s']} likes/s (each retried "
+           "on 503 until acknowledged) from core 0 while `novarank ingest` drains the "
+           f"stream; Redis SIGKILLed at {r['redis_down_at_s']:g} s for "
+           f"{r['redis_down_for_s']:g} s, then started again on its port; "
+           f"{len(r['runs'])} runs.", "",
+           "| run | feeds answered | 5xx | p99 during outage | max | L2 back | invalidation "
+           "back | likes acknowledged / in lake (raw, distinct) | feeds without their request "
+           "event |", "|---|---:|---:|---|---|---|---|---|---:|"]
+    for n, run in enumerate(r["runs"], 1):
+        f, rec, lk = run["feeds"], run["recovery"], run["likes"]
+        out.append(f"| {n} | {f['answered']:,} of {f['sent']:,} | {f['errors_5xx']} | "
+                   f"{f['p99_ms_during_outage']} ms | {f['max_ms']} ms | {rec['l2_s']} s | "
+                   f"{rec['invalidation_s']} s | {lk['acknowledged']} / {lk['in_lake_raw']}, "
+                   f"{lk['in_lake_distinct']} | "
+                   f"{run['telemetry']['request_events_missing']} |")
+    worst = max(r["runs"], key=lambda x: x["feeds"]["p99_ms_during_outage"])
+    by_sec = ", ".join(f"{s['second']}{'*' if s['redis'] == 'down' else ''}: {s['p99_ms']}"
+                       for s in worst["by_second"])
+    out += ["", f"p99 during the outage {_spread(sp['p99_ms_during_outage'], ' ms')}; "
+            f"invalidation back {_spread(sp['invalidation_recovery_s'], ' s')}. "
+            f"p99 by second (ms) of the slowest run, * = Redis down: {by_sec}.", "",
+            f"Targets: feed error rate ≤ {t['error_rate_max']:.1%}, p99 ≤ {t['p99_ms_max']:g} "
+            f"ms during the outage, invalidation back ≤ {t['invalidation_recovery_s_max']:g} "
+            "s, every acknowledged like in the lake exactly once, every answered feed's "
+            "request event in the lake → " + ", ".join(
+                f"{k.replace('_', ' ')} **{_ok(v)}**" for k, v in r["pass"].items()) + ".", ""]
+    return out
+
+
+def soak(r: dict) -> list[str]:
+    s = r["samples"]
+    marks = [x for i, x in enumerate(s) if i % max(1, len(s) // 10) == 0 or i == len(s) - 1]
+    out = [f"## Memory at constant load ({r['measured_at']})", "",
+           f"`python bench/bench_soak.py --minutes {r['minutes']:g}` · `novarank serve` "
+           f"(embedded default, L1 bounded to {r['l1_max_mb']:g} MB) fed "
+           f"{r['feed_rate_rps']} feeds/s (10% newcomers never seen before) and "
+           f"{r['likes_per_s']} likes/s plus an upsert a second for {r['minutes']:g} min; "
+           "RSS from /metrics every 10 s.", "",
+           "| minute | RSS | L1 bytes |", "|---:|---|---|"]
+    out += [f"| {x['t_s'] / 60:.1f} | {x['rss_mb']} MB | {x['l1_mb']} MB |" for x in marks]
+    f = r["feeds"]
+    out += ["", f"Feeds: {f['completed']:,} answered, {f['errors']} errors, p99 "
+            f"{f['p99_ms']} ms; writes {r['writes']}. Bound: RSS at start "
+            f"{r['start_rss_mb']} MB + L1 {r['l1_max_mb']:g} MB + {r['allowance_mb']:g} MB "
+            f"= {r['bound_mb']} MB; levelled off = the last third grows ≤ "
+            f"{r['plateau_growth_max']:.0%} → " + ", ".join(
+                f"{k.replace('_', ' ')} **{_ok(v)}**" for k, v in r["pass"].items()) + ".", ""]
+    return out
+
+
 def _ok(flag: bool) -> str:
     return "pass" if flag else "FAIL"
 
@@ -304,7 +360,7 @@ def main() -> None:
     for name, fn in (("quality", quality), ("train", train), ("latency", latency),
                      ("serving", serving), ("telemetry", telemetry), ("loadgen", loadgen),
                      ("rollout", rollout), ("abuse", abuse),
-                     ("trending_cap", trending_cap)):
+                     ("trending_cap", trending_cap), ("outage", outage), ("soak", soak)):
         r = _load(name)
         lines += fn(r) if r else [f"## {name}", "", "not measured yet", ""]
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))

@@ -8,6 +8,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 import bench_abuse
+import bench_outage
+import bench_soak
 
 
 def _phase(p99: float, errors: int = 0) -> dict:
@@ -23,3 +25,42 @@ def test_the_abuse_verdict_fails_on_a_slow_or_failing_victim():
                                                "misses_budgeted": False}
     erring = {**ok, "upserts_budgeted": _phase(2, errors=1)}
     assert not bench_abuse.verdict(erring, 10.0)["upserts_budgeted"]
+
+
+def _outage(**change) -> dict:
+    r = {"feeds": {"error_rate": 0.0, "p99_ms_during_outage": 11.0, "answered": 8000},
+         "recovery": {"invalidation_s": 0.6},
+         "likes": {"acknowledged": 800, "in_lake_raw": 800, "in_lake_distinct": 800},
+         "telemetry": {"answered_feeds": 8000, "request_events_missing": 0}}
+    for path, value in change.items():
+        part, key = path.split("__")
+        r[part] = {**r[part], key: value}
+    return r
+
+
+def test_the_outage_verdict_fails_for_each_of_its_own_reasons():
+    assert all(bench_outage.verdict(_outage()).values())
+    for change, failed in [({"feeds__error_rate": 0.002}, "error_rate"),
+                           ({"feeds__p99_ms_during_outage": 101.0}, "p99_during_outage"),
+                           ({"recovery__invalidation_s": None}, "invalidation_recovery"),
+                           ({"recovery__invalidation_s": 2.5}, "invalidation_recovery"),
+                           ({"likes__in_lake_raw": 801}, "likes_exactly_once"),
+                           ({"likes__in_lake_distinct": 799}, "likes_exactly_once"),
+                           ({"telemetry__request_events_missing": 3}, "requests_in_lake")]:
+        v = bench_outage.verdict(_outage(**change))
+        assert [k for k, ok in v.items() if not ok] == [failed], change
+
+
+def _soak(rss: list[float], bound: float = 400.0, errors: int = 0) -> dict:
+    return {"samples": [{"rss_mb": x} for x in rss], "bound_mb": bound,
+            "feeds": {"errors": errors}}
+
+
+def test_the_soak_verdict_fails_on_growth_a_breached_bound_or_errors():
+    flat = [180, 240, 290, 300, 301, 302, 303, 302, 304]
+    assert all(bench_soak.verdict(_soak(flat)).values())
+    growing = [180, 200, 220, 240, 260, 280, 300, 320, 340]
+    assert bench_soak.verdict(_soak(growing)) == {"levelled_off": False,
+                                                  "within_bound": True, "no_errors": True}
+    assert not bench_soak.verdict(_soak(flat, bound=300))["within_bound"]
+    assert not bench_soak.verdict(_soak(flat, errors=1))["no_errors"]

@@ -75,8 +75,11 @@ async def open_loop(base_url: str, path_for: Callable[[int], str], rate: float,
                     duration_s: float, *, max_requests: int | None = None,
                     connections: int = 64, timeout_s: float = 10.0,
                     tag: Callable[[bytes], str | None] | None = None,
-                    headers: dict[str, str] | None = None) -> LoadResult:
-    """Send GET base_url + path_for(i) at `rate` per second for `duration_s` seconds."""
+                    headers: dict[str, str] | None = None,
+                    record: Callable[[float, float, int | str], None] | None = None
+                    ) -> LoadResult:
+    """Send GET base_url + path_for(i) at `rate` per second for `duration_s` seconds.
+    `record(intended offset s, latency s, status)` sees every answer (time series)."""
     import aiohttp
 
     n = int(rate * duration_s)
@@ -92,9 +95,11 @@ async def open_loop(base_url: str, path_for: Callable[[int], str], rate: float,
         pending: set[asyncio.Task] = set()
 
         async def one(i: int, intended: float) -> None:
+            status: int | str = "error"
             try:
                 async with session.get(path_for(i)) as resp:
                     body = await resp.read()
+                    status = resp.status
                     result.statuses[resp.status] += 1
                     if resp.status >= 500:
                         result.errors += 1
@@ -108,6 +113,8 @@ async def open_loop(base_url: str, path_for: Callable[[int], str], rate: float,
             latency_us = max(1, int((loop.time() - intended) * 1e6))
             result.histogram.record_value(min(latency_us, 60_000_000))
             result.completed += 1
+            if record is not None:
+                record(intended - start, latency_us / 1e6, status)
 
         for i in range(n):
             intended = start + i / rate
