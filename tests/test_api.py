@@ -175,6 +175,21 @@ def test_a_retried_batch_is_acknowledged_again_and_counted_once(client):
     assert [r.get("duplicate", False) for r in mixed["results"]] == [True, False]
 
 
+def test_a_dead_background_loop_fails_readiness_and_is_named(client):
+    import threading
+
+    ready = client.get("/readyz").json()
+    assert ready["ready"] and ready["threads"]["nr-refresh"] and ready["threads"]["nr-telemetry"]
+    dead = threading.Thread(target=lambda: None, name="nr-dead-loop")
+    dead.start()
+    dead.join()
+    client.app.state.service._threads.append(dead)
+    r = client.get("/readyz")
+    assert r.status_code == 503 and r.json()["threads"]["nr-dead-loop"] is False
+    assert r.json()["checks"]["threads"] is False
+    client.app.state.service._threads.remove(dead)
+
+
 def test_oversized_and_malformed_batches(client, settings):
     too_many = [{"type": "click", "user_id": "u", "item_id": "v1"}] * (settings.max_batch + 1)
     r = client.post("/v1/events", json=too_many)

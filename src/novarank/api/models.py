@@ -233,6 +233,7 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     ready: bool
     checks: dict[str, bool]
+    threads: dict[str, bool] = Field(description="background loops by name: alive")
     degraded: bool = Field(description="the shared cache is down (serving from L1, ranking "
                            "locally) or the telemetry sink refuses writes (events wait in "
                            "the buffer): still ready")

@@ -625,9 +625,15 @@ class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
         shared cache is reported but does not count: with it down every replica still
         serves (from L1, ranking locally), and failing readiness would take them all out
         of the load balancer at once."""
+        threads = {t.name: t.is_alive() for t in self._threads}
+        threads["nr-telemetry"] = self.events.alive
         checks = {"release_verified": True, "state": self.state.ping(),
                   "cache": self.cache.l2.ping() if self.cache.l2 is not None else True,
-                  "telemetry": self.events.sink_up}  # refused batches wait in the buffer
-        return {"ready": checks["release_verified"] and checks["state"], "checks": checks,
+                  "telemetry": self.events.sink_up,  # refused batches wait in the buffer
+                  # supervised loops never exit on an error: a dead one is a bug, and a
+                  # replica whose sync is dead would miss the kill switch
+                  "threads": all(threads.values())}
+        return {"ready": checks["release_verified"] and checks["state"] and checks["threads"],
+                "checks": checks, "threads": threads,
                 "degraded": not (checks["cache"] and checks["telemetry"]),
                 "release": self.release}

@@ -51,6 +51,11 @@ class Emitter:
                      flush_s)
 
     @property
+    def alive(self) -> bool:
+        """The writer thread runs (or there is none to run: telemetry off)."""
+        return self._thread is None or self._thread.is_alive()
+
+    @property
     def name(self) -> str:
         return self.sink.name if self.sink is not None else "null"
 

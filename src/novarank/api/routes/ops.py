@@ -24,8 +24,9 @@ async def healthz() -> JSON:
 @router.get("/readyz", response_model=Readiness, response_class=JSON,
             responses={503: {"model": Readiness, "description": "not ready (see checks)"}})
 def readyz(service: Service) -> JSON:
-    """Ready: release verified, state store reachable. A shared cache that is down is
-    reported (`degraded`) but does not fail readiness: every replica still serves."""
+    """Ready: release verified, state store reachable, background loops alive. A shared
+    cache or telemetry sink that is down is reported (`degraded`) but does not fail
+    readiness: every replica still serves."""
     body = service.ready()
     return JSON(body, status_code=200 if body["ready"] else 503)
 
