@@ -64,16 +64,20 @@ def test_a_redis_outage_degrades_and_invalidation_comes_back(release, tmp_path):
 
     with TestClient(create_app(settings("a"))) as a, TestClient(create_app(settings("b"))) as b:
         for u in users[:20]:
-            assert a.get(f"/v1/users/{u}/feed").status_code == 200
+            r = a.get(f"/v1/users/{u}/feed")
+            assert r.status_code == 200 and r.json()["degraded"] is False
         redis.send_signal(signal.SIGKILL)
         redis.wait(timeout=10)
-        answers, slowest = [], 0.0
+        answers, slowest, marked = [], 0.0, 0
         for u in users[20:220]:  # distinct users: every one a miss, ranked locally
             t0 = time.perf_counter()
             r = a.get(f"/v1/users/{u}/feed")
             slowest = max(slowest, time.perf_counter() - t0)
             answers.append(r.status_code)
+            marked += r.status_code == 200 and r.json()["degraded"]
         assert answers.count(200) == len(answers), sorted(set(answers))
+        assert marked >= len(answers) - 1  # the first miss is the one that finds L2 gone
+        assert 'novarank_fallback_total{reason="l2_down"}' in a.get("/metrics").text
         assert slowest < 1.0, f"a degraded feed took {slowest:.2f} s"
         liked = a.post("/v1/events", json=[{"type": "like", "user_id": users[0],
                                             "item_id": item}])

@@ -60,6 +60,8 @@ class FeedResponse(BaseModel):
     cold: bool
     fallback: bool = Field(description="true when served by the kill-switch fallback")
     cache: Literal["l1", "l2", "miss", "fallback"]
+    degraded: bool = Field(description="true when ranked here because the shared cache "
+                           "was unreachable (counted as a fallback, reason l2_down)")
     items: list[FeedItemOut]
     next_cursor: str | None
 

@@ -406,9 +406,13 @@ class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
         end = min(offset + k, len(window.items))
         ids = served.rec.catalog.item_ids[window.items[offset:end]].tolist()
         more = offset + k < len(window.items)
+        degraded = level == "miss" and self.cache.degraded
+        if degraded:  # ranked here because the shared cache could not be asked
+            self.metrics.of(self.metrics.fallbacks, "l2_down").inc()
         body = {"request_id": request_id, "user_id": user_id, "variant": meta["variant"],
                 "release": served.version, "cold": meta["cold"], "fallback": False,
-                "cache": level, "items": orjson.Fragment(page) if raw_items
+                "cache": level, "degraded": degraded,
+                "items": orjson.Fragment(page) if raw_items
                 else orjson.loads(page),
                 "next_cursor": encode_cursor(meta["snapshot"], offset + k) if more else None}
         self._observe("feed", level, t0, k, len(ids))
@@ -547,7 +551,7 @@ class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
                            [it["item_id"] for it in items], t0, served.version)
         return {"request_id": request_id, "user_id": user_id, "variant": variant,
                 "release": served.version, "cold": p.cold, "fallback": True, "cache": "fallback",
-                "items": items, "next_cursor": None}
+                "degraded": False, "items": items, "next_cursor": None}
 
     def _observe(self, route: str, level: str, t0: float, k: int, n: int) -> None:
         elapsed = time.perf_counter() - t0
