@@ -53,7 +53,7 @@ def pipeline(spec: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         _, res, lock = train_release(ds, f"{tmp}/rel")
     return {"data": spec, "events": ds.n_events, "total_s": round(time.perf_counter() - t, 2),
-            "stages_s": res.seconds, "files": len(lock["files"]), "peak_rss_mb": peak_rss_mb()}
+            "stages_s": res.seconds, "files": len(lock.files), "peak_rss_mb": peak_rss_mb()}
 
 
 def main() -> None:

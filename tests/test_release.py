@@ -27,6 +27,11 @@ def test_lock_records_every_artifact(release, small_model):
     assert lock["data_fingerprint"] == small_model.data_fingerprint
     assert lock["config"]["als_factors"] == small_model.config.als_factors
     assert "code_version" in lock and "created_at" in lock
+    typed = verify_release(release)  # the same, typed
+    assert (typed.version, typed.files, typed.data_fingerprint) == (
+        "v1", lock["files"], small_model.data_fingerprint)
+    assert typed.config["als_factors"] == small_model.config.als_factors
+    assert typed.digest == lock["integrity"]["digest"] and not typed.signed
 
 
 def test_round_trip_serves_identical_feeds(release, small_model):
@@ -128,7 +133,8 @@ def test_signed_release_with_the_wrong_key_or_unsigned_is_refused(release, monke
     with pytest.raises(ReleaseError, match="unsigned"):
         verify_release(release)
     sign_release(release, "right")
-    assert verify_release(release)["integrity"]["signature"]["algorithm"] == "hmac-sha256"
+    signed = verify_release(release)
+    assert signed.signed and signed.doc["integrity"]["signature"]["algorithm"] == "hmac-sha256"
     monkeypatch.setenv("NOVARANK_RELEASE_KEY", "wrong")
     with pytest.raises(ReleaseError, match="signature does not match"):
         verify_release(release)

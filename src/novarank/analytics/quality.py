@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from novarank.analytics.slo import Objective
+from novarank.release.lock import ReleaseLock
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,9 @@ class OfflineQuality:
     stable_recall: float | None = None
 
     @classmethod
-    def from_lock(cls, lock: dict[str, Any], stable: dict[str, Any] | None = None
+    def from_lock(cls, lock: ReleaseLock, stable: ReleaseLock | None = None
                   ) -> OfflineQuality:
-        ev = lock.get("metrics", {}).get("evaluation", {})
+        ev = lock.metrics.get("evaluation", {})
         rows = {r["method"]: r for r in ev.get("rows", []) if r.get("cohort") == "all"}
         lift = ev.get("lift") or {}
         ranker = rows.get("ranker", {})

@@ -161,7 +161,7 @@ def baseline(
     finally:
         if proc is not None:
             stop_server(proc)
-    meta = {"url": url, "release": lock["version"], "finished_at":
+    meta = {"url": url, "release": lock.version, "finished_at":
             datetime.now(UTC).isoformat(timespec="seconds"),
             "command": f"novarank launch baseline --duration {duration} --speedup {speedup:g} "
                        f"--peak-rps {peak_rps:g}", "cohorts": shares, "seed": seed,
@@ -269,7 +269,7 @@ def dry_run(
                      prometheus_url=prometheus_url, alertmanager_url=alertmanager_url,
                      pack=out, key=key)
         with console.status("running the gates …"):
-            results, traffic = run.run(code_version(), str(lock["version"]))
+            results, traffic = run.run(code_version(), lock.version)
             artifacts = run.artifacts or snapshot(url, out)
     finally:
         if proc is not None:
@@ -279,7 +279,7 @@ def dry_run(
     artifacts["logs.txt"] = write_logs(out, [p for p in (service_log, out / "dryrun.log")
                                              if p is not None])
     decision = decide(results)
-    meta = {"url": url, "release": lock["version"], "code_version": code_version(),
+    meta = {"url": url, "release": lock.version, "code_version": code_version(),
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "traffic": traffic, "split": plan, "artifacts": artifacts}
     path = write_pack(out, results, decision, meta)

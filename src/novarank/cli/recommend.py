@@ -49,7 +49,7 @@ def recommend(
     rec = Recommender(model, index=index)
     at = model.as_of if now is None else now
     if user is not None:
-        print_feed(rec.recommend(user, k=k, variant=variant, now=at), lock["version"])
+        print_feed(rec.recommend(user, k=k, variant=variant, now=at), lock.version)
         return
     if out is None:
         raise ConfigError("--users needs --out for the JSON lines")

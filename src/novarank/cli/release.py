@@ -20,12 +20,11 @@ def verify(directory: Path = typer.Argument(..., help="release directory")) -> N
     artifact; names each altered lock field and any missing/extra/altered file."""
     lock = verify_release(directory)
     signed = "signed, signature checked" if signing_key() else (
-        "signed, signature not checked (no key)" if lock["integrity"].get("signature")
-        else "unsigned")
-    console.print(f"[green]ok[/] release {lock['version']}: lock digest "
-                  f"{lock['integrity']['digest'][:12]} ({signed}), {len(lock['files'])} files "
-                  f"match their sha256 (code {lock['code_version']}, data "
-                  f"{lock['data_fingerprint'][:12]})")
+        "signed, signature not checked (no key)" if lock.signed else "unsigned")
+    console.print(f"[green]ok[/] release {lock.version}: lock digest "
+                  f"{(lock.digest or '')[:12]} ({signed}), {len(lock.files)} files "
+                  f"match their sha256 (code {lock.code_version}, data "
+                  f"{lock.data_fingerprint[:12]})")
 
 
 @app.command()
@@ -36,5 +35,5 @@ def sign(directory: Path = typer.Argument(..., help="release directory")) -> Non
     if not key:
         raise ConfigError(f"{KEY_ENV} is not set: nothing to sign with")
     lock = sign_release(directory, key)
-    console.print(f"[green]signed[/] release {lock['version']} (digest "
-                  f"{lock['integrity']['digest'][:12]})")
+    console.print(f"[green]signed[/] release {lock.version} (digest "
+                  f"{(lock.digest or '')[:12]})")

@@ -36,8 +36,8 @@ def train(
     if res.report:
         console.print(metrics_table(res.report.rows, f"offline metrics @10 on {ds.name}",
                                     cohorts=False))
-    console.print(f"release [bold]{lock['version']}[/] written to {out} "
-                  f"({len(lock['files'])} files locked, code {lock['code_version']})")
+    console.print(f"release [bold]{lock.version}[/] written to {out} "
+                  f"({len(lock.files)} files locked, code {lock.code_version})")
 
 
 @friendly_errors
@@ -92,7 +92,7 @@ def demo(
     console.print(f"dataset: {ds.describe()}")
     assert res.report is not None
     console.print(metrics_table(res.report.rows, "offline metrics @10 (temporal split)"))
-    console.print(f"locked release {release} ({len(lock['files'])} files), verifying and "
+    console.print(f"locked release {release} ({len(lock.files)} files), verifying and "
                   "loading it back…")
     model, index, _ = load_release(release)
     rec = Recommender(model, index=index)
@@ -100,7 +100,7 @@ def demo(
     heavy = str(model.user_ids[int(sizes.argmax())])
     light = str(model.user_ids[int(abs(sizes - 10).argmin())])
     for user in (heavy, light, "new-user"):
-        print_feed(rec.recommend(user, k=5, now=model.as_of), lock["version"])
+        print_feed(rec.recommend(user, k=5, now=model.as_of), lock.version)
     if serve:
         from novarank.cli.demo_service import tour
 

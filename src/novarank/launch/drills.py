@@ -39,7 +39,7 @@ BROKEN = "broken"  # the fault that is no injection: a release that raises at re
 def broken_release(release: Path, out: Path) -> Path:
     """A copy of `release` whose item factors have one column too many, locked afresh: it
     verifies and loads, then every ranking of a known user raises (a shape mismatch)."""
-    from novarank.release.lock import INTEGRITY, read_lock, write_lock
+    from novarank.release.lock import read_lock, write_lock
 
     if out.exists():
         shutil.rmtree(out)
@@ -49,9 +49,7 @@ def broken_release(release: Path, out: Path) -> Path:
     np.save(path, np.hstack([items, np.zeros((len(items), 1), items.dtype)]),
             allow_pickle=False)
     lock = read_lock(out)
-    version = f"{lock['version']}-broken"
-    write_lock(out, {k: v for k, v in lock.items()
-                     if k not in ("files", INTEGRITY, "lock_version")} | {"version": version})
+    write_lock(out, lock.meta() | {"version": f"{lock.version}-broken"})
     return out
 
 

@@ -129,9 +129,9 @@ class DryRun:
         try:
             lock = verify_release(self.release)
             # samples: the artifacts hashed, plus the lock's own digest
-            return Measurement(1, len(lock["files"]) + 1, {"version": lock["version"]},
-                               {"release_lock": {"version": lock["version"],
-                                                 "total_artifacts": len(lock["files"]),
+            return Measurement(1, len(lock.files) + 1, {"version": lock.version},
+                               {"release_lock": {"version": lock.version,
+                                                 "total_artifacts": len(lock.files),
                                                  "hash_verification": "passed"}})
         except ReleaseError as exc:
             return Measurement(0, 1, {"problem": str(exc)},

@@ -67,7 +67,7 @@ def _ref(path: str | Path) -> ReleaseRef:
     from novarank.release import verify_release
 
     lock = verify_release(path)  # refuse a tampered or incomplete release before any traffic
-    return ReleaseRef(version=str(lock["version"]), path=str(Path(path).resolve()))
+    return ReleaseRef(version=lock.version, path=str(Path(path).resolve()))
 
 
 class RolloutController:

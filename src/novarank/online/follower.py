@@ -24,6 +24,7 @@ from novarank.online.releases import (
     read_doc,
 )
 from novarank.ranking.recommender import Recommender
+from novarank.release.lock import ReleaseLock
 
 log = logging.getLogger("novarank.service")
 
@@ -69,7 +70,7 @@ class ReleaseFollower:
         return self.routing.stable.digest
 
     @property
-    def lock(self) -> dict[str, Any]:
+    def lock(self) -> ReleaseLock:
         return self.routing.stable.lock
 
     def _follow_rollout(self, wait: bool = False) -> None:

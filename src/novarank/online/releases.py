@@ -21,6 +21,7 @@ from novarank.errors import ConfigError, NovarankError
 from novarank.online.assignment import BUCKETS, bucket_of
 from novarank.ranking.recommender import Recommender
 from novarank.release.bundle import load_release
+from novarank.release.lock import ReleaseLock
 
 ROLLOUT_KEY = "rollout:current"
 ERROR_PREFIX = "rollout:error:"  # + replica: a replica that could not load the canary
@@ -137,7 +138,7 @@ class Served:
     rec: Recommender
     version: str
     digest: str
-    lock: dict[str, Any]
+    lock: ReleaseLock
     path: str
 
 
@@ -152,9 +153,9 @@ def load_served(path: str | Path, settings: ServiceSettings) -> Served:
     unknown = set(settings.split) - set(rec.ranker.variants)
     if unknown:
         raise ConfigError(f"split: variant(s) {sorted(unknown)} have no weights in release "
-                          f"{lock['version']} (known: {sorted(rec.ranker.variants)}; add them "
+                          f"{lock.version} (known: {sorted(rec.ranker.variants)}; add them "
                           "to variant_weights)")
-    return Served(rec, str(lock["version"]), rec.ranker.digest(), lock, str(path))
+    return Served(rec, lock.version, rec.ranker.digest(), lock, str(path))
 
 
 @dataclass(frozen=True)

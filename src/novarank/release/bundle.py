@@ -17,7 +17,7 @@ from novarank.candidates.ann import ItemIndex
 from novarank.config import TrainConfig
 from novarank.errors import ReleaseError
 from novarank.model import Model
-from novarank.release.lock import verify_release, write_lock
+from novarank.release.lock import ReleaseLock, verify_release, write_lock
 
 DENSE = ("user_ids", "item_ids", "titles", "creators", "creator_names", "tags", "published_at",
          "available", "hist_indptr", "hist_items", "hist_ts", "hist_weight", "popularity",
@@ -78,7 +78,8 @@ def save_release(model: Model, out: str | Path, version: str | None = None,
     return lock
 
 
-def load_release(directory: str | Path, verify: bool = True) -> tuple[Model, ItemIndex, dict]:
+def load_release(directory: str | Path, verify: bool = True
+                 ) -> tuple[Model, ItemIndex, ReleaseLock]:
     """(model, ann index, lock). Verifies every hash first and refuses a bad release."""
     d = Path(directory)
     if verify:
@@ -100,9 +101,9 @@ def load_release(directory: str | Path, verify: bool = True) -> tuple[Model, Ite
     sparse = {name: sp.csr_matrix((load(f"{name}.data"), load(f"{name}.indices"),
                                    load(f"{name}.indptr")), shape=tuple(shapes[name]))
               for name in SPARSE}
-    config = TrainConfig.model_validate(lock["config"])
+    config = TrainConfig.model_validate(lock.config)
     model = Model(name=meta["name"], as_of=int(meta["as_of"]), config=config,
-                  data_fingerprint=lock.get("data_fingerprint", ""),
-                  metrics=lock.get("metrics", {}), **dense, **sparse)
+                  data_fingerprint=lock.data_fingerprint, metrics=lock.metrics,
+                  **dense, **sparse)
     index = ItemIndex.load(d / ANN_FILE, model.als_items, model.ann_ids())
     return model, index, lock

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,42 @@ LOCK_NAME = "release.lock.json"
 LOCK_VERSION = 2
 INTEGRITY = "integrity"
 KEY_ENV = "NOVARANK_RELEASE_KEY"
+
+
+@dataclass(frozen=True)
+class ReleaseLock:
+    """A release's lock as read: the fields serving, the gates and the CLI use, typed, and
+    the document as written (`doc`), which sealing, signing and re-locking work on."""
+
+    version: str
+    created_at: str | None
+    code_version: str | None
+    data_fingerprint: str
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+    files: dict[str, dict[str, Any]]
+    digest: str | None  # of the lock's fields (None: a lock from before integrity blocks)
+    signed: bool
+    doc: dict[str, Any]
+
+    @classmethod
+    def of(cls, doc: dict[str, Any], where: str = "the lock") -> ReleaseLock:
+        if not isinstance(doc, dict) or not isinstance(doc.get("files"), dict):
+            raise ReleaseError(f"{where} has no 'files' table")
+        integrity = doc.get(INTEGRITY) if isinstance(doc.get(INTEGRITY), dict) else {}
+        return cls(version=str(doc.get("version", "")), created_at=doc.get("created_at"),
+                   code_version=doc.get("code_version"),
+                   data_fingerprint=str(doc.get("data_fingerprint", "")),
+                   config=dict(doc.get("config") or {}),
+                   metrics=dict(doc.get("metrics") or {}), files=doc["files"],
+                   digest=integrity.get("digest"),
+                   signed=isinstance(integrity.get("signature"), dict), doc=doc)
+
+    def meta(self) -> dict[str, Any]:
+        """What a release was locked with (for `write_lock`): every field but the files,
+        the integrity block and the lock format."""
+        return {k: v for k, v in self.doc.items()
+                if k not in ("files", INTEGRITY, "lock_version")}
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -77,26 +114,30 @@ def _store(directory: Path, lock: dict[str, Any]) -> None:
     tmp.replace(directory / LOCK_NAME)
 
 
-def write_lock(directory: Path, meta: dict[str, Any], key: str | None = None) -> dict[str, Any]:
+def write_lock(directory: Path, meta: dict[str, Any], key: str | None = None) -> ReleaseLock:
     files = {rel: {"sha256": sha256_file(directory / rel),
                    "bytes": (directory / rel).stat().st_size}
              for rel in artifact_files(directory)}
     lock = seal({"lock_version": LOCK_VERSION, **meta, "files": files},
                 key if key is not None else signing_key())
     _store(directory, lock)
-    return lock
+    return ReleaseLock.of(lock)
 
 
-def sign_release(directory: str | Path, key: str) -> dict[str, Any]:
+def sign_release(directory: str | Path, key: str) -> ReleaseLock:
     """Sign an existing release with `key`, after verifying it as it stands."""
     d = Path(directory)
-    lock = verify_release(d, key="")  # as it stands, whatever key is configured
-    lock = seal(lock, key)
+    lock = seal(verify_release(d, key="").doc, key)  # as it stands, whatever key is set
     _store(d, lock)
-    return lock
+    return ReleaseLock.of(lock)
 
 
-def read_lock(directory: str | Path) -> dict[str, Any]:
+def read_lock(directory: str | Path) -> ReleaseLock:
+    """The lock as it stands (not verified: `verify_release` checks it)."""
+    return ReleaseLock.of(_read_doc(directory), str(Path(directory) / LOCK_NAME))
+
+
+def _read_doc(directory: str | Path) -> dict[str, Any]:
     d = Path(directory)
     path = d / LOCK_NAME
     if not d.is_dir():
@@ -137,11 +178,11 @@ def _lock_problems(lock: dict[str, Any], key: str | None) -> list[str]:
     return []
 
 
-def verify_release(directory: str | Path, key: str | None = None) -> dict[str, Any]:
+def verify_release(directory: str | Path, key: str | None = None) -> ReleaseLock:
     """Check the lock's own digest (and signature, with a key), then every file against it;
     raise naming each altered lock field and each missing, extra or altered file."""
     d = Path(directory)
-    lock = read_lock(d)
+    lock = _read_doc(d)
     problems = _lock_problems(lock, key if key is not None else signing_key())
     expected: dict[str, dict] = lock["files"]
     present = set(artifact_files(d))
@@ -155,4 +196,4 @@ def verify_release(directory: str | Path, key: str | None = None) -> dict[str, A
             problems.append(f"altered: {rel}")
     if problems:
         raise ReleaseError(f"release {d} failed verification: " + "; ".join(problems))
-    return lock
+    return ReleaseLock.of(lock)
