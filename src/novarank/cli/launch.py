@@ -11,7 +11,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
@@ -21,68 +20,6 @@ from novarank.errors import ConfigError
 
 app = typer.Typer(help="The launch harness: baseline, staging dry-run and go/no-go record.",
                   no_args_is_help=True)
-
-
-def _world(data: str, workdir: Path, version: str = "baseline", evaluate: bool = False,
-           canary: bool = False, release: Path | None = None
-           ) -> tuple[Path, object, list[str], list[str]]:
-    """Train a release for the run (or take `release`, trained on the same `data`) and
-    return (release, truth, truth user ids, item ids). With `canary`, also a second
-    release of the same data (more ALS factors) in workdir/canary, version
-    `<version>-canary`: what the rollback drill rolls out."""
-    from novarank.config import TrainConfig
-    from novarank.data.loaders import load
-    from novarank.data.synthetic import SyntheticConfig, generate
-    from novarank.launch.simulator import oracle
-    from novarank.release import save_release
-    from novarank.training import fit_model
-
-    if data.startswith("synthetic"):
-        synth = generate(SyntheticConfig.parse(data))
-        ds, truth = synth.dataset, synth.truth
-    else:
-        ds = load(data)
-        truth = oracle(ds.matrix())
-    if release is not None:
-        pass  # served as it is: the caller built it from the same data
-    elif evaluate:  # tuned as a launched release is; its held-out evaluation goes into the
-        # lock (gate 7 judges its lift over popularity)
-        from novarank.pipeline import train_release
-
-        release = workdir / "release"
-        shutil.rmtree(release, ignore_errors=True)
-        train_release(ds, release, TrainConfig(), version=version)
-    else:
-        release = workdir / "release"
-        shutil.rmtree(release, ignore_errors=True)
-        save_release(fit_model(ds, TrainConfig(tune=False)), release, version=version)
-    if canary:
-        shutil.rmtree(workdir / "canary", ignore_errors=True)
-        save_release(fit_model(ds, TrainConfig(tune=False, als_factors=96)), workdir / "canary",
-                     version=f"{version}-canary")
-    return release, truth, ds.user_ids.tolist(), ds.items.ids.tolist()
-
-
-def _saved_truth(truth: Path) -> tuple[object, list[str], list[str]]:
-    """The ground truth saved by `novarank data synth` (users u<i>, items v<j>)."""
-    from novarank.data.synthetic import TasteModel
-
-    model = TasteModel.load(truth / "truth" if truth.is_dir() else truth)
-    return (model, [f"u{i}" for i in range(len(model.user_factors))],
-            [f"v{i}" for i in range(len(model.item_factors))])
-
-
-def _simulator(release: Path, truth: object, users: list[str], items: list[str],
-               shares: dict[str, float] | None, seed: int) -> tuple[object, dict]:
-    """A simulator whose cohorts follow the served release's history sizes."""
-    from novarank.launch.simulator import DEFAULT_COHORTS, Simulator
-    from novarank.release import load_release
-
-    model, _, lock = load_release(release)
-    index = {u: i for i, u in enumerate(model.user_ids.tolist())}
-    sizes = np.diff(model.hist_indptr)
-    hist = np.array([sizes[index[u]] if u in index else 0 for u in users])
-    return Simulator(truth, items, users, hist, shares or dict(DEFAULT_COHORTS), seed=seed), lock
 
 
 @app.command()
@@ -113,6 +50,7 @@ def baseline(
     from novarank.launch import baseline as bl
     from novarank.launch import report as rp
     from novarank.launch.schedule import Schedule, parse_duration
+    from novarank.launch.world import build_world, saved_truth, simulator_for
 
     try:
         sched = Schedule(duration_s=parse_duration(duration), speedup=speedup, peak_rps=peak_rps)
@@ -123,7 +61,7 @@ def baseline(
     proc = None
     if url is None:
         console.print(f"building the service for the run from {data} …")
-        release, model_truth, t_users, t_items = _world(data, out)
+        release, model_truth, t_users, t_items = build_world(data, out)
         port = free_port()
         for stale in ("state.db", "state.db-wal", "state.db-shm"):
             (out / stale).unlink(missing_ok=True)
@@ -137,9 +75,9 @@ def baseline(
         # a service we did not start keeps its own TTLs: a compressed run over-states its
         # cache hit rate (entries live speedup times longer in simulated time)
         time_model = {"scaled": speedup == 1.0, "settings": {}}
-        model_truth, t_users, t_items = _saved_truth(truth)
+        model_truth, t_users, t_items = saved_truth(truth)
     try:
-        sim, lock = _simulator(release, model_truth, t_users, t_items, shares, seed)
+        sim, lock = simulator_for(release, model_truth, t_users, t_items, shares, seed)
         total = len(sched.arrivals())
         columns = (TextColumn("[bold]{task.description}"), BarColumn(),
                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
@@ -229,6 +167,7 @@ def dry_run(
     from novarank.cli.demo_service import DEMO_KEY, TOKEN, free_port, start_server, stop_server
     from novarank.launch.dryrun import DryRun, snapshot, write_logs, write_pack
     from novarank.launch.gates import decide
+    from novarank.launch.world import build_world, saved_truth, simulator_for
     from novarank.logs import to_file
     from novarank.release.bundle import code_version
 
@@ -241,7 +180,7 @@ def dry_run(
     staging = url is not None
     if url is None:
         console.print(f"building and serving a release (and a canary) from {data} …")
-        release, model_truth, t_users, t_items = _world(data, out, "dryrun", evaluate=True,
+        release, model_truth, t_users, t_items = build_world(data, out, "dryrun", evaluate=True,
                                                         canary=True, release=release)
         for stale in ("state.db", "state.db-wal", "state.db-shm"):
             (out / stale).unlink(missing_ok=True)
@@ -259,10 +198,10 @@ def dry_run(
     else:
         if release is None or truth is None or lake is None or token is None:
             raise ConfigError("--url needs --release, --truth, --lake and --token")
-        model_truth, t_users, t_items = _saved_truth(truth)
+        model_truth, t_users, t_items = saved_truth(truth)
     handler = to_file(out / "dryrun.log")
     try:
-        sim, lock = _simulator(release, model_truth, t_users, t_items, None, seed)
+        sim, lock = simulator_for(release, model_truth, t_users, t_items, None, seed)
         run = DryRun(url, token, release, lake, deploy, sim, plan, sessions=sessions,
                      canary=canary, state_url=state_url, fault=fault, replaces=replaces,
                      recall_floor=recall_floor, staging=staging,
