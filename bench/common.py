@@ -16,12 +16,15 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 RESULTS = Path(__file__).parent / "results"
 
 
-def start_redis(port: int, workdir: Path) -> subprocess.Popen:
-    """A redis-server of the benchmark's own (never the shared one), durable like a
-    stream that holds acknowledged events should be: append-only, fsync on every write."""
+def start_redis(port: int, workdir: Path, durable: bool = True) -> subprocess.Popen:
+    """A redis-server of the caller's own (never the shared one), up and answering PING.
+    `durable`: append-only with fsync on every write, as a stream that holds acknowledged
+    events should run; otherwise no persistence at all (tests/test_chaos.py)."""
+    persist = ["--appendonly", "yes", "--appendfsync", "always"] if durable else [
+        "--appendonly", "no"]
     proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "yes", "--appendfsync", "always",
-                             "--dir", str(workdir)], stdout=subprocess.DEVNULL)
+                             "--save", "", *persist, "--dir", str(workdir)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:

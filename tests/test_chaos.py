@@ -8,13 +8,18 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from novarank.api import create_app
 from novarank.config import ServiceSettings
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from common import start_redis
 
 
 def _port() -> int:
@@ -24,25 +29,12 @@ def _port() -> int:
 
 
 def _redis(port: int, workdir) -> subprocess.Popen:
-    binary = shutil.which("redis-server")
-    if binary is None:
+    """A Redis of the test's own, without persistence (a restart comes back empty)."""
+    if shutil.which("redis-server") is None:
         if os.environ.get("CI"):
             pytest.fail("redis-server is missing")
         pytest.skip("redis-server not installed")
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(workdir)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as c:
-                c.sendall(b"PING\r\n")
-                if c.recv(16).startswith(b"+PONG"):
-                    return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("redis-server did not start")
+    return start_redis(port, workdir, durable=False)
 
 
 @pytest.fixture(scope="module")
