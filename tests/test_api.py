@@ -190,6 +190,17 @@ def test_a_dead_background_loop_fails_readiness_and_is_named(client):
     client.app.state.service._threads.remove(dead)
 
 
+def test_every_table_that_grows_with_traffic_is_measured(client):
+    client.post("/v1/events", json=[{"type": "like", "user_id": "u9", "item_id": "v2"}])
+    client.delete("/v1/users/u8")
+    lines = client.get("/metrics").text.splitlines()
+    sizes = {ln.split('"')[1]: float(ln.split()[-1]) for ln in lines
+             if ln.startswith("novarank_state_entries{")}
+    assert set(sizes) == {"influence", "forgotten_users", "refresh_pending", "rate_buckets",
+                          "verified_keys"}
+    assert sizes["influence"] >= 2 and sizes["forgotten_users"] >= 1  # the like, the erasure
+
+
 def test_oversized_and_malformed_batches(client, settings):
     too_many = [{"type": "click", "user_id": "u", "item_id": "v1"}] * (settings.max_batch + 1)
     r = client.post("/v1/events", json=too_many)

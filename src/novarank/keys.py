@@ -133,6 +133,10 @@ class Keyring:
                 self.reload_errors += 1
                 log.error("API key file not re-read, keeping the previous keys: %s", exc)
 
+    def size(self) -> int:
+        """Presented keys remembered as verified (at most 10,000)."""
+        return len(self._verified)
+
     def lookup(self, key: str) -> Principal | None:
         """The principal of a presented key, or None when no live key matches."""
         self._fresh()

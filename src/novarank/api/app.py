@@ -117,6 +117,10 @@ def create_app(settings: ServiceSettings | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.service = service or RankingService(settings)
+        entries = app.state.service.metrics.entries
+        for table, sized in (("rate_buckets", app.state.buckets),
+                             ("verified_keys", app.state.keyring)):
+            entries.labels(table).set_function(sized.size)
         # The release and catalog are millions of long-lived objects: move them out of the
         # collector's reach, so collections on the request path scan only new garbage.
         gc.collect()

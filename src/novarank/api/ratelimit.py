@@ -29,6 +29,10 @@ class Buckets:
         self._lock = threading.Lock()
         self._tokens: dict[tuple[str, str], tuple[float, float]] = {}  # -> (tokens, at)
 
+    def size(self) -> int:
+        """(who, kind) budgets held (at most max_clients)."""
+        return len(self._tokens)
+
     def take(self, who: str, kind: str, cost: float = 1.0,
              rate: float | None = None) -> None:
         """Spend `cost` of `who`'s `kind` budget, or raise RateLimited (nothing spent)."""

@@ -41,6 +41,10 @@ class InfluenceCap:
             self._put(self._users, user, (window, on_user + granted))
         return granted
 
+    def size(self) -> int:
+        """Entries held (user-item pairs and users; each table at most max_entries)."""
+        return len(self._pairs) + len(self._users)
+
     def _put(self, table: OrderedDict, key: object, value: tuple[int, float]) -> None:
         table[key] = value
         table.move_to_end(key)

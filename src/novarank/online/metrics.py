@@ -36,6 +36,9 @@ class ServiceMetrics:
         self.cache_entries = Gauge("novarank_cache_entries", "L1 entries", registry=r)
         self.telemetry_sink_up = Gauge("novarank_telemetry_sink_up", "1 while the telemetry "
                                        "sink accepts writes", registry=r)
+        self.entries = Gauge("novarank_state_entries", "Entries of an in-process table that "
+                             "grows with traffic; each is bounded (docs: README, loss and "
+                             "memory bounds)", ["table"], registry=r)
         self.rate_limited = Counter("novarank_rate_limited_total", "Requests refused with "
                                     "429: the caller's budget of a kind was spent", ["kind"],
                                     registry=r)

@@ -111,6 +111,8 @@ class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
                                   self.metrics.telemetry_dropped, reason).inc(n))
         self.metrics.telemetry_lag.set_function(self.events.lag_seconds)
         self.metrics.telemetry_sink_up.set_function(lambda: float(self.events.sink_up))
+        self.metrics.of(self.metrics.entries, "influence").set_function(
+            self.influence.size)
         self.metrics.memory_limit.set(memory_limit_bytes())
         for variant, share in s.split.items():
             self.metrics.split.labels(variant).set(share / 100.0)
@@ -125,7 +127,10 @@ class RankingService(ReleaseFollower, DiscoveryCalls, EngagementCalls):
         self.metrics.of(self.metrics.release_info, self.release).set(1)
         self._sync()
         self._refresh_q: queue.Queue[str] = queue.Queue(maxsize=s.refresh_ahead_queue)
-        self._refresh_pending: set[str] = set()
+        self._refresh_pending: set[str] = set()  # bounded by the queue it mirrors
+        for table, size in (("forgotten_users", lambda: len(self._forgotten)),
+                            ("refresh_pending", lambda: len(self._refresh_pending))):
+            self.metrics.of(self.metrics.entries, table).set_function(size)
         self._threads = [threading.Thread(target=self._refresh_loop, name="nr-refresh",
                                           daemon=True),
                          threading.Thread(target=self._refresh_ahead_loop,
