@@ -74,6 +74,15 @@ def _obscure(c) -> str:
     return c.get("/v1/trending?k=200").json()["items"][-1]["item_id"]
 
 
+def test_entries_of_past_windows_are_dropped():
+    cap = InfluenceCap(window_s=3600, max_entries=1_000)
+    for u in range(50):
+        cap.admit(f"u{u}", "i1", 1.0, now=10)
+    assert cap.size() == 100  # 50 user-item pairs, 50 users
+    cap.admit("late", "i1", 1.0, now=3600 + 10)  # the next hour: the old counts are void
+    assert cap.size() == 2
+
+
 def test_a_single_share_no_longer_takes_over_the_feeds(client):
     c, users = client
     target = _obscure(c)

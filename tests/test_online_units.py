@@ -50,3 +50,16 @@ def test_cursor_round_trip_and_garbage():
     assert decode_cursor(encode_cursor("snap1", 40)) == ("snap1", 40)
     with pytest.raises(InputError, match="cursor"):
         decode_cursor("!!!not-base64")
+
+
+def test_malloc_arenas_are_capped_unless_told_otherwise(monkeypatch):
+    import platform
+
+    from novarank.memory import cap_arenas
+
+    assert cap_arenas(0) is False  # 0: glibc's default
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert cap_arenas(2) is False  # glibc's own variable wins
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    if platform.libc_ver()[0] == "glibc":
+        assert cap_arenas(2) is True

@@ -131,6 +131,8 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(1 << 20, ge=1024, description="largest request body; a "
                                 "larger one is refused with 413 before it is parsed")
     refresh_s: float = Field(1.0, gt=0, description="toggles and catalog re-read period")
+    malloc_arenas: int = Field(2, ge=0, description="cap on glibc malloc arenas in `serve` "
+                               "(RSS stays bounded; 0 = glibc's default of 8 per core)")
     trending_refresh_s: float = Field(5.0, gt=0)
     refresh_ahead_queue: int = Field(10_000, ge=1, description="users waiting to be re-ranked "
                                      "after engagement; when full, their next feed is a miss")

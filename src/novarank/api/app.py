@@ -27,6 +27,7 @@ from novarank.api.routes import admin, events, feeds, items, ops, users
 from novarank.config import ServiceSettings
 from novarank.errors import NovarankError, RateLimited
 from novarank.keys import Keyring
+from novarank.memory import cap_arenas
 from novarank.online.releases import ReleaseFailure
 from novarank.online.service import RankingService
 
@@ -106,7 +107,9 @@ def app_from_env() -> FastAPI:
     from novarank.logs import configure
 
     configure(os.environ.get("NOVARANK_LOG_LEVEL", "INFO"))
-    return create_app(ServiceSettings())
+    settings = ServiceSettings()
+    cap_arenas(settings.malloc_arenas)  # before the service starts its threads
+    return create_app(settings)
 
 
 def create_app(settings: ServiceSettings | None = None,

@@ -37,16 +37,20 @@ class InfluenceCap:
             on_item = on_item if w0 == window else 0.0
             on_user = on_user if u0 == window else 0.0
             granted = max(0.0, min(weight, self.per_item - on_item, self.per_user - on_user))
-            self._put(self._pairs, (user, item), (window, on_item + granted))
-            self._put(self._users, user, (window, on_user + granted))
+            self._put(self._pairs, (user, item), (window, on_item + granted), window)
+            self._put(self._users, user, (window, on_user + granted), window)
         return granted
 
     def size(self) -> int:
         """Entries held (user-item pairs and users; each table at most max_entries)."""
         return len(self._pairs) + len(self._users)
 
-    def _put(self, table: OrderedDict, key: object, value: tuple[int, float]) -> None:
+    def _put(self, table: OrderedDict, key: object, value: tuple[int, float],
+             window: int) -> None:
         table[key] = value
         table.move_to_end(key)
-        while len(table) > self.max_entries:  # bounded: oldest entries go first
+        # bounded: entries of past windows count for nothing and go first (the table is in
+        # order of last use, so they are at the front), then the oldest beyond max_entries
+        while table and (len(table) > self.max_entries
+                         or next(iter(table.values()))[0] < window):
             table.popitem(last=False)
