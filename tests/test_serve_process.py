@@ -22,8 +22,8 @@ def test_sigterm_flushes_every_accepted_event(tmp_path):
     port = free_port()
     proc = start_server(tmp_path / "rel", tmp_path, port)
     try:
-        events = [{"type": "click", "user_id": f"u{i % 50}", "item_id": f"v{i % 150}"}
-                  for i in range(300)]
+        events = [{"type": "click", "user_id": f"u{i % 50}", "item_id": f"v{i % 150}",
+                   "event_id": f"click-{i}"} for i in range(300)]  # 300 distinct events
         r = httpx.post(f"http://127.0.0.1:{port}/v1/events", json=events, timeout=30,
                        headers=KEYED)
         assert r.json()["accepted"] == 300
