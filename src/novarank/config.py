@@ -18,11 +18,11 @@ class Weights(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    relevance: float = Field(1.0, ge=0, le=100)
-    freshness: float = Field(0.1, ge=0, le=100)
-    trending: float = Field(0.1, ge=0, le=100)
-    affinity: float = Field(0.1, ge=0, le=100)
-    quality: float = Field(0.05, ge=0, le=100)
+    relevance: float = Field(default=1.0, ge=0, le=100)
+    freshness: float = Field(default=0.1, ge=0, le=100)
+    trending: float = Field(default=0.1, ge=0, le=100)
+    affinity: float = Field(default=0.1, ge=0, le=100)
+    quality: float = Field(default=0.05, ge=0, le=100)
 
     def vector(self) -> list[float]:
         return [getattr(self, s) for s in SIGNALS]
@@ -37,18 +37,21 @@ class RankerConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    als_mix: float = Field(0.5, ge=0, le=10, description="weight of ALS inside relevance")
-    history_half_life: float = Field(10.0, gt=0, description="in interactions, newest first")
-    max_history: int = Field(200, ge=1, le=10_000)
-    freshness_half_life_days: float = Field(14.0, gt=0)
-    trending_half_life_days: float = Field(7.0, gt=0)
-    creator_cap: int = Field(3, ge=0, description="max items per creator in a feed; 0 = no cap")
-    full_scan_max: int = Field(50_000, ge=0,
+    als_mix: float = Field(default=0.5, ge=0, le=10, description="weight of ALS inside relevance")
+    history_half_life: float = Field(default=10.0, gt=0,
+                                     description="in interactions, newest first")
+    max_history: int = Field(default=200, ge=1, le=10_000)
+    freshness_half_life_days: float = Field(default=14.0, gt=0)
+    trending_half_life_days: float = Field(default=7.0, gt=0)
+    creator_cap: int = Field(default=3, ge=0,
+                             description="max items per creator in a feed; 0 = no cap")
+    full_scan_max: int = Field(default=50_000, ge=0,
                                description="catalogs up to this size are scored whole")
-    neighbour_candidates: int = Field(500, ge=0, description="best item-item neighbours kept")
-    ann_candidates: int = Field(300, ge=0)
-    trending_candidates: int = Field(200, ge=0)
-    fresh_candidates: int = Field(100, ge=0)
+    neighbour_candidates: int = Field(default=500, ge=0,
+                                      description="best item-item neighbours kept")
+    ann_candidates: int = Field(default=300, ge=0)
+    trending_candidates: int = Field(default=200, ge=0)
+    fresh_candidates: int = Field(default=100, ge=0)
     variants: dict[str, Weights] = Field(default_factory=lambda: {"control": Weights()})
 
     @field_validator("variants")
@@ -76,16 +79,16 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    neighbours: int = Field(200, ge=1, le=5_000)
-    shrinkage: float = Field(10.0, ge=0)
-    als_factors: int = Field(64, ge=2, le=1024)
-    als_regularization: float = Field(0.05, ge=0)
-    als_alpha: float = Field(10.0, gt=0)
-    als_iterations: int = Field(15, ge=1, le=200)
-    quality_prior: float = Field(20.0, ge=0)
+    neighbours: int = Field(default=200, ge=1, le=5_000)
+    shrinkage: float = Field(default=10.0, ge=0)
+    als_factors: int = Field(default=64, ge=2, le=1024)
+    als_regularization: float = Field(default=0.05, ge=0)
+    als_alpha: float = Field(default=10.0, gt=0)
+    als_iterations: int = Field(default=15, ge=1, le=200)
+    quality_prior: float = Field(default=20.0, ge=0)
     tune: bool = True
-    tune_users: int = Field(3_000, ge=10, description="validation users sampled for tuning")
-    holdout_fraction: float = Field(0.2, gt=0, lt=1)
+    tune_users: int = Field(default=3_000, ge=10, description="validation users sampled for tuning")
+    holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
     seed: int = 0
     ranker: RankerConfig = Field(default_factory=RankerConfig)
 
@@ -96,46 +99,48 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="NOVARANK_", extra="forbid", frozen=True)
 
-    release: Path = Field(Path("runs/demo/release"), description="locked release directory")
-    releases_root: Path | None = Field(None, description="a rollout may name releases only "
+    release: Path = Field(default=Path("runs/demo/release"), description="locked release directory")
+    releases_root: Path | None = Field(default=None, description="a rollout may name releases only "
                                        "under this directory (default: the release's parent)")
-    drills_enabled: bool = Field(False, description="honour drill faults from the rollout "
+    drills_enabled: bool = Field(default=False, description="honour drill faults from the rollout "
                                  "document (staging and dry-runs only)")
-    cache_url: str = Field("memory://", description="L2 cache: memory:// (none) or redis://")
-    counters_url: str = Field("memory://", description="live trending counters")
-    state_url: str = Field("sqlite:///runs/state.db", description="sqlite:/// or postgresql://")
-    events_url: str = Field("file://runs/lake", description="telemetry sink: file://DIR or null://")
-    admin_token: SecretStr | None = Field(None, description="bearer token with the admin "
+    cache_url: str = Field(default="memory://", description="L2 cache: memory:// (none) or redis://")
+    counters_url: str = Field(default="memory://", description="live trending counters")
+    state_url: str = Field(default="sqlite:///runs/state.db", description="sqlite:/// or postgresql://")
+    events_url: str = Field(default="file://runs/lake", description="telemetry sink: file://DIR or null://")
+    admin_token: SecretStr | None = Field(default=None, description="bearer token with the admin "
                                           "scope; unset = only admin keys open admin routes")
-    auth: Literal["on", "off"] = Field("on", description="off = development mode: every "
+    auth: Literal["on", "off"] = Field(default="on", description="off = development mode: every "
                                        "route but /v1/admin answers without a key")
     rate_limits: dict[str, float] = Field(
         default_factory=lambda: {"catalog": 20.0, "events": 5000.0, "miss": 50.0},
         description="per key and replica, per second (bursts of two seconds' worth): catalog "
                     "upserts, events, feeds that miss L1; 0 = unlimited; a key's `limits` "
                     "in the key file override them")
-    audit_log: Path | None = Field(None, description="also append the audit trail of admin "
+    audit_log: Path | None = Field(default=None, description="also append the audit trail of admin "
                                    "and privacy actions here (JSON lines)")
-    api_keys_file: Path | None = Field(None, description="YAML file of hashed, scoped API "
+    api_keys_file: Path | None = Field(default=None, description="YAML file of hashed, scoped API "
                                        "keys (`novarank keys issue`); re-read when it changes")
     experiment_salt: str = "novarank-exp-1"
     split: dict[str, float] = Field(default_factory=lambda: {"control": 100.0})
     variant_weights: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="extra weight sets by variant, on top of the release's")
-    l1_max_entries: int = Field(200_000, ge=0)
-    l1_max_bytes: int = Field(256 << 20, ge=0)
-    feed_ttl_s: float = Field(300.0, gt=0)
-    feed_window: int = Field(200, ge=1, le=1000, description="items ranked per feed snapshot")
-    snapshot_ttl_s: float = Field(1800.0, gt=0, description="how long a cursor stays valid")
-    max_batch: int = Field(1000, ge=1, description="events per POST /v1/events")
-    max_body_bytes: int = Field(1 << 20, ge=1024, description="largest request body; a "
+    l1_max_entries: int = Field(default=200_000, ge=0)
+    l1_max_bytes: int = Field(default=256 << 20, ge=0)
+    feed_ttl_s: float = Field(default=300.0, gt=0)
+    feed_window: int = Field(default=200, ge=1, le=1000,
+                             description="items ranked per feed snapshot")
+    snapshot_ttl_s: float = Field(default=1800.0, gt=0, description="how long a cursor stays valid")
+    max_batch: int = Field(default=1000, ge=1, description="events per POST /v1/events")
+    max_body_bytes: int = Field(default=1 << 20, ge=1024, description="largest request body; a "
                                 "larger one is refused with 413 before it is parsed")
-    refresh_s: float = Field(1.0, gt=0, description="toggles and catalog re-read period")
-    malloc_arenas: int = Field(2, ge=0, description="cap on glibc malloc arenas in `serve` "
+    refresh_s: float = Field(default=1.0, gt=0, description="toggles and catalog re-read period")
+    malloc_arenas: int = Field(default=2, ge=0, description="cap on glibc malloc arenas in `serve` "
                                "(RSS stays bounded; 0 = glibc's default of 8 per core)")
-    trending_refresh_s: float = Field(5.0, gt=0)
-    refresh_ahead_queue: int = Field(10_000, ge=1, description="users waiting to be re-ranked "
-                                     "after engagement; when full, their next feed is a miss")
+    trending_refresh_s: float = Field(default=5.0, gt=0)
+    refresh_ahead_queue: int = Field(default=10_000, ge=1,
+                                     description="users waiting to be re-ranked after "
+                                     "engagement; when full, their next feed is a miss")
     key_prefix: str = "nr:"
-    bench_routes: bool = Field(False, description="expose /bench/users/{id}/echo (the "
+    bench_routes: bool = Field(default=False, description="expose /bench/users/{id}/echo (the "
                                "framework ceiling)")
