@@ -87,12 +87,14 @@ class _RefusesClicks:
 
     def __init__(self) -> None:
         self.kept: dict[str, int] = {}
+        self.rows: list[tuple[str, dict]] = []
         self.refuse = {"click"}
 
     def write(self, kind, rows):
         if kind in self.refuse or "*" in self.refuse:
             raise OSError("disk full")
         self.kept[kind] = self.kept.get(kind, 0) + len(rows)
+        self.rows += [(kind, r) for r in rows]
         return len(rows)
 
     def close(self) -> None:
@@ -128,6 +130,25 @@ def test_an_outage_longer_than_the_buffer_is_counted_and_reported_when_the_sink_
     assert em.flush() == 11 and em.sink_up  # 9 requests and two reports (3 lost, then 1)
     assert sink.kept == {"request": 9, "error": 2}
     assert em.dropped == 4 and sum(n for n, _ in lost) == 4
+    em.close()
+
+
+def test_an_outage_drops_the_oldest_events_whatever_their_kind():
+    sink, lost = _RefusesClicks(), []
+    sink.refuse = {"*"}
+    em = Emitter(sink, release="r1", flush_s=60, on_drop=lambda n, why: lost.append(n))
+    for i in range(3):  # emitted in turn: request, ranking, request, ranking, ...
+        em.emit("request", {"request_id": f"q{i}"})
+        em.emit("ranking", {"request_id": f"q{i}"})
+    em.flush()  # refused: all six wait, in the order they came
+    em.max_buffer = 4  # room for four of them at the next refusal
+    em.flush()
+    assert sum(lost) == 2
+    sink.refuse = set()
+    em.flush()
+    kept = sorted((k, r["request_id"]) for k, r in sink.rows if k != "error")
+    assert kept == [("ranking", "q1"), ("ranking", "q2"), ("request", "q1"),
+                    ("request", "q2")]  # q0's request and ranking, the oldest, gave way
     em.close()
 
 

@@ -140,33 +140,34 @@ class Emitter:
                 "dropped": sum(drops.values())}))
         if not buf or self.sink is None:
             return 0
-        groups: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+        groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for kind, row in buf:
-            groups[kind].append((kind, row))
-        written, refused = 0, []
+            groups[kind].append(row)
+        written, refused = 0, set[str]()
         with self._write_lock:
-            for kind, pairs in groups.items():
+            for kind, rows in groups.items():
                 try:  # one kind's failure never costs the others their write
-                    written += self._write(kind, [row for _, row in pairs])
+                    written += self._write(kind, rows)
                 except Exception as exc:
                     self.failed_batches += 1
-                    refused += pairs
+                    refused.add(kind)
                     if self.sink_up:
                         self.sink_up = False
                         log.warning("telemetry: %s refused a batch (%s); keeping events to "
                                     "retry, up to %d", self.name, exc, self.max_buffer)
-        if refused:
-            self._requeue(refused)
+        if refused:  # back in the order they were emitted
+            self._requeue([pair for pair in buf if pair[0] in refused])
         elif not self.sink_up and written:
             self.sink_up = True
             log.info("telemetry: %s accepts writes again", self.name)
         return written
 
     def _requeue(self, pairs: list[tuple[str, dict[str, Any]]]) -> None:
-        """Put refused events back in front of newer ones; what finds no room is lost."""
+        """Put refused events back in front of newer ones; what finds no room is lost,
+        the oldest first."""
         with self._lock:
             room = max(self.max_buffer - len(self._buf), 0)
-            kept = pairs[len(pairs) - room:] if room < len(pairs) else pairs  # newest kept
+            kept = pairs[len(pairs) - room:] if room < len(pairs) else pairs
             self._buf[:0] = kept
             lost = len(pairs) - len(kept)
         if lost:
