@@ -173,3 +173,25 @@ def test_a_bad_event_id_is_refused_not_replaced(release, tmp_path):
             {"type": "click", "user_id": "u1", "item_id": item, "event_id": "x" * 65},
             {"type": "click", "user_id": "u1", "item_id": item, "event_id": "ok-1"}]).json()
     assert out["accepted"] == 1 and out["results"][0]["field"] == "event_id"
+
+
+def test_a_retry_after_a_crash_between_store_and_telemetry_reaches_the_lake(release, tmp_path):
+    """Lake sink: the event is stored, then the process dies before its telemetry is
+    buffered. The client's retry is a duplicate for the store, and still the lake's copy."""
+    path, item = release
+    s = ServiceSettings(release=path, state_url=f"sqlite:///{tmp_path}/s.db",
+                        events_url=f"file://{tmp_path}/lake")
+    event = [{"type": "like", "user_id": "u1", "item_id": item, "event_id": "crash-1"}]
+    with TestClient(create_app(s), raise_server_exceptions=False) as c:
+        service = c.app.state.service
+        emit = service._emit_client_events
+
+        def dies(_telemetry):
+            raise RuntimeError("killed after the store")
+
+        service._emit_client_events = dies
+        assert c.post("/v1/events", json=event).status_code == 500
+        service._emit_client_events = emit
+        again = c.post("/v1/events", json=event).json()
+        assert again["accepted"] == 1 and again["duplicates"] == 1  # stored once
+    assert [r["event_id"] for r in _rows(tmp_path / "lake", "engagement")] == ["crash-1"]

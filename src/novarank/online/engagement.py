@@ -86,27 +86,26 @@ class EngagementCalls:
         for r, is_fresh in zip((r for r in results if r["accepted"]), fresh, strict=True):
             if not is_fresh:
                 r["duplicate"] = True
-        self._count_events([pair for pair, is_fresh in zip(valid, fresh, strict=True) if is_fresh],
-                    now)
+        self._count_events([pair for pair, new in zip(valid, fresh, strict=True) if new], now)
         accepted = sum(r["accepted"] for r in results)
         return {"accepted": accepted, "rejected": len(results) - accepted,
                 "duplicates": fresh.count(False), "results": results}
 
     def _store_events(self, valid: list[tuple[Any, Engagement]]) -> list[bool]:
         """Write the valid events; True for each stored now (impressions, kept only in
-        telemetry, are always new: their duplicates are dropped by event_id downstream)."""
+        telemetry, are always new). Telemetry gets every valid event, repeats included:
+        the lake counts distinct event ids, and a retry after a crash between the store
+        and the telemetry is then the copy that reaches the lake."""
         stream = isinstance(self.events.sink, StreamWriter)
         if stream:
             # the stream first: if it is down the batch is refused (503) and nothing was
-            # kept anywhere, so the client's retry is the only copy; a retry after a later
-            # failure finds its ids in the state store and the lake drops them by event_id
+            # kept anywhere, so the client's retry is the only copy
             self.events.write_now(self._event_rows(valid))
         fresh = iter(self.state.add_engagement(
             [ev for _, ev in valid if ev.event != Event.IMPRESSION]))
         mask = [ev.event == Event.IMPRESSION or next(fresh) for _, ev in valid]
-        if not stream:  # the lake sink: telemetry follows the store, new events only
-            self._emit_client_events(self._event_rows(
-                [pair for pair, is_fresh in zip(valid, mask, strict=True) if is_fresh]))
+        if not stream:  # the lake sink: durable first, telemetry follows the store
+            self._emit_client_events(self._event_rows(valid))
         return mask
 
     def _event_rows(self, valid: list[tuple[Any, Engagement]]) -> dict[str, list[dict[str, Any]]]:
