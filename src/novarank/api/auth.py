@@ -25,6 +25,12 @@ SECURITY = [{"HTTPBearer": []}]
 AUDITED = frozenset({"admin", "privacy"})  # for routes that read their headers by hand (the feed)
 
 
+def bearer(keyring: Keyring, header: str) -> Principal | None:
+    """The principal of an `Authorization: Bearer <key>` header, or None."""
+    scheme, _, key = header.partition(" ")
+    return keyring.lookup(key.strip()) if scheme.lower() == "bearer" else None
+
+
 def authorize(request: Request, scope: str) -> Principal | None:
     """The caller's principal, or None in development mode for a non-admin scope."""
     if scope in AUDITED:
@@ -41,8 +47,7 @@ def authorize(request: Request, scope: str) -> Principal | None:
     if not header:
         raise AuthError(f"this route needs an API key with the '{scope}' scope "
                         "(Authorization: Bearer <key>)")
-    scheme, _, key = header.partition(" ")
-    principal = keyring.lookup(key.strip()) if scheme.lower() == "bearer" else None
+    principal = bearer(keyring, header)
     if principal is None:
         raise AuthError("unknown, revoked or malformed API key")
     request.state.principal = principal  # the audit names who was refused, too

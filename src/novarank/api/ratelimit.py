@@ -52,7 +52,6 @@ class Buckets:
                 self._tokens.clear()
             self._tokens[(who, kind)] = (tokens - cost, now)
 
-
     def wait(self, who: str, kind: str, rate: float | None = None) -> float:
         """Seconds until `who` has one `kind` token again (0: it has one); spends nothing."""
         rate = self.rate(kind, rate)

@@ -16,6 +16,7 @@ import math
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from novarank.api.auth import bearer
 from novarank.api.ratelimit import Buckets, caller, refusal
 from novarank.keys import Keyring, Principal
 
@@ -65,8 +66,7 @@ class EarlyRefusal:
         principal: Principal | None = None
         if self.auth_on:
             header = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
-            scheme, _, key = header.decode("latin-1").partition(" ")
-            principal = self.keyring.lookup(key.strip()) if scheme.lower() == "bearer" else None
+            principal = bearer(self.keyring, header.decode("latin-1"))
             if principal is None:
                 return None  # the app answers 401 in its own words
         client = scope.get("client")

@@ -42,9 +42,8 @@ class ReleaseLock:
     doc: dict[str, Any]
 
     @classmethod
-    def of(cls, doc: dict[str, Any], where: str = "the lock") -> ReleaseLock:
-        if not isinstance(doc, dict) or not isinstance(doc.get("files"), dict):
-            raise ReleaseError(f"{where} has no 'files' table")
+    def of(cls, doc: dict[str, Any]) -> ReleaseLock:
+        """From a lock document with a 'files' table (`_read_doc` checked it)."""
         integrity = doc.get(INTEGRITY) if isinstance(doc.get(INTEGRITY), dict) else {}
         return cls(version=str(doc.get("version", "")), created_at=doc.get("created_at"),
                    code_version=doc.get("code_version"),
@@ -134,7 +133,7 @@ def sign_release(directory: str | Path, key: str) -> ReleaseLock:
 
 def read_lock(directory: str | Path) -> ReleaseLock:
     """The lock as it stands (not verified: `verify_release` checks it)."""
-    return ReleaseLock.of(_read_doc(directory), str(Path(directory) / LOCK_NAME))
+    return ReleaseLock.of(_read_doc(directory))
 
 
 def _read_doc(directory: str | Path) -> dict[str, Any]:
