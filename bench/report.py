@@ -66,17 +66,22 @@ def train(r: dict) -> list[str]:
 
 def latency(r: dict) -> list[str]:
     t, b = r["top10_ms"], r["brute_force_scan_ms"]
-    return [f"## Top-10 latency at {r['catalog_items']:,} items ({r['measured_at']})", "",
-            "`python bench/bench_latency.py` · in-process `Recommender.recommend()`, one thread, "
-            f"all five signals, {r['users_timed']:,} users ({r['cold_users_timed']} of them cold) "
-            f"after 50 warm-up calls; candidates from item-item neighbours, {r['index']} over "
-            "ALS factors, trending and fresh lists.", "",
-            "| p50 ms | p95 ms | p99 ms | max ms | candidates/user p50 | fill rate | "
-            "brute-force scan p50 ms | target | result |",
-            "|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    h = r.get("l1_hit_ms")
+    return [f"## First page of 10 at {r['catalog_items']:,} items ({r['measured_at']})", "",
+            "`python bench/bench_latency.py` · in-process, through the feed path HTTP serves "
+            "(`open_local` → `FeedPath.feed`, online/feeds.py), one thread, all five signals, "
+            f"{r['users_timed']:,} users ({r['cold_users_timed']} of them cold) after 50 "
+            "warm-up calls. A miss reads the user's live history from the state store, ranks "
+            f"a window of {r.get('feed_window', 200)}, caches it and renders the page; "
+            "candidates from item-item neighbours, "
+            f"{r['index']} over ALS factors, trending and fresh lists.", "",
+            "| miss p50 ms | p95 ms | p99 ms | max ms | L1 hit p50 / p99 ms | "
+            "candidates/user p50 | fill rate | brute-force scan p50 ms | target | result |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
             f"| {t['p50']} | {t['p95']} | {t['p99']} | {t['max']} | "
+            + (f"{h['p50']} / {h['p99']}" if h else "—") + " | "
             f"{r['candidates_per_user']['p50']:.0f} | {r['fill_rate']:.3f} | {b['p50']} | "
-            f"p99 ≤ {r['targets']['top10_p99_ms_max']} ms | **{_ok(r['pass'])}** |", ""]
+            f"miss p99 ≤ {r['targets']['top10_p99_ms_max']} ms | **{_ok(r['pass'])}** |", ""]
 
 
 def _spread(x: dict, unit: str = "") -> str:
@@ -274,8 +279,9 @@ def summary(q: dict, t: dict, lat: dict) -> list[str]:
                    f"{p['total_s']} s | — |")
     out.append(f"| fit on MovieLens-100K | {t['ml-100k']['fit_s']} s | ≤ 10 s |")
     ms = lat["top10_ms"]
-    out.append(f"| one user's top-10, all five signals, {lat['catalog_items']:,} items, "
-               f"in-process, {lat['users_timed']:,} users | p50 {ms['p50']} ms, p99 {ms['p99']} ms "
+    out.append(f"| one user's first page of 10 (a miss: rank, cache, render), all five "
+               f"signals, {lat['catalog_items']:,} items, in-process through the served feed "
+               f"path, {lat['users_timed']:,} users | p50 {ms['p50']} ms, p99 {ms['p99']} ms "
                f"(brute-force ALS scan alone: p50 {lat['brute_force_scan_ms']['p50']} ms) "
                f"| p99 ≤ 5 ms |")
     return out

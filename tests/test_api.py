@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from novarank.api import create_app
 from novarank.config import ServiceSettings, TrainConfig
 from novarank.data.synthetic import SyntheticConfig, generate
-from novarank.online.service import decode_cursor
+from novarank.online.feeds import decode_cursor
 from novarank.release import save_release
 from novarank.stores import open_state
 from novarank.stores.cache import RedisCache
@@ -412,7 +412,7 @@ def test_a_server_side_error_is_never_the_clients_422(client, monkeypatch):
     def broken(*_a, **_k):
         raise ConfigError("ranker: weights for variant 'x' are missing from the release")
 
-    monkeypatch.setattr(service, "trending", broken)
+    monkeypatch.setattr(service.discovery, "trending", broken)
     r = client.get("/v1/trending")
     assert r.status_code == 500 and r.json()["error"]["code"] == "server_error"
     assert "weights for variant" in r.json()["error"]["message"]

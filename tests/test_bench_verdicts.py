@@ -64,3 +64,19 @@ def test_the_soak_verdict_fails_on_growth_a_breached_bound_or_errors():
                                                   "within_bound": True, "no_errors": True}
     assert not bench_soak.verdict(_soak(flat, bound=300))["within_bound"]
     assert not bench_soak.verdict(_soak(flat, errors=1))["no_errors"]
+
+
+def _version(capacity: float, hit_p99: float, miss_p95: float, errors: int = 0) -> dict:
+    return {"capacity_rps": {"median": capacity}, "hit_p99_ms": {"median": hit_p99},
+            "miss_p95_ms": {"median": miss_p95}, "errors": {"max": errors}}
+
+
+def test_the_versions_verdict_fails_on_a_regression_beyond_noise():
+    import bench_versions
+
+    base = _version(5_000, 2.0, 10.0)
+    assert all(bench_versions.verdict(base, _version(4_800, 2.4, 11.4)).values())  # noise
+    assert not bench_versions.verdict(base, _version(4_700, 2.0, 10.0))["capacity"]
+    assert not bench_versions.verdict(base, _version(5_000, 2.6, 10.0))["hit_p99"]
+    assert not bench_versions.verdict(base, _version(5_000, 2.0, 11.6))["miss_p95"]
+    assert not bench_versions.verdict(base, _version(5_000, 2.0, 10.0, errors=1))["no_errors"]

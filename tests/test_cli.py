@@ -55,11 +55,40 @@ def test_recommend_one_and_batch(trained, tmp_path):
     assert lines[2]["cold"] is True
 
 
+def test_the_cli_and_http_serve_one_feed_path(trained, tmp_path):
+    """`novarank recommend` ranks through the served feed path: at one clock its feeds are
+    the HTTP feeds of the same release, item for item, score for score."""
+    from fastapi.testclient import TestClient
+
+    from novarank.api import create_app
+    from novarank.config import ServiceSettings
+    from novarank.online.service import RankingService
+
+    at = json.loads((trained / "model.json").read_text())["as_of"] + 3_600
+    users = tmp_path / "users.txt"
+    users.write_text("u1\nu7\nnobody\n")
+    out = tmp_path / "recs.jsonl"
+    res = runner.invoke(app, ["recommend", "--release", str(trained), "--users", str(users),
+                              "-k", "7", "--out", str(out), "--now", str(at)])
+    assert res.exit_code == 0, res.output
+    cli = {x["user_id"]: x["items"] for x in map(json.loads, out.read_text().splitlines())}
+    settings = ServiceSettings(release=trained, state_url="sqlite://", cache_url="memory://",
+                               counters_url="memory://", events_url="null://",
+                               admin_token="t0ken")
+    with TestClient(create_app(settings, RankingService(settings, clock=lambda: at))) as c:
+        for user, items in cli.items():
+            body = c.get(f"/v1/users/{user}/feed?k=7",
+                         headers={"X-Variant-Override": "control",  # the CLI's --variant
+                                  "Authorization": "Bearer t0ken"}).json()
+            assert [{k: it[k] for k in ("item_id", "score", "source", "reasons")}
+                    for it in body["items"]] == items
+
+
 def test_bad_arguments_are_named(trained):
     res = runner.invoke(app, ["recommend", "--release", str(trained)])
     assert res.exit_code == 2 and "exactly one of --user or --users" in res.output
     res = runner.invoke(app, ["recommend", "--release", str(trained), "--user", "u1", "-k", "0"])
-    assert res.exit_code == 2 and "k must be between" in res.output
+    assert res.exit_code == 2 and "k: must be between 1 and" in res.output
     res = runner.invoke(app, ["train", "--data", "synthetic:colour=3", "--out", "x"])
     assert res.exit_code == 2 and "unknown synthetic option 'colour'" in res.output
 

@@ -5,7 +5,7 @@ import pytest
 
 from novarank.errors import ConfigError, InputError
 from novarank.online.assignment import Splitter, bucket_of
-from novarank.online.service import decode_cursor, encode_cursor
+from novarank.online.feeds import decode_cursor, encode_cursor
 from novarank.online.window import Window
 
 # Golden vectors: changing the hashing would silently reshuffle every running experiment.

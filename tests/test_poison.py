@@ -183,7 +183,7 @@ def test_a_retry_after_a_crash_between_store_and_telemetry_reaches_the_lake(rele
                         events_url=f"file://{tmp_path}/lake")
     event = [{"type": "like", "user_id": "u1", "item_id": item, "event_id": "crash-1"}]
     with TestClient(create_app(s), raise_server_exceptions=False) as c:
-        service = c.app.state.service
+        service = c.app.state.service.engagement
         emit = service._emit_client_events
 
         def dies(_telemetry):

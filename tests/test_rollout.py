@@ -290,7 +290,7 @@ def test_replica_restarted_mid_rollout_serves_the_same_split(world):
         assert (r.stable.version, r.canary.version, r.percent) == ("v1", "v2", 30)
         for u in rel["users"][:100]:
             expected = "v2" if on_canary(doc.salt, u, 30) else "v1"
-            assert fresh.assignment(u)["release"] == expected
+            assert fresh.audience.assignment(u).release == expected
     finally:
         fresh.close()
 
@@ -395,7 +395,7 @@ def test_replicas_on_postgres_and_redis_agree_and_swap_together(releases, tmp_pa
     users = releases["users"][:200]
 
     def served(replica: RankingService) -> list[str]:
-        return [replica.feed(u, 5)["release"] for u in users]
+        return [replica.feeds.feed(u, 5).release for u in users]
 
     def wait_until(check, timeout: float = 5.0) -> float:
         t0 = time.monotonic()

@@ -16,7 +16,6 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from novarank import __version__
 from novarank.api import audit, openapi
 from novarank.api.common import JSON
 from novarank.api.errors import http_status
@@ -30,6 +29,7 @@ from novarank.keys import Keyring
 from novarank.memory import cap_arenas
 from novarank.online.releases import ReleaseFailure
 from novarank.online.service import RankingService
+from novarank.version import __version__
 
 log = logging.getLogger("novarank.api")
 
@@ -44,7 +44,7 @@ def _error(status: int, code: str, message: str, field: str | None = None,
         if service is not None:
             route = getattr(request.scope.get("route"), "path", request.url.path)
             user = request.path_params.get("user_id") if request.path_params else None
-            service.record_error(route, status, code, message, user_id=user, release=release)
+            service.requests.error(route, status, code, message, user_id=user, release=release)
     body = {"field": field, "message": message, "code": code}
     if release is not None:
         body["release"] = release

@@ -48,7 +48,7 @@ class BodyLimit:
         message = f"body: at most {self.limit} bytes per request (max_body_bytes)"
         service = getattr(scope["app"].state, "service", None) if "app" in scope else None
         if service is not None:  # an error event like any other 4xx
-            service.record_error(scope["path"], 413, "too_large", message)
+            service.requests.error(scope["path"], 413, "too_large", message)
         body = orjson.dumps({"error": {"field": "body", "code": "too_large",
                                        "message": message}})
         await send({"type": "http.response.start", "status": 413,

@@ -11,16 +11,16 @@ from rich.table import Table
 from novarank.cli.common import console, friendly_errors
 from novarank.config import SIGNALS
 from novarank.errors import ConfigError
-from novarank.ranking.recommender import Feed, Recommender
-from novarank.release.bundle import load_release
+from novarank.online.results import FeedPage
+from novarank.online.service import RankingService, open_local
 
 SHORT = {"relevance": "rel", "freshness": "fresh", "trending": "trend", "affinity": "affin",
          "quality": "qual"}
 
 
-def print_feed(feed: Feed, release: str) -> None:
+def print_feed(feed: FeedPage) -> None:
     title = (f"feed for {feed.user_id} ({'cold start' if feed.cold else 'known user'}, "
-             f"variant {feed.variant}, release {release})")
+             f"variant {feed.variant}, release {feed.release})")
     table = Table(title=title, caption="per-signal contributions: score = sum of the five")
     for col in ("item", "title", "score", *SHORT.values(), "via"):
         table.add_column(col, justify="left" if col in ("item", "title", "via") else "right",
@@ -30,6 +30,11 @@ def print_feed(feed: Feed, release: str) -> None:
                       *(f"{it.reasons.get(s, 0.0):+.2f}" for s in SIGNALS),
                       "rank" if it.source == "ranked" else "fill")
     console.print(table)
+
+
+def _feed(service: RankingService, user: str, k: int, variant: str) -> FeedPage:
+    """The user's first page; `variant` is served as an override (validated like one)."""
+    return service.feeds.feed(user, k, override=variant)
 
 
 @friendly_errors
@@ -42,24 +47,27 @@ def recommend(
     out: Path = typer.Option(None, help="batch output, one JSON line per user"),
     now: int = typer.Option(None, help="unix time to rank at (default: the release's clock)"),
 ) -> None:
-    """Show one user's feed with per-signal reasons, or score many users in batch."""
+    """Show one user's feed with per-signal reasons, or score many users in batch. The
+    feeds come from the same feed path as the HTTP API, in this process, with no live
+    engagement, ranked at the release's clock unless --now is given."""
     if (user is None) == (users is None):
         raise ConfigError("give exactly one of --user or --users")
-    model, index, lock = load_release(release)
-    rec = Recommender(model, index=index)
-    at = model.as_of if now is None else now
-    if user is not None:
-        print_feed(rec.recommend(user, k=k, variant=variant, now=at), lock.version)
-        return
-    if out is None:
+    if users is not None and out is None:
         raise ConfigError("--users needs --out for the JSON lines")
-    if not users.exists():
+    if users is not None and not users.exists():
         raise ConfigError(f"--users file not found: {users}")
-    ids = [line.strip() for line in users.read_text().splitlines() if line.strip()]
-    with out.open("wb") as f:
-        for uid in ids:
-            feed = rec.recommend(uid, k=k, variant=variant, now=at)
-            f.write(orjson.dumps({"user_id": uid, "cold": feed.cold, "items": [
-                {"item_id": it.item_id, "score": it.score, "source": it.source,
-                 "reasons": it.reasons} for it in feed.items]}) + b"\n")
-    console.print(f"{len(ids)} feeds written to {out}")
+    service = open_local(release, at="release" if now is None else now)
+    try:
+        if user is not None:
+            print_feed(_feed(service, user, k, variant))
+            return
+        ids = [line.strip() for line in users.read_text().splitlines() if line.strip()]
+        with out.open("wb") as f:
+            for uid in ids:
+                feed = _feed(service, uid, k, variant)
+                f.write(orjson.dumps({"user_id": uid, "cold": feed.cold, "items": [
+                    {"item_id": it.item_id, "score": it.score, "source": it.source,
+                     "reasons": it.reasons} for it in feed.items]}) + b"\n")
+        console.print(f"{len(ids)} feeds written to {out}")
+    finally:
+        service.close()

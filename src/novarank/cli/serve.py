@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
@@ -102,7 +103,7 @@ def warm(
             if service.cache.l2 is None:
                 console.print("[yellow]note:[/] no shared cache (cache_url is memory://): this "
                               "warms only this process; use --url to warm a running service")
-            manifest = service.warm(max_users)
+            manifest = asdict(service.feeds.warm(max_users))
         finally:
             service.close()
     console.print_json(json.dumps(manifest))

@@ -11,9 +11,8 @@ from novarank.cli.common import console, friendly_errors, metrics_table, steps
 from novarank.cli.recommend import print_feed
 from novarank.config import TrainConfig
 from novarank.data.loaders import load
+from novarank.online.service import open_local
 from novarank.pipeline import offline, train_release
-from novarank.ranking.recommender import Recommender
-from novarank.release.bundle import load_release
 
 DATA_HELP = ("'ml-100k' (built in), 'synthetic[:users=..,items=..,events=..,seed=..]', "
              "or a path (MovieLens dir, RecBole .inter, generic CSV/Parquet)")
@@ -94,13 +93,16 @@ def demo(
     console.print(metrics_table(res.report.rows, "offline metrics @10 (temporal split)"))
     console.print(f"locked release {release} ({len(lock.files)} files), verifying and "
                   "loading it back…")
-    model, index, _ = load_release(release)
-    rec = Recommender(model, index=index)
+    service = open_local(release, at="release")  # verifies and loads it, as serve does
+    model = service.rec.model
     sizes = model.hist_indptr[1:] - model.hist_indptr[:-1]
     heavy = str(model.user_ids[int(sizes.argmax())])
     light = str(model.user_ids[int(abs(sizes - 10).argmin())])
-    for user in (heavy, light, "new-user"):
-        print_feed(rec.recommend(user, k=5, now=model.as_of), lock.version)
+    try:
+        for user in (heavy, light, "new-user"):
+            print_feed(service.feeds.feed(user, k=5, override="control"))
+    finally:
+        service.close()
     if serve:
         from novarank.cli.demo_service import tour
 

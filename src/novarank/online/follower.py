@@ -1,8 +1,8 @@
 """The replica's side of a rollout: which releases are loaded and who gets which.
 
-RankingService mixes this in. The rollout document (online/releases.py) is re-read with
-the toggles; a release it names is loaded and verified in the background, parked in a
-pool, and put in place by the next sync as one new `Routing`.
+The rollout document (online/releases.py) is re-read with the toggles; a release it names
+is loaded and verified in the background, parked in a pool, and put in place by the next
+sync as one new `Routing`: the one reference every request reads once.
 """
 
 from __future__ import annotations
@@ -10,13 +10,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from novarank.config import ServiceSettings
 from novarank.errors import ConfigError
+from novarank.online.context import ServiceContext
 from novarank.online.releases import (
     ACTIVE,
     ERROR_PREFIX,
+    Fault,
     ReleaseRef,
     Routing,
     Served,
@@ -29,7 +33,7 @@ from novarank.release.lock import ReleaseLock
 log = logging.getLogger("novarank.service")
 
 
-def inside_root(path: str, settings: Any) -> None:
+def inside_root(path: str, settings: ServiceSettings) -> None:
     """Whoever can write the state store must not point replicas at any path on disk: a
     rollout names releases under the releases root only (symlinks resolved)."""
     root = Path(settings.releases_root or Path(settings.release).resolve().parent).resolve()
@@ -40,21 +44,17 @@ def inside_root(path: str, settings: Any) -> None:
 
 
 class ReleaseFollower:
-    """Needs: settings, state, metrics, events, replica, routing, _configured, _pool,
-    _loading, _load_failed, and `_catch_up` / `_trend` (RankingService sets them all up
-    before the first `_follow_rollout`)."""
+    """Owns the routing. `prepare` brings a release loaded for the rollout live (catalog
+    upserts, trending) before it is put in place."""
 
-    settings: Any
-    state: Any
-    metrics: Any
-    replica: str
-    routing: Routing
-    _configured: Served
-    _pool: dict[str, Served]
-    _loading: set[str]
-    _load_failed: dict[str, float]
-    _refused_fault: Any = None
-    events: Any
+    def __init__(self, ctx: ServiceContext, configured: Served,
+                 prepare: Callable[[Served], None]) -> None:
+        self.ctx, self._configured, self._prepare = ctx, configured, prepare
+        self.routing = Routing(configured)
+        self._pool: dict[str, Served] = {}  # loaded in the background, not routed yet
+        self._loading: set[str] = set()
+        self._load_failed: dict[str, float] = {}
+        self._refused_fault: Fault | None = None
 
     @property
     def rec(self) -> Recommender:
@@ -73,11 +73,11 @@ class ReleaseFollower:
     def lock(self) -> ReleaseLock:
         return self.routing.stable.lock
 
-    def _follow_rollout(self, wait: bool = False) -> None:
+    def follow(self, wait: bool = False) -> None:
         """Make the routing match the rollout document. A release not loaded yet is loaded
         in the background (`wait`: right here, at startup); until then nothing changes."""
         base = self._configured
-        doc = read_doc(self.state)
+        doc = read_doc(self.ctx.state)
         stable, canary, percent = ReleaseRef(version=base.version, path=base.path), None, 0.0
         if doc is not None and doc.governs(base.version):
             stable = doc.canary if doc.status == "promoted" else doc.stable
@@ -85,13 +85,14 @@ class ReleaseFollower:
                 canary, percent = doc.canary, doc.percent
         r = self.routing
         want = [ref for ref in (stable, canary) if ref is not None]
-        loaded = {ref.version: self._served(ref, base, wait) for ref in want}
-        if any(v is None for v in loaded.values()):
+        found = {ref.version: self._served(ref, base, wait) for ref in want}
+        loaded = {v: s for v, s in found.items() if s is not None}
+        if len(loaded) < len(found):
             return  # still loading (or failed: reported, and retried later)
         new_stable = loaded[stable.version]
         new_canary = loaded[canary.version] if canary is not None else None
         fault = doc.fault if canary is not None and doc is not None else None
-        if fault is not None and not self.settings.drills_enabled:
+        if fault is not None and not self.ctx.settings.drills_enabled:
             if fault != self._refused_fault:  # once per document, not once per second
                 log.error("refused the rollout document's drill fault %s: drills are off on "
                           "this replica (NOVARANK_DRILLS_ENABLED)", fault.model_dump())
@@ -107,12 +108,12 @@ class ReleaseFollower:
                                dict(list(retired.items())[-2:]))
         for version in loaded:
             self._pool.pop(version, None)
-        self.events.release = new_stable.version  # events default to the stable release
+        self.ctx.events.release = new_stable.version  # events default to the stable release
         for s in r.loaded():
-            self.metrics.of(self.metrics.release_info, s.version).set(0)
+            self.ctx.metrics.of(self.ctx.metrics.release_info, s.version).set(0)
         for s in self.routing.loaded():
-            self.metrics.of(self.metrics.release_info, s.version).set(1)
-        self.metrics.canary_share.set(percent / 100.0 if new_canary is not None else 0.0)
+            self.ctx.metrics.of(self.ctx.metrics.release_info, s.version).set(1)
+        self.ctx.metrics.canary_share.set(percent / 100.0 if new_canary is not None else 0.0)
         log.info("serving release %s%s", new_stable.version,
                  f" with canary {new_canary.version} for {percent:g}% of users"
                  + (f" (drill fault: {fault.kind})" if fault else "") if new_canary else "")
@@ -135,20 +136,18 @@ class ReleaseFollower:
     def _load(self, ref: ReleaseRef) -> Served | None:
         """Load a release for the rollout; a failure is written where the controller sees it."""
         try:
-            inside_root(ref.path, self.settings)
-            served = load_served(ref.path, self.settings)
+            inside_root(ref.path, self.ctx.settings)
+            served = load_served(ref.path, self.ctx.settings)
             if served.version != ref.version:
                 raise ConfigError(f"{ref.path} holds release {served.version}, "
                                   f"not {ref.version}")
-            # live before it serves anyone: uploads and trending as the stable release has them
-            self._catch_up(served)
-            self._trend(served, int(time.time()))
+            self._prepare(served)
             self._pool[served.version] = served  # the next sync puts it in place
             return served
         except Exception as exc:
             log.error("could not load release %s from %s: %s", ref.version, ref.path, exc)
             self._load_failed[ref.version] = time.monotonic()
-            self.state.set_doc(f"{ERROR_PREFIX}{self.replica}", {
+            self.ctx.state.set_doc(f"{ERROR_PREFIX}{self.ctx.replica}", {
                 "version": ref.version, "path": ref.path, "error": str(exc)[:500],
                 "at": time.time()})
             return None
@@ -157,8 +156,8 @@ class ReleaseFollower:
 
     def rollout_view(self) -> dict[str, Any]:
         r = self.routing
-        doc = read_doc(self.state)
-        return {"replica": self.replica, "configured": self._configured.version,
+        doc = read_doc(self.ctx.state)
+        return {"replica": self.ctx.replica, "configured": self._configured.version,
                 "stable": r.stable.version, "canary": r.canary.version if r.canary else None,
                 "canary_percent": r.percent if r.canary else 0.0,
                 "fault": r.fault.model_dump() if r.fault else None,

@@ -14,6 +14,11 @@ from typing import Any
 import numpy as np
 import orjson
 
+from novarank.config import SIGNALS
+from novarank.online.ids import new_id
+from novarank.ranking.catalog import CatalogView
+from novarank.ranking.recommender import Recommender, UserProfile
+
 SOURCES = ("ranked", "backfill", "fallback")
 _HEAD = struct.Struct("<II")  # header length, item count
 
@@ -47,3 +52,36 @@ class Window:
         off += 20 * n
         sources = np.frombuffer(raw, "u1", n, off)
         return cls(meta, items, scores, reasons, sources)
+
+
+def rank_window(rec: Recommender, release: str, user_id: str, variant: str, p: UserProfile,
+                weights: np.ndarray, size: int, now: int) -> Window:
+    """Rank `size` items for the user (ranked, then backfill) as a new snapshot."""
+    r = rec.rank(p, size, weights, now)
+    n_bf = len(r.backfill)
+    return Window(
+        meta={"snapshot": new_id()[:16], "user_id": user_id, "variant": variant,
+              "cold": p.cold, "release": release},
+        items=np.concatenate([r.items, r.backfill]).astype(np.int32),
+        scores=np.concatenate([r.scores, np.zeros(n_bf, np.float32)]),
+        reasons=np.vstack([r.contributions.reshape(-1, len(SIGNALS)),
+                           np.zeros((n_bf, len(SIGNALS)), np.float32)]),
+        sources=np.array([0] * len(r.items) + [1] * n_bf, np.uint8))
+
+
+def render(w: Window, offset: int, k: int, cat: CatalogView) -> list[dict[str, Any]]:
+    """The page's items from the catalog; rounding is vectorised (this is the hit path)."""
+    end = min(offset + k, len(w.items))
+    idx = w.items[offset:end]
+    scores = np.round(w.scores[offset:end].astype(np.float64), 5).tolist()
+    reasons = np.round(w.reasons[offset:end].astype(np.float64), 5).tolist()
+    trend = np.round(np.log1p(cat.trending[idx].astype(np.float64)), 5).tolist()
+    out = []
+    for n, (i, src) in enumerate(zip(idx.tolist(), w.sources[offset:end].tolist(),
+                                     strict=True)):
+        source = SOURCES[src]
+        out.append({"item_id": cat.item_ids[i], "title": cat.titles[i], "score": scores[n],
+                    "source": source,
+                    "reasons": dict(zip(SIGNALS, reasons[n], strict=True))
+                    if source == "ranked" else {"trending": trend[n]}})
+    return out

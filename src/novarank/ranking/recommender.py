@@ -1,15 +1,18 @@
-"""recommend(): candidates -> five signals -> blend -> filters/diversity -> backfill."""
+"""The ranker: candidates -> five signals -> blend -> filters/diversity -> backfill.
+
+It ranks one profile at a time and knows nothing of caches, cursors or telemetry; every
+feed (HTTP, the CLI, the Python API, the benchmarks) comes from online/feeds.py, which
+calls `rank`."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from novarank.candidates.ann import ItemIndex
-from novarank.config import SIGNALS, RankerConfig
+from novarank.config import RankerConfig
 from novarank.data.events import PREFERENCE_WEIGHT, SEEN_EVENTS, Event
 from novarank.errors import ConfigError
 from novarank.model import Model
@@ -22,24 +25,6 @@ DAY = 86_400
 # raw per-candidate inputs, before they are folded into the five signals
 TRENDING_Z_CAP = 3.0
 COMPONENTS = ("item_item", "als", "freshness", "trending", "affinity", "quality")
-MAX_K = 1_000
-
-
-@dataclass(frozen=True)
-class FeedItem:
-    item_id: str
-    title: str
-    score: float
-    source: str  # "ranked", "backfill" or "fallback"
-    reasons: dict[str, float] = field(default_factory=dict)  # signal -> contribution
-
-
-@dataclass(frozen=True)
-class Feed:
-    user_id: str
-    variant: str
-    cold: bool
-    items: list[FeedItem]
 
 
 @dataclass(frozen=True)
@@ -213,24 +198,3 @@ class Recommender:
         sel = select_top_k(np.empty(0, np.int64), np.empty(0, np.float32), k,
                            self._excluded(p), None, 0, p.catalog.trending_order)
         return sel.backfill
-
-    def to_items(self, ranked: Ranked, cat: CatalogView, source: str = "ranked"
-                 ) -> list[FeedItem]:
-        out = [FeedItem(str(cat.item_ids[i]), str(cat.titles[i]), round(float(s), 5), source,
-                        {name: round(float(c), 5) for name, c in zip(SIGNALS, row, strict=True)})
-               for i, s, row in zip(ranked.items, ranked.scores, ranked.contributions,
-                                    strict=True)]
-        out += [FeedItem(str(cat.item_ids[i]), str(cat.titles[i]), 0.0, "backfill",
-                         {"trending": round(float(np.log1p(cat.trending[i])), 5)})
-                for i in ranked.backfill]
-        return out
-
-    def recommend(self, user_id: str, k: int = 10, variant: str = "control",
-                  now: int | None = None) -> Feed:
-        if not 1 <= k <= MAX_K:
-            raise ConfigError(f"k must be between 1 and {MAX_K}, got {k}")
-        weights = self.weights(variant)
-        p = self.profile(user_id)
-        now = int(time.time()) if now is None else now
-        return Feed(user_id, variant, p.cold,
-                    self.to_items(self.rank(p, k, weights, now), p.catalog))

@@ -28,7 +28,7 @@ ANN_FILE = "ann.faiss"
 
 
 def code_version() -> str:
-    from novarank import __version__
+    from novarank.version import __version__
 
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,

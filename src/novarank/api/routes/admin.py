@@ -27,7 +27,7 @@ def put_toggles(service: Service, body: TogglesIn) -> JSON:
 @router.post("/cache/warm", response_model=WarmManifest, response_class=JSON)
 def warm(service: Service, max_users: int | None = None) -> JSON:
     """Run the warm plan inside this replica (fills its L1 and the shared L2)."""
-    return JSON(service.warm(max_users))
+    return JSON(service.feeds.warm(max_users))
 
 
 @router.get("/release", response_model=ReleaseInfo, response_class=JSON)
@@ -37,11 +37,11 @@ def release(service: Service) -> JSON:
                  "created_at": lock.created_at, "data_fingerprint": lock.data_fingerprint,
                  "ranker_digest": service.digest, "files": len(lock.files),
                  "variants": sorted(service.rec.ranker.variants),
-                 "split": service.splitter.split})
+                 "split": service.audience.splitter.split})
 
 
 @router.get("/rollout", response_model=RolloutView, response_class=JSON)
 def rollout(service: Service) -> JSON:
     """What this replica serves (stable, canary and its share, drill fault) and the rollout
     document it follows; `novarank rollout` changes the document, not this endpoint."""
-    return JSON(service.rollout_view())
+    return JSON(service.releases.rollout_view())

@@ -30,4 +30,4 @@ def post_events(request: Request, service: Service, batch: Any = Body(...)) -> J
         raise InputError("events", "the body must be a JSON array of events "
                          "(or an object with an 'events' array)")
     spend(request, "events", len(batch))  # the whole batch or none of it
-    return JSON(service.ingest(batch))
+    return JSON(service.engagement.ingest(batch))

@@ -6,7 +6,7 @@ import re
 from functools import partial
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from novarank.api.auth import READ, SECURITY, authorize
@@ -41,7 +41,7 @@ FEED_PARAMS = [
 @router.get("/users/{user_id}/feed", response_model=FeedResponse, response_class=JSON,
             responses=errors(404, 429),
             openapi_extra={"parameters": FEED_PARAMS, "security": SECURITY})
-async def feed(request: Request, user_id: str) -> JSON:
+async def feed(request: Request, user_id: str) -> Response:
     """Personalized feed, paged by an opaque cursor; each item carries per-signal reasons.
 
     The hot path: parameters are read by hand (FastAPI's per-parameter machinery costs
@@ -62,20 +62,19 @@ async def feed(request: Request, user_id: str) -> JSON:
     refresh = "no-cache" in headers.get("cache-control", "")
     if x_variant_override is not None or refresh:
         authorize(request, "admin")  # QA and probes: admins only
-    body = None if refresh else service.feed(user_id, k, cursor, x_variant_override,
-                                             l1_only=True, raw_items=True)
-    if body is None:
+    page = None if refresh else service.feeds.from_l1(user_id, k, cursor, x_variant_override)
+    if page is None:
         spend(request, "miss")  # ranking (or an L2 read) costs the key's miss budget
-        body = await run_in_threadpool(partial(service.feed, raw_items=True, refresh=refresh),
+        page = await run_in_threadpool(partial(service.feeds.feed, refresh=refresh),
                                        user_id, k, cursor, x_variant_override)
-    return JSON(body)
+    return Response(page.json(), media_type="application/json")
 
 
 @router.get("/trending", response_model=TrendingResponse, response_class=JSON,
             dependencies=[READ])
 def trending(service: Service, window: Literal["1h", "24h", "7d"] = "24h", k: K = 20) -> JSON:
     """Trending items by time-decayed engagement over 1h, 24h or 7d."""
-    return JSON(service.trending(window, k))
+    return JSON(service.discovery.trending(window, k))
 
 
 @router.get("/search", response_model=SearchResponse, response_class=JSON,
@@ -85,11 +84,11 @@ def search(service: Service,
            user_id: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
            k: K = 10) -> JSON:
     """Full-text search over titles and tags, re-ranked for the user when one is given."""
-    return JSON(service.search(q, user_id, k))
+    return JSON(service.discovery.search(q, user_id, k))
 
 
 @router.get("/users/{user_id}/creators", response_model=CreatorsResponse, response_class=JSON,
             dependencies=[READ])
 def creators(service: Service, user_id: UserId, k: K = 10) -> JSON:
     """Creators the user engages with most (recency-weighted), then trending creators."""
-    return JSON(service.creators(user_id, k))
+    return JSON(service.discovery.creators(user_id, k))

@@ -20,7 +20,7 @@ ItemId = Annotated[str, Path(min_length=1, max_length=256, pattern=r"^[^|]+$")]
             dependencies=[READ])
 def get_item(service: Service, item_id: ItemId) -> JSON:
     """An item with its live engagement counts, trending score and quality."""
-    return JSON(service.get_item(item_id))
+    return JSON(service.discovery.get_item(item_id))
 
 
 @router.put("/{item_id}", response_model=ItemOut, response_class=JSON, dependencies=[CATALOG],
@@ -33,11 +33,11 @@ def put_item(request: Request, service: Service, item_id: ItemId, body: ItemUpse
                        tags="|".join(t.strip() for t in body.tags),
                        published_at=body.published_at, duration=body.duration,
                        available=body.available)
-    return JSON(service.upsert_item(item))
+    return JSON(service.discovery.upsert_item(item))
 
 
 @router.get("/{item_id}/similar", response_model=SimilarResponse, response_class=JSON,
             responses=errors(404), dependencies=[READ])
 def similar(service: Service, item_id: ItemId, k: Annotated[int, Query()] = 10) -> JSON:
     """More like this: co-engagement neighbours, then embedding neighbours, then backfill."""
-    return JSON(service.similar(item_id, k))
+    return JSON(service.discovery.similar(item_id, k))

@@ -69,5 +69,5 @@ def dashboard_data(service: Service) -> JSON:
     from novarank.online.dashboard import live_tiles
 
     quality = OfflineQuality.from_lock(service.lock)
-    return JSON({**live_tiles(service.metrics.registry, service.splitter.split, quality),
+    return JSON({**live_tiles(service.metrics.registry, service.audience.splitter.split, quality),
                  "release": service.release})

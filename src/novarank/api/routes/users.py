@@ -22,18 +22,18 @@ def assignment(request: Request, service: Service, user_id: UserId,
     """The experiment variant and release this user is routed to."""
     if x_variant_override is not None:
         authorize(request, "admin")
-    return JSON(service.assignment(user_id, x_variant_override))
+    return JSON(service.audience.assignment(user_id, x_variant_override))
 
 
 @router.get("/{user_id}/history", response_model=HistoryResponse, response_class=JSON,
             dependencies=[PRIVACY])
 def history(service: Service, user_id: UserId, limit: Annotated[int, Query()] = 50) -> JSON:
     """Recent live engagement and the positives the ranker uses for this user."""
-    return JSON(service.history(user_id, limit))
+    return JSON(service.discovery.history(user_id, limit))
 
 
 @router.delete("/{user_id}", response_model=ForgetResponse, response_class=JSON,
                dependencies=[PRIVACY])
 def forget(service: Service, user_id: UserId) -> JSON:
     """Forget a user: live history deleted, release history ignored, cached feeds dropped."""
-    return JSON(service.forget(user_id))
+    return JSON(service.engagement.forget(user_id))

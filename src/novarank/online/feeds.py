@@ -1,0 +1,314 @@
+"""The feed path, the one way to a feed for HTTP, the CLI and the benchmarks: routing,
+cursor, cache (L1, L2, the shared cold window), ranking on a miss, rendering, telemetry."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import queue
+import random
+import threading
+import time
+
+import numpy as np
+import orjson
+
+from novarank.errors import NotFoundError, NovarankError
+from novarank.online.audience import Audience
+from novarank.online.context import ServiceContext
+from novarank.online.follower import ReleaseFollower
+from novarank.online.ids import new_id
+from novarank.online.invalidation import Invalidation, feed_key
+from novarank.online.releases import InjectedFault, ReleaseFailure, Routing, Served
+from novarank.online.requests import RequestLog, check_k
+from novarank.online.results import FeedPage, WarmManifest
+from novarank.online.toggles import Toggles
+from novarank.online.window import Window, rank_window, render
+from novarank.ranking.catalog import CatalogView
+from novarank.ranking.recommender import UserProfile
+
+log = logging.getLogger("novarank.service")
+COLD_USER = "\x00cold"  # the shared window of users with no history (never a real id)
+
+
+def encode_cursor(snapshot: str, offset: int) -> str:
+    return base64.urlsafe_b64encode(f"{snapshot}:{offset}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        snapshot, offset = raw.split(":")
+        return snapshot, int(offset)
+    except (ValueError, UnicodeDecodeError):
+        raise NotFoundError("cursor", "not a cursor returned by this API: request the first "
+                            "page again") from None
+
+
+class FeedPath:
+    def __init__(self, ctx: ServiceContext, releases: ReleaseFollower, audience: Audience,
+                 invalidation: Invalidation, requests: RequestLog) -> None:
+        self.ctx, self.releases, self.audience = ctx, releases, audience
+        self.invalidation, self.requests = invalidation, requests
+        self._refresh_q: queue.Queue[str] = queue.Queue(
+            maxsize=ctx.settings.refresh_ahead_queue)
+        self._refresh_pending: set[str] = set()  # bounded by the queue it mirrors
+        ctx.metrics.of(ctx.metrics.entries, "refresh_pending").set_function(
+            lambda: len(self._refresh_pending))
+
+    def feed(self, user_id: str, k: int = 10, cursor: str | None = None,
+             override: str | None = None, *, refresh: bool = False) -> FeedPage:
+        """One page of the user's feed (see `_feed`)."""
+        page = self._guarded(user_id, k, cursor, override, l1_only=False, refresh=refresh)
+        assert page is not None  # only the L1 probe answers None
+        return page
+
+    def from_l1(self, user_id: str, k: int = 10, cursor: str | None = None,
+                override: str | None = None) -> FeedPage | None:
+        """The page if process memory alone can answer it, else None (touches no store):
+        the async route's fast path, on the event loop, before it offloads."""
+        return self._guarded(user_id, k, cursor, override, l1_only=True, refresh=False)
+
+    def _guarded(self, user_id: str, k: int, cursor: str | None, override: str | None, *,
+                 l1_only: bool, refresh: bool) -> FeedPage | None:
+        """The routing is read once, before any ranking: an unexpected error is a
+        ReleaseFailure of the release the user was routed to, so a canary that raises at
+        request time counts against the canary."""
+        routing, metrics = self.releases.routing, self.ctx.metrics
+        try:
+            page = self._feed(routing, user_id, k, cursor, override, l1_only=l1_only,
+                              refresh=refresh)
+        except ReleaseFailure as exc:
+            metrics.of(metrics.release_requests, exc.release, "error").inc()
+            raise
+        except NovarankError:
+            raise
+        except Exception as exc:
+            release = routing.for_user(user_id).version
+            metrics.of(metrics.release_requests, release, "error").inc()
+            log.exception("feed failed in release %s", release)
+            raise ReleaseFailure(release, f"internal error ({type(exc).__name__}) in "
+                                 f"release {release}") from exc
+        if page is not None:
+            metrics.of(metrics.release_requests, page.release, "ok").inc()
+        return page
+
+    def _feed(self, routing: Routing, user_id: str, k: int, cursor: str | None,
+              override: str | None, *, l1_only: bool, refresh: bool) -> FeedPage | None:
+        """One page of the user's feed. The first page ranks a window of `feed_window`
+        items and caches it as a snapshot; cursors page through that snapshot, so pages
+        never repeat an item. With `l1_only` nothing but process memory is touched and
+        None means "not in L1": the async route's fast path, before it offloads.
+        `refresh` re-ranks without reading the cache (HTTP `Cache-Control: no-cache`)."""
+        s, metrics = self.ctx.settings, self.ctx.metrics
+        check_k(k, s.feed_window)
+        t0 = time.perf_counter()
+        if cursor:
+            snapshot, offset = decode_cursor(cursor)
+            raw, level = self._lookup(f"snap:{snapshot}", s.snapshot_ttl_s, l1_only)
+            if raw is None:
+                if l1_only:
+                    return None
+                raise NotFoundError("cursor", "expired or unknown: request the first page again")
+            window = Window.decode(raw)
+            if window.meta["user_id"] not in (user_id, COLD_USER):
+                raise NotFoundError("cursor", "belongs to another user")
+            made_by = window.meta.get("release", routing.stable.version)
+            served = routing.by_version(made_by)
+            if served is None:
+                raise NotFoundError("cursor", f"made by release {made_by}, which is no longer "
+                                    "served: request the first page again")
+            if not self._canary_fault(served, routing, l1_only):
+                return None
+        else:
+            offset = 0
+            served = routing.for_user(user_id)
+            if not self._canary_fault(served, routing, l1_only):
+                return None
+            toggles = self.ctx.toggles.current()
+            variant = self.audience.variant(user_id, override, toggles)
+            if toggles.kill_switch:
+                return None if l1_only else self._fallback_feed(user_id, k, variant, t0, served)
+            key = feed_key(variant, user_id, toggles, served)
+            pointer, level = (None, "miss") if refresh else self._lookup(
+                key, s.feed_ttl_s, l1_only)
+            raw = None
+            if pointer is not None:
+                raw, _ = self._lookup(f"snap:{pointer.decode()}", s.snapshot_ttl_s, l1_only)
+            if raw is None:
+                if l1_only:
+                    return None
+                window, level = self._window_for(user_id, variant, toggles, key, served,
+                                                 refresh)
+            else:
+                window = Window.decode(raw)
+            metrics.of(metrics.assignments, variant).inc()
+        if l1_only:
+            metrics.of(metrics.cache, "l1", "hit").inc()
+        request_id = new_id()
+        meta = window.meta
+        cat = served.rec.catalog  # read once: the page and its telemetry show one snapshot
+        page = self._page(window, offset, k, cat)
+        end = min(offset + k, len(window.items))
+        ids = cat.item_ids[window.items[offset:end]].tolist()
+        more = offset + k < len(window.items)
+        degraded = level == "miss" and self.ctx.cache.degraded
+        if degraded:  # ranked here because the shared cache could not be asked
+            metrics.of(metrics.fallbacks, "l2_down").inc()
+        self.requests.observe("feed", level, t0, k, len(ids))
+        self.requests.emit("feed", request_id, user_id, meta["variant"], level, k, ids, t0,
+                           served.version)
+        return FeedPage(request_id, user_id, meta["variant"], served.version, meta["cold"],
+                        False, level, degraded, page,
+                        encode_cursor(meta["snapshot"], offset + k) if more else None)
+
+    def _canary_fault(self, served: Served, routing: Routing, l1_only: bool) -> bool:
+        """Apply a drill's fault to a canary request. False: not on the event loop (a delay
+        would stall every request), so the caller hands the request to the thread pool."""
+        fault = routing.fault
+        if fault is None or served is not routing.canary:
+            return True
+        if l1_only:
+            return False
+        if random.random() < fault.rate:
+            if fault.kind == "errors":
+                raise InjectedFault(served.version)
+            time.sleep(fault.ms / 1000)
+        return True
+
+    def _page(self, window: Window, offset: int, k: int, cat: CatalogView) -> bytes:
+        """The page's items as JSON, rendered once per snapshot, offset, k and catalog
+        snapshot (an upsert re-renders: titles may have changed) and kept in L1."""
+        key = f"page:{window.meta['snapshot']}:{offset}:{k}:{cat.version}"
+        l1 = self.ctx.cache.l1
+        page = l1.get_many([key])[0]
+        if page is None:
+            page = orjson.dumps(render(window, offset, k, cat))
+            l1.set_many({key: page}, self.ctx.settings.feed_ttl_s)
+        return page
+
+    def _lookup(self, key: str, ttl_s: float, l1_only: bool) -> tuple[bytes | None, str]:
+        if l1_only:  # uncounted: a miss here is retried (and counted) on the full path
+            hit = self.ctx.cache.l1.get_many([key])[0]
+            return hit, "l1" if hit is not None else "miss"
+        return self.ctx.cache.get(key, ttl_s)
+
+    def _keep(self, key: str, window: Window) -> None:
+        """Snapshot under its own id (what cursors point at); the feed key holds its id."""
+        s, snap = self.ctx.settings, window.meta["snapshot"]
+        self.ctx.cache.set({f"snap:{snap}": window.encode()}, s.snapshot_ttl_s)
+        self.ctx.cache.set({key: snap.encode()}, s.feed_ttl_s)
+
+    def _window_for(self, user_id: str, variant: str, toggles: Toggles, key: str,
+                    served: Served, refresh: bool = False) -> tuple[Window, str]:
+        """The miss path. A user with no history at all gets the variant's shared cold
+        window (ranked once, then a cache hit for every newcomer); anyone else is ranked."""
+        s, cache = self.ctx.settings, self.ctx.cache
+        p = self.audience.profile(user_id, served)
+        if p.cold and not len(p.seen) and not refresh:
+            shared = feed_key(variant, COLD_USER, toggles, served)
+            pointer, level = cache.get(shared, s.feed_ttl_s)
+            if pointer is not None:
+                raw, _ = cache.get(f"snap:{pointer.decode()}", s.snapshot_ttl_s)
+                if raw is not None:
+                    cache.set({key: pointer}, s.feed_ttl_s)
+                    return Window.decode(raw), level
+            window = self.rank(COLD_USER, variant, toggles, served, p)
+            self._keep(shared, window)
+            cache.set({key: window.meta["snapshot"].encode()}, s.feed_ttl_s)
+            return window, "miss"
+        window = self.rank(user_id, variant, toggles, served, p)
+        self._keep(key, window)
+        return window, "miss"
+
+    def rank(self, user_id: str, variant: str, toggles: Toggles, served: Served,
+             p: UserProfile | None = None) -> Window:
+        """A fresh window of `feed_window` items for the user, not cached."""
+        p = p if p is not None else self.audience.profile(user_id, served)
+        return rank_window(served.rec, served.version, user_id, variant, p,
+                           self.audience.weights(variant, toggles, served),
+                           self.ctx.settings.feed_window, int(self.ctx.clock()))
+
+    def _fallback_feed(self, user_id: str, k: int, variant: str, t0: float,
+                       served: Served) -> FeedPage:
+        request_id = new_id()
+        p = self.audience.profile(user_id, served)
+        cat = p.catalog
+        items = [{"item_id": str(cat.item_ids[i]), "title": str(cat.titles[i]), "score": 0.0,
+                  "source": "fallback",
+                  "reasons": {"trending": round(float(np.log1p(cat.trending[i])), 5)}}
+                 for i in served.rec.fallback(p, k)]
+        self.ctx.metrics.of(self.ctx.metrics.fallbacks, "kill_switch").inc()
+        self.requests.observe("feed", "fallback", t0, k, len(items))
+        self.requests.emit("feed", request_id, user_id, variant, "fallback", k,
+                           [it["item_id"] for it in items], t0, served.version)
+        return FeedPage(request_id, user_id, variant, served.version, p.cold, True,
+                        "fallback", False, orjson.dumps(items), None)
+
+    # ---- refresh-ahead ----------------------------------------
+    def refresh_soon(self, user_id: str) -> None:
+        """Queue the user for a re-rank off the request path (dropped when the queue is full:
+        their next feed is then ranked on request, as without refresh-ahead)."""
+        if user_id not in self._refresh_pending and not self._refresh_q.full():
+            self._refresh_pending.add(user_id)
+            self._refresh_q.put_nowait(user_id)
+
+    def wake(self) -> None:
+        """Unblock the refresh-ahead loop (at shutdown)."""
+        with contextlib.suppress(queue.Full):
+            self._refresh_q.put_nowait("")
+
+    def refresh_ahead_loop(self, stop: threading.Event) -> None:
+        """Re-rank users right after their engagement invalidated them, so their next feed
+        is a hit that already reflects what they did."""
+        while not stop.is_set():
+            try:
+                user_id = self._refresh_q.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if not user_id:
+                continue
+            try:
+                toggles = self.ctx.toggles.current()
+                if toggles.kill_switch:
+                    continue
+                variant = self.audience.variant(user_id, None, toggles)
+                served = self.releases.routing.for_user(user_id)
+                key = feed_key(variant, user_id, toggles, served)
+                if self.ctx.cache.l1.get_many([key])[0] is None:  # not already re-ranked
+                    self._window_for(user_id, variant, toggles, key, served)
+                    self.ctx.metrics.refresh_ahead.inc()
+            except Exception:
+                log.exception("refresh-ahead failed for a user")
+            finally:
+                self._refresh_pending.discard(user_id)
+
+    # ---- cache warm plan ----------------------------------------
+    def warm(self, max_users: int | None = None) -> WarmManifest:
+        """Precompute feed windows for the release's most active users, each under the
+        variant they are assigned, into L1 and the shared L2. Returns the manifest."""
+        t0 = time.perf_counter()
+        m = self.releases.rec.model
+        order = np.argsort(-np.diff(m.hist_indptr), kind="stable")
+        if max_users is not None:
+            order = order[:max_users]
+        toggles = self.ctx.toggles.current()
+        objects = size = 0
+        variants: dict[str, int] = {}
+        for u in order.tolist():
+            user_id = str(m.user_ids[u])
+            variant = self.audience.variant(user_id, None, toggles)
+            served = self.releases.routing.for_user(user_id)
+            window = self.rank(user_id, variant, toggles, served)
+            self._keep(feed_key(variant, user_id, toggles, served), window)
+            objects += 2
+            size += len(window.encode()) + 16
+            variants[variant] = variants.get(variant, 0) + 1
+        l2 = self.ctx.cache.l2
+        logging.getLogger("novarank.cache").info(
+            "warm plan: %d users, %d objects, %.1f MB in %.2f s", len(order), objects,
+            size / 1e6, time.perf_counter() - t0)
+        return WarmManifest(self.releases.release, len(order), objects, size,
+                            round(time.perf_counter() - t0, 3), variants,
+                            l2.name if l2 is not None else None)

@@ -1,0 +1,50 @@
+"""How an answered request is observed: its latency and fill in the metrics and, with a
+sink, the request and ranking events that impressions and clicks join back to."""
+
+from __future__ import annotations
+
+import time
+
+from novarank.errors import InputError
+from novarank.online.metrics import ServiceMetrics
+from novarank.telemetry.emitter import Emitter
+from novarank.telemetry.schemas import user_key
+
+
+def check_k(k: int, limit: int) -> None:
+    if not 1 <= k <= limit:
+        raise InputError("k", f"must be between 1 and {limit}, got {k}")
+
+
+class RequestLog:
+    def __init__(self, metrics: ServiceMetrics, events: Emitter) -> None:
+        self.metrics, self.events = metrics, events
+
+    def observe(self, route: str, level: str, t0: float, k: int, n: int) -> None:
+        elapsed = time.perf_counter() - t0
+        self.metrics.of(self.metrics.request_latency, route, level).observe(elapsed)
+        self.metrics.fill.observe(n / k if k else 1.0)
+
+    def emit(self, route: str, request_id: str, user_id: str, variant: str, level: str,
+             k: int, items: list[str], t0: float, release: str | None = None) -> None:
+        """The request and its ranking; `release` defaults to the stable one."""
+        if self.events.sink is None:
+            return
+        ukey = user_key(user_id) if user_id else ""
+        release = release or self.events.release
+        self.events.emit_all((
+            ("request", {"request_id": request_id, "user_key": ukey, "variant": variant,
+                         "route": route, "status": 200, "cache": level, "k": k,
+                         "returned": len(items), "latency_ms": (time.perf_counter() - t0) * 1e3,
+                         "fallback": level == "fallback", "release": release}),
+            ("ranking", {"request_id": request_id, "user_key": ukey, "variant": variant,
+                         "items": items, "release": release})))
+
+    def error(self, route: str, status: int, code: str, message: str,
+              user_id: str | None = None, request_id: str | None = None,
+              release: str | None = None) -> None:
+        """An error event for a 4xx/5xx answer (the error rate's numerator)."""
+        self.events.emit("error", {"request_id": request_id, "route": route, "status": status,
+                                   "code": code, "message": message[:500],
+                                   "user_key": user_key(user_id) if user_id else None,
+                                   "dropped": 0, "release": release or self.events.release})
