@@ -90,13 +90,20 @@ def main() -> None:
         for name in (("base", "new") if n % 2 == 0 else ("new", "base")):
             runs[name].append(measure(work / "release", work, sources[name], users, args.secs))
     summary = {name: {k: spread([r[k] for r in rs]) for k in rs[0]} for name, rs in runs.items()}
-    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.base],
-                         capture_output=True, text=True).stdout.strip()
-    write("versions", {"base": rev, "new": "working tree", "rounds": args.rounds,
-                       "seconds_per_load": args.secs, **summary, "runs": runs,
-                       "tolerance": {"capacity": CAPACITY_TOLERANCE,
-                                     "p99_ms": P99_TOLERANCE_MS},
+    write("versions", {"base_rev": _describe(args.base), "new_rev": _describe("HEAD", tree=True),
+                       "rounds": args.rounds, "seconds_per_load": args.secs, **summary,
+                       "runs": runs, "tolerance": {"capacity": CAPACITY_TOLERANCE,
+                                                   "p99_ms": P99_TOLERANCE_MS},
                        "pass": verdict(summary["base"], summary["new"])})
+
+
+def _describe(rev: str, tree: bool = False) -> str:
+    """A short commit id; the working tree's gets "+changes" when it differs from it."""
+    sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", rev],
+                         capture_output=True, text=True).stdout.strip()
+    dirty = tree and subprocess.run(["git", "-C", str(ROOT), "diff", "--quiet", "HEAD", "--",
+                                     "src"]).returncode != 0
+    return sha + ("+changes" if dirty else "")
 
 
 if __name__ == "__main__":

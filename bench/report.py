@@ -354,6 +354,28 @@ def soak(r: dict) -> list[str]:
     return out
 
 
+def versions(r: dict) -> list[str]:
+    names = {"capacity_rps": "L1-hit capacity, closed loop (req/s)",
+             "hit_p50_ms": "L1 hit p50 at 1,000 req/s (ms)",
+             "hit_p99_ms": "L1 hit p99 at 1,000 req/s (ms)",
+             "miss_p50_ms": "miss (no-cache) p50 at 200 req/s (ms)",
+             "miss_p95_ms": "miss (no-cache) p95 at 200 req/s (ms)", "errors": "errors"}
+    out = [f"## Two versions side by side ({r['measured_at']})", "",
+           f"`python bench/bench_versions.py --base {r['base_rev']}` · revision "
+           f"{r['base_rev']} against {r['new_rev']}, the same release (20,000 users, "
+           "5,000 items), one worker pinned to core 1, started in alternation "
+           f"{r['rounds']} times each, "
+           f"{r['seconds_per_load']:g} s per load. Median (range).", "",
+           f"| figure | {r['base_rev']} | {r['new_rev']} |", "|---|---|---|"]
+    for key, label in names.items():
+        out.append(f"| {label} | {_spread(r['base'][key])} | {_spread(r['new'][key])} |")
+    out += ["", "Within noise (capacity ≥ 95% of the base, p99 ≤ base + "
+            f"{r['tolerance']['p99_ms']} ms, miss p95 ≤ 110% + {r['tolerance']['p99_ms']} ms, "
+            "no errors) → " + ", ".join(f"{k.replace('_', ' ')} **{_ok(v)}**"
+                                        for k, v in r["pass"].items()) + ".", ""]
+    return out
+
+
 def _ok(flag: bool) -> str:
     return "pass" if flag else "FAIL"
 
@@ -366,7 +388,8 @@ def main() -> None:
     for name, fn in (("quality", quality), ("train", train), ("latency", latency),
                      ("serving", serving), ("telemetry", telemetry), ("loadgen", loadgen),
                      ("rollout", rollout), ("abuse", abuse),
-                     ("trending_cap", trending_cap), ("outage", outage), ("soak", soak)):
+                     ("trending_cap", trending_cap), ("outage", outage), ("soak", soak),
+                     ("versions", versions)):
         r = _load(name)
         lines += fn(r) if r else [f"## {name}", "", "not measured yet", ""]
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))
