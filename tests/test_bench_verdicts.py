@@ -80,3 +80,11 @@ def test_the_versions_verdict_fails_on_a_regression_beyond_noise():
     assert not bench_versions.verdict(base, _version(5_000, 2.6, 10.0))["hit_p99"]
     assert not bench_versions.verdict(base, _version(5_000, 2.0, 11.6))["miss_p95"]
     assert not bench_versions.verdict(base, _version(5_000, 2.0, 10.0, errors=1))["no_errors"]
+
+
+def test_the_floor_verdict_fails_below_the_ratio_or_above_the_p99():
+    import bench_floor
+
+    assert all(bench_floor.verdict(0.41, 2.9).values())
+    assert bench_floor.verdict(0.39, 2.9) == {"capacity_ratio": False, "p99_at_1000rps": True}
+    assert bench_floor.verdict(0.5, 3.1) == {"capacity_ratio": True, "p99_at_1000rps": False}

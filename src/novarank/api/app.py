@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from novarank.api import audit, openapi
 from novarank.api.common import JSON
 from novarank.api.errors import http_status
+from novarank.api.fastpath import CachedFeed
 from novarank.api.limits import BodyLimit
 from novarank.api.ratelimit import Buckets
 from novarank.api.refuse import EarlyRefusal
@@ -94,6 +95,19 @@ class RequestMetrics:
                     time.perf_counter() - t0)
 
 
+class App(FastAPI):
+    """FastAPI with the cached feed tried first, before any framework layer
+    (api/fastpath.py); whatever that path does not answer takes the full way."""
+
+    cached_feed: CachedFeed | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.cached_feed
+        if fast is not None and scope["type"] == "http" and await fast.answer(scope, send):
+            return
+        await super().__call__(scope, receive, send)
+
+
 def _allowed(app: FastAPI, path: str) -> list[str]:
     methods: set[str] = set()
     for route in app.routes:
@@ -118,7 +132,7 @@ def create_app(settings: ServiceSettings | None = None,
     settings = settings or ServiceSettings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: App) -> AsyncIterator[None]:
         app.state.service = service or RankingService(settings)
         entries = app.state.service.metrics.entries
         for table, sized in (("rate_buckets", app.state.buckets),
@@ -128,13 +142,15 @@ def create_app(settings: ServiceSettings | None = None,
         # collector's reach, so collections on the request path scan only new garbage.
         gc.collect()
         gc.freeze()
+        app.cached_feed = CachedFeed(app.state.service, app.state.keyring, app.state.auth_on)
         try:
             yield
         finally:
+            app.cached_feed = None
             app.state.service.close()  # flush telemetry buffers, stop background threads
             gc.unfreeze()
 
-    app = FastAPI(title="novarank", version=__version__, lifespan=lifespan,
+    app = App(title="novarank", version=__version__, lifespan=lifespan,
                   description="Personalized ranking with locked releases, tiered caching, "
                               "A/B variants and safety toggles.")
     token = settings.admin_token.get_secret_value() if settings.admin_token else None

@@ -69,8 +69,11 @@ def serve(
         hint = (" — make one with `make demo` or `novarank train --data … --out DIR`"
                 if not Path(path).is_dir() else "")
         raise ReleaseError(f"{exc}{hint}") from None
+    # the access log is an INFO line: below that level it is never shown, and uvicorn
+    # would still format its arguments for every request
     uvicorn.run("novarank.api.app:app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level=log_level, timeout_graceful_shutdown=20)
+                workers=workers, log_level=log_level, timeout_graceful_shutdown=20,
+                access_log=log_level.lower() in ("info", "debug", "trace"))
 
 
 @cache_app.command()

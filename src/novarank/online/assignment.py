@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 
@@ -10,6 +11,7 @@ from novarank.errors import ConfigError
 BUCKETS = 10_000  # basis points: a split of 33.33% is representable
 
 
+@functools.lru_cache(maxsize=65_536)  # every feed asks twice (variant, canary share)
 def bucket_of(salt: str, user_id: str, buckets: int = BUCKETS) -> int:
     """Stable across processes, machines and Python versions (sha256, not hash())."""
     digest = hashlib.sha256(f"{salt}:{user_id}".encode()).digest()

@@ -24,8 +24,7 @@ from novarank.online.releases import InjectedFault, ReleaseFailure, Routing, Ser
 from novarank.online.requests import RequestLog, check_k
 from novarank.online.results import FeedPage, WarmManifest
 from novarank.online.toggles import Toggles
-from novarank.online.window import Window, rank_window, render
-from novarank.ranking.catalog import CatalogView
+from novarank.online.window import RenderedPage, Window, rank_window
 from novarank.ranking.recommender import UserProfile
 
 log = logging.getLogger("novarank.service")
@@ -106,19 +105,14 @@ class FeedPath:
         t0 = time.perf_counter()
         if cursor:
             snapshot, offset = decode_cursor(cursor)
-            raw, level = self._lookup(f"snap:{snapshot}", s.snapshot_ttl_s, l1_only)
-            if raw is None:
+            found = self._page(snapshot, offset, k, routing, l1_only)
+            if found is None:
                 if l1_only:
                     return None
                 raise NotFoundError("cursor", "expired or unknown: request the first page again")
-            window = Window.decode(raw)
-            if window.meta["user_id"] not in (user_id, COLD_USER):
+            page, served, level = found
+            if page.user_id not in (user_id, COLD_USER):
                 raise NotFoundError("cursor", "belongs to another user")
-            made_by = window.meta.get("release", routing.stable.version)
-            served = routing.by_version(made_by)
-            if served is None:
-                raise NotFoundError("cursor", f"made by release {made_by}, which is no longer "
-                                    "served: request the first page again")
             if not self._canary_fault(served, routing, l1_only):
                 return None
         else:
@@ -133,35 +127,30 @@ class FeedPath:
             key = feed_key(variant, user_id, toggles, served)
             pointer, level = (None, "miss") if refresh else self._lookup(
                 key, s.feed_ttl_s, l1_only)
-            raw = None
+            found = None
             if pointer is not None:
-                raw, _ = self._lookup(f"snap:{pointer.decode()}", s.snapshot_ttl_s, l1_only)
-            if raw is None:
+                found = self._page(pointer.decode(), 0, k, routing, l1_only)
+            if found is None:
                 if l1_only:
                     return None
                 window, level = self._window_for(user_id, variant, toggles, key, served,
                                                  refresh)
-            else:
-                window = Window.decode(raw)
+                found = self._page(window.meta["snapshot"], 0, k, routing, False, window)
+                assert found is not None  # rendered from the window in hand
+            page, served = found[0], found[1]
             metrics.of(metrics.assignments, variant).inc()
         if l1_only:
             metrics.of(metrics.cache, "l1", "hit").inc()
         request_id = new_id()
-        meta = window.meta
-        cat = served.rec.catalog  # read once: the page and its telemetry show one snapshot
-        page = self._page(window, offset, k, cat)
-        end = min(offset + k, len(window.items))
-        ids = cat.item_ids[window.items[offset:end]].tolist()
-        more = offset + k < len(window.items)
         degraded = level == "miss" and self.ctx.cache.degraded
         if degraded:  # ranked here because the shared cache could not be asked
             metrics.of(metrics.fallbacks, "l2_down").inc()
-        self.requests.observe("feed", level, t0, k, len(ids))
-        self.requests.emit("feed", request_id, user_id, meta["variant"], level, k, ids, t0,
+        self.requests.observe("feed", level, t0, k, len(page.ids))
+        self.requests.emit("feed", request_id, user_id, page.variant, level, k, page.ids, t0,
                            served.version)
-        return FeedPage(request_id, user_id, meta["variant"], served.version, meta["cold"],
-                        False, level, degraded, page,
-                        encode_cursor(meta["snapshot"], offset + k) if more else None)
+        return FeedPage(request_id, user_id, page.variant, served.version, page.cold,
+                        False, level, degraded, page.items_json,
+                        encode_cursor(page.snapshot, offset + k) if page.more else None)
 
     def _canary_fault(self, served: Served, routing: Routing, l1_only: bool) -> bool:
         """Apply a drill's fault to a canary request. False: not on the event loop (a delay
@@ -177,16 +166,34 @@ class FeedPath:
             time.sleep(fault.ms / 1000)
         return True
 
-    def _page(self, window: Window, offset: int, k: int, cat: CatalogView) -> bytes:
-        """The page's items as JSON, rendered once per snapshot, offset, k and catalog
-        snapshot (an upsert re-renders: titles may have changed) and kept in L1."""
-        key = f"page:{window.meta['snapshot']}:{offset}:{k}:{cat.version}"
-        l1 = self.ctx.cache.l1
-        page = l1.get_many([key])[0]
-        if page is None:
-            page = orjson.dumps(render(window, offset, k, cat))
-            l1.set_many({key: page}, self.ctx.settings.feed_ttl_s)
-        return page
+    def _page(self, snapshot: str, offset: int, k: int, routing: Routing, l1_only: bool,
+              window: Window | None = None) -> tuple[RenderedPage, Served, str] | None:
+        """(page, the release that ranked it, cache level) of a snapshot at `offset`: the
+        rendered page from L1 while the catalog is unchanged, else rendered from the
+        window (given, or read from the cache) and kept. None: the snapshot is not in the
+        cache (with `l1_only`: not in L1)."""
+        l1, key = self.ctx.cache.l1, f"page:{snapshot}:{offset}:{k}"
+        raw = l1.get_many([key])[0]
+        if raw is not None:
+            page = RenderedPage.decode(raw)
+            served = routing.by_version(page.release)
+            if served is not None and served.rec.catalog.version == page.catalog:
+                return page, served, "l1"
+        level = "miss"
+        if window is None:
+            raw, level = self._lookup(f"snap:{snapshot}", self.ctx.settings.snapshot_ttl_s,
+                                      l1_only)
+            if raw is None:
+                return None
+            window = Window.decode(raw)
+        made_by = window.meta.get("release", routing.stable.version)
+        served = routing.by_version(made_by)
+        if served is None:
+            raise NotFoundError("cursor", f"made by release {made_by}, which is no longer "
+                                "served: request the first page again")
+        page = RenderedPage.of(window, offset, k, served.rec.catalog, served.version)
+        l1.set_many({key: page.encode()}, self.ctx.settings.feed_ttl_s)
+        return page, served, level
 
     def _lookup(self, key: str, ttl_s: float, l1_only: bool) -> tuple[bytes | None, str]:
         if l1_only:  # uncounted: a miss here is retried (and counted) on the full path

@@ -85,3 +85,46 @@ def render(w: Window, offset: int, k: int, cat: CatalogView) -> list[dict[str, A
                     "reasons": dict(zip(SIGNALS, reasons[n], strict=True))
                     if source == "ranked" else {"trending": trend[n]}})
     return out
+
+
+_LEN = struct.Struct("<I")
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPage:
+    """One page of a snapshot as served: its items rendered to JSON and what the answer
+    and its telemetry need besides, kept in L1 so a hit decodes no window at all. Valid
+    while the catalog is at `catalog` (an upsert may have changed a title)."""
+
+    snapshot: str
+    user_id: str  # the window's owner (or the shared cold window)
+    variant: str
+    cold: bool
+    release: str
+    catalog: int  # CatalogView.version it was rendered from
+    more: bool  # the window has items past this page
+    ids: list[str]
+    items_json: bytes
+
+    @classmethod
+    def of(cls, w: Window, offset: int, k: int, cat: CatalogView, release: str
+           ) -> RenderedPage:
+        m = w.meta
+        end = min(offset + k, len(w.items))
+        return cls(m["snapshot"], m["user_id"], m["variant"], m["cold"], release,
+                   cat.version, offset + k < len(w.items),
+                   cat.item_ids[w.items[offset:end]].tolist(),
+                   orjson.dumps(render(w, offset, k, cat)))
+
+    def encode(self) -> bytes:
+        head = orjson.dumps([self.snapshot, self.user_id, self.variant, self.cold,
+                             self.release, self.catalog, self.more, self.ids])
+        return b"".join([_LEN.pack(len(head)), head, self.items_json])
+
+    @classmethod
+    def decode(cls, raw: bytes) -> RenderedPage:
+        (n,) = _LEN.unpack_from(raw)
+        snap, user, variant, cold, release, catalog, more, ids = orjson.loads(
+            raw[_LEN.size:_LEN.size + n])
+        return cls(snap, user, variant, cold, release, catalog, more, ids,
+                   raw[_LEN.size + n:])

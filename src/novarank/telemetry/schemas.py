@@ -8,6 +8,7 @@ else bumps SCHEMA_VERSION.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import pyarrow as pa
@@ -47,6 +48,7 @@ SCHEMAS: dict[str, pa.Schema] = {
 EVENT_TYPES = tuple(SCHEMAS)
 
 
+@functools.lru_cache(maxsize=65_536)  # a feed hit pays for a hash each time otherwise
 def user_key(user_id: str, salt: str = "novarank") -> str:
     """Stable pseudonymous key: joins across events work, the raw id never reaches the lake."""
     return hashlib.sha256(f"{salt}:{user_id}".encode()).hexdigest()[:20]

@@ -1,0 +1,123 @@
+"""The cached feed against the server's floor, and its latency from light load to
+saturation.
+
+Three servers on one uvicorn (uvloop, httptools), each pinned to core 1 with the load on
+core 0: a bare ASGI app returning a body of the feed's exact size (bench/bare_app.py),
+and novarank's `/healthz` and cached feed (every user warmed: L1 hits), all with their
+telemetry, metrics and request ids. Capacity is wrk's (closed loop, 32 connections),
+alternated `--rounds` times; the latency curve is the open-loop load generator
+(coordinated omission corrected) at rising rates up to what it can send from one core.
+
+Run: OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/bench_floor.py  (needs `wrk`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bench_serving import ADMIN, build_release, open_loop, pin_self, run, serve, spread, stop
+from common import write
+from novarank.cli.demo_service import free_port
+
+HERE = Path(__file__).parent
+RATES = (500, 1_000, 2_000, 3_000, 4_000)  # what one core of the load generator can send
+TARGETS = {"capacity_ratio_min": 0.4, "p99_ms_at_1000_max": 3.0}
+
+
+def wrk(url: str, secs: float, headers: dict[str, str]) -> float:
+    """Requests per second, closed loop: wrk pinned to core 0, one thread, 32 connections."""
+    cmd = ["wrk", "-t1", "-c32", f"-d{secs:g}s", url]
+    for name, value in headers.items():
+        cmd[1:1] = ["-H", f"{name}: {value}"]
+    if shutil.which("taskset"):
+        cmd = ["taskset", "-c", "0", *cmd]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if found is None:
+        raise RuntimeError(f"wrk printed no rate:\n{out}")
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError(f"{errors.group(1)} non-2xx answers from {url}")
+    return float(found.group(1))
+
+
+def bare(size: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port),
+           "--log-level", "warning", "--no-access-log"]
+    if shutil.which("taskset"):
+        cmd = ["taskset", "-c", "1", *cmd]
+    proc = subprocess.Popen(cmd, cwd=HERE, env={**os.environ, "NOVARANK_BARE_BYTES": str(size)})
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            httpx.get(url, timeout=1)
+            return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("bare app did not start")
+
+
+def verdict(ratio: float, p99_at_1000: float) -> dict[str, bool]:
+    return {"capacity_ratio": ratio >= TARGETS["capacity_ratio_min"],
+            "p99_at_1000rps": p99_at_1000 <= TARGETS["p99_ms_at_1000_max"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--secs", type=float, default=6.0)
+    args = ap.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    pin_self()
+    work = Path(tempfile.mkdtemp(prefix="nr-bench-floor-"))
+    try:
+        users = build_release(work / "release", 20_000, 5_000, 1_500_000)
+        proc, url = serve(work / "release", work)
+        try:
+            httpx.post(url + "/v1/admin/cache/warm", headers=ADMIN,
+                       timeout=600).raise_for_status()
+            hot = users[:5_000]
+            feed_url = f"{url}/v1/users/{hot[0]}/feed?k=10"
+            size = len(httpx.get(feed_url, headers=ADMIN).content)
+            floor_proc, floor_url = bare(size)
+            caps: dict[str, list[float]] = {"bare": [], "healthz": [], "feed": []}
+            try:
+                for _ in range(args.rounds):
+                    caps["bare"].append(wrk(floor_url + "/", args.secs, {}))
+                    caps["healthz"].append(wrk(url + "/healthz", args.secs, ADMIN))
+                    caps["feed"].append(wrk(feed_url, args.secs, ADMIN))
+            finally:
+                stop(floor_proc)
+            curve = []
+            for rate in RATES:
+                r = run(open_loop(url, lambda i: f"/v1/users/{hot[i % len(hot)]}/feed?k=10",
+                                  rate, args.secs)).summary()
+                curve.append({"rate": rate, "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
+                              "late_ratio": r["late_ratio"], "errors": r["errors"]})
+        finally:
+            stop(proc)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    ratios = [f / b for f, b in zip(caps["feed"], caps["bare"], strict=True)]
+    at_1000 = next(c for c in curve if c["rate"] == 1_000)
+    write("floor", {"body_bytes": size, "rounds": args.rounds, "seconds": args.secs,
+                    "capacity_rps": {k: spread(v) for k, v in caps.items()},
+                    "feed_vs_bare": spread(ratios), "curve": curve, "targets": TARGETS,
+                    "pass": verdict(spread(ratios)["median"], at_1000["p99_ms"])})
+
+
+if __name__ == "__main__":
+    main()

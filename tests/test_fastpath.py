@@ -1,0 +1,114 @@
+"""The cached feed's pure-ASGI path (api/fastpath.py) answers L1 hits exactly as the route
+would, with the same metrics and telemetry, and hands everything else to the full app."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from novarank.api import create_app
+from novarank.api.fastpath import feed_params, feed_user
+from novarank.config import ServiceSettings
+
+TOKEN = "fast-t0ken"
+KEY = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture()
+def served(small_release, tmp_path):
+    path, users, _ = small_release
+    settings = ServiceSettings(release=path, state_url=f"sqlite:///{tmp_path}/s.db",
+                               events_url=f"file://{tmp_path}/lake", auth="on",
+                               admin_token=TOKEN)
+    with TestClient(create_app(settings)) as c:
+        answered: list[bool] = []
+        fast = c.app.cached_feed
+        real = fast.answer
+
+        async def spy(scope, send):
+            answered.append(await real(scope, send))
+            return answered[-1]
+
+        fast.answer = spy
+        yield c, users, answered
+
+
+def _count(c: TestClient, status: str) -> float:
+    for line in c.get("/metrics").text.splitlines():
+        if line.startswith('novarank_requests_total{route="/v1/users/{user_id}/feed",'
+                           f'status="{status}"}}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_a_hit_is_answered_before_the_framework_as_the_route_answers_it(served):
+    c, users, answered = served
+    miss = c.get(f"/v1/users/{users[0]}/feed?k=5", headers=KEY)
+    hit = c.get(f"/v1/users/{users[0]}/feed?k=5", headers=KEY)
+    assert answered[:2] == [False, True]  # the miss took the full way, the hit did not
+    a, b = miss.json(), hit.json()
+    assert (a["cache"], b["cache"]) == ("miss", "l1")
+    assert a["items"] == b["items"] and a["next_cursor"] == b["next_cursor"]
+    assert a["request_id"] != b["request_id"]
+    assert set(a) == set(b) and hit.headers["content-type"] == "application/json"
+    assert _count(c, "200") == 2  # both counted under the route's template
+    page2 = c.get(f"/v1/users/{users[0]}/feed", params={"k": 5, "cursor": b["next_cursor"]},
+                  headers=KEY)
+    assert page2.status_code == 200 and answered[-1] is True  # the cursor page is in L1 too
+    assert not {i["item_id"] for i in page2.json()["items"]} & {i["item_id"] for i in b["items"]}
+
+
+def test_the_hit_emits_its_request_and_ranking_events(small_release, tmp_path):
+    """In the lake after shutdown, as for any feed: what impressions join back to."""
+    import pyarrow.parquet as pq
+
+    path, users, _ = small_release
+    settings = ServiceSettings(release=path, state_url=f"sqlite:///{tmp_path}/s.db",
+                               events_url=f"file://{tmp_path}/lake")
+    with TestClient(create_app(settings)) as c:
+        c.get(f"/v1/users/{users[1]}/feed?k=3")
+        hit = c.get(f"/v1/users/{users[1]}/feed?k=3").json()
+    assert hit["cache"] == "l1"
+    for kind in ("request", "ranking"):
+        parts = (tmp_path / "lake" / "events" / kind).glob("event_date=*/part-*.parquet")
+        rows = [r for p in parts for r in pq.read_table(p).to_pylist()
+                if r["request_id"] == hit["request_id"]]
+        assert len(rows) == 1, kind
+        if kind == "ranking":
+            assert rows[0]["items"] == [i["item_id"] for i in hit["items"]]
+
+
+@pytest.mark.parametrize("query,headers,status", [
+    ("k=5", {}, 401),  # no key: the app's 401, in our shape
+    ("k=5", {"Authorization": "Bearer wrong"}, 401),
+    ("k=abc", KEY, 422),
+    ("k=", KEY, 422),
+    ("k=0", KEY, 422),
+    ("cursor=%21%21", KEY, 422),
+    ("cursor=bm90LWEtY3Vyc29y", KEY, 404),
+])
+def test_what_the_fast_path_does_not_answer_gets_the_apps_answer(served, query, headers,
+                                                                  status):
+    c, users, answered = served
+    c.get(f"/v1/users/{users[2]}/feed?k=5", headers=KEY)
+    c.get(f"/v1/users/{users[2]}/feed?k=5", headers=KEY)  # now in L1
+    r = c.get(f"/v1/users/{users[2]}/feed?{query}", headers=headers)
+    assert r.status_code == status and answered[-1] is False
+    assert "error" in r.json()
+
+
+def test_admin_headers_take_the_full_way(served):
+    c, users, answered = served
+    c.get(f"/v1/users/{users[3]}/feed", headers=KEY)
+    r = c.get(f"/v1/users/{users[3]}/feed", headers={**KEY, "Cache-Control": "no-cache"})
+    assert r.json()["cache"] == "miss" and answered[-1] is False
+
+
+def test_feed_paths_and_parameters_are_read_as_the_route_reads_them():
+    assert feed_user("/v1/users/u1/feed") == "u1"
+    assert feed_user("/v1/users/a/b/feed") is None and feed_user("/v1/users//feed") is None
+    assert feed_user("/v1/users/u1/creators") is None
+    assert feed_params(b"") == (10, None)
+    assert feed_params(b"k=7&cursor=abc_-1") == (7, "abc_-1")
+    assert feed_params(b"k=3&k=4") == (4, None)  # the last value wins, as in the route
+    assert feed_params(b"k=-1") is None and feed_params(b"cursor=a%2Fb") is None
