@@ -88,3 +88,19 @@ def test_the_floor_verdict_fails_below_the_ratio_or_above_the_p99():
     assert all(bench_floor.verdict(0.41, 2.9).values())
     assert bench_floor.verdict(0.39, 2.9) == {"capacity_ratio": False, "p99_at_1000rps": True}
     assert bench_floor.verdict(0.5, 3.1) == {"capacity_ratio": True, "p99_at_1000rps": False}
+
+
+def _judges(new_rate: float, new_ci: tuple[float, float], old_rate: float) -> dict:
+    return {"new_judge": {"rollback_rate": new_rate, "rollback_rate_ci95": list(new_ci)},
+            "old_judge": {"rollback_rate": old_rate}}
+
+
+def test_the_sequential_verdict_fails_on_false_rollbacks_or_lost_power():
+    import bench_sequential
+
+    ok = {"aa_x": _judges(0.01, (0.006, 0.014), 0.02), "ab_y": _judges(0.99, (0.98, 1), 1.0)}
+    assert all(bench_sequential.verdict(ok).values())
+    loose = {**ok, "aa_x": _judges(0.045, (0.036, 0.055), 0.02)}
+    assert not bench_sequential.verdict(loose)["aa_x_false_rollbacks_within_alpha"]
+    weak = {**ok, "ab_y": _judges(0.9, (0.88, 0.92), 1.0)}
+    assert not bench_sequential.verdict(weak)["ab_y_caught_as_often"]

@@ -14,8 +14,9 @@ from novarank.api import create_app
 from novarank.config import ServiceSettings, TrainConfig
 from novarank.data.synthetic import SyntheticConfig, generate
 from novarank.errors import ConfigError, ReleaseError
-from novarank.launch.canary import Arm, compare, two_proportion_p
+from novarank.launch.canary import Arm, compare
 from novarank.launch.rollout import RolloutController
+from novarank.launch.sequential import rate_greater_p
 from novarank.online.releases import Fault, RolloutPolicy, on_canary, read_doc
 from novarank.online.service import RankingService
 from novarank.release import save_release
@@ -34,10 +35,11 @@ def _arm(hits=(), misses=(), errors=0, impressions=0, clicks=0) -> Arm:
                clicks=clicks)
 
 
-def test_two_proportion_test():
-    assert two_proportion_p(30, 100, 5, 100) < 1e-4
-    assert 0.4 < two_proportion_p(10, 100, 10, 100) < 0.6
-    assert two_proportion_p(0, 100, 0, 100) == 1.0
+def test_the_always_valid_rate_test():
+    assert rate_greater_p(30, 100, 5, 100, 0.01) < 1e-3
+    assert rate_greater_p(10, 100, 10, 100, 0.01) == 1.0  # no difference: no evidence
+    assert rate_greater_p(5, 100, 30, 100, 0.01) == 1.0  # the other side: one-sided
+    assert rate_greater_p(0, 100, 0, 100, 0.01) == 1.0
 
 
 def test_step_fails_on_errors_latency_and_ctr_for_the_right_reason():

@@ -1,10 +1,12 @@
 """Canary against stable on one rollout step: per-release samples from the lake, and the
 tests that judge them.
 
-Error rate and CTR use a one-sided two-proportion z-test, latency a one-sided Mann-Whitney
-U test. Latency is compared within a cache level (hits with hits, misses with misses): a
-new release starts with a cold cache, and comparing its misses with the stable release's
-hits would blame the release for the cache. A check fails only when the harm is both
+Error rate and CTR use an always-valid one-sided test on the two arms' counters (the
+mixture SPRT of launch/sequential.py): the controller reads them at every tick, and a
+fixed-horizon z-test read that often calls a third of A/A steps significant. Latency
+uses a one-sided Mann-Whitney U test, within a cache level (hits with hits, misses with
+misses): a new release starts with a cold cache, and comparing its misses with the stable
+release's hits would blame the release for the cache. A check fails only when the harm is both
 significant and larger than the policy's margin, so big samples do not stop a rollout over
 a trivial difference.
 """
@@ -20,6 +22,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from novarank.launch.sequential import TAU, rate_greater_p
 from novarank.online.releases import RolloutPolicy
 
 LEVELS = {"hit": ("l1", "l2"), "miss": ("miss",)}
@@ -75,25 +78,17 @@ def _round(v: Any) -> Any:
     return round(v, 6) if isinstance(v, float) else v
 
 
-def two_proportion_p(x1: int, n1: int, x2: int, n2: int) -> float:
-    """One-sided p-value of "rate 1 > rate 2" (pooled z-test)."""
-    p1, p2 = x1 / n1, x2 / n2
-    pooled = (x1 + x2) / (n1 + n2)
-    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    if se == 0:
-        return 0.0 if p1 > p2 else 1.0
-    return float(stats.norm.sf((p1 - p2) / se))
-
-
 def _error_rate(c: Arm, s: Arm, policy: RolloutPolicy, alpha: float) -> Check:
     n = {"canary": c.attempts, "stable": s.attempts}
-    rule = (f"fail if canary - stable > {policy.max_error_increase:g} and one-sided "
-            f"p < {alpha:g}; needs {policy.min_requests} feeds per arm")
+    level = policy.sequential_alpha  # always valid: the same level at every look
+    rule = (f"fail if canary - stable > {policy.max_error_increase:g} and always-valid "
+            f"one-sided p < {level:g} (at any look); needs {policy.min_requests} feeds "
+            "per arm")
     if min(n.values()) < policy.min_requests:
         return Check("error_rate", "no_data", None, None, n, rule=rule)
     rc, rs = c.errors / c.attempts, s.errors / s.attempts
-    p = two_proportion_p(c.errors, c.attempts, s.errors, s.attempts)
-    bad = p < alpha and rc - rs > policy.max_error_increase
+    p = rate_greater_p(c.errors, c.attempts, s.errors, s.attempts, TAU["error_rate"])
+    bad = p < level and rc - rs > policy.max_error_increase
     return Check("error_rate", "fail" if bad else "pass", rc, rs, n, p, rc - rs, rule)
 
 
@@ -116,16 +111,18 @@ def _latency(c: Arm, s: Arm, level: str, policy: RolloutPolicy, alpha: float) ->
 
 def _ctr(c: Arm, s: Arm, policy: RolloutPolicy, alpha: float) -> Check:
     n = {"canary": c.impressions, "stable": s.impressions}
-    rule = (f"fail if canary CTR < stable CTR x {1 - policy.max_ctr_drop:g} and one-sided "
-            f"p < {alpha:g}; needs {policy.min_impressions} impressions per arm")
+    level = policy.sequential_alpha
+    rule = (f"fail if canary CTR < stable CTR x {1 - policy.max_ctr_drop:g} and "
+            f"always-valid one-sided p < {level:g} (at any look); needs "
+            f"{policy.min_impressions} impressions per arm")
     if min(n.values()) < max(policy.min_impressions, 1):
         verdict = "no_data" if policy.min_impressions else "pass"
         return Check("ctr", verdict, None, None, n, rule=rule + " (not required)"
                      if not policy.min_impressions else rule)
     rc, rs = c.clicks / c.impressions, s.clicks / s.impressions
-    p = two_proportion_p(s.clicks, s.impressions, c.clicks, c.impressions)
+    p = rate_greater_p(s.clicks, s.impressions, c.clicks, c.impressions, TAU["ctr"])
     drop = 1 - rc / rs if rs > 0 else 0.0
-    bad = p < alpha and drop > policy.max_ctr_drop
+    bad = p < level and drop > policy.max_ctr_drop
     return Check("ctr", "fail" if bad else "pass", rc, rs, n, p, -drop, rule)
 
 

@@ -7,9 +7,11 @@ start it again (`novarank rollout watch`), and it carries on from the document. 
 write is a locked read-modify-write that only lands if the stored rollout is still the
 one read, so a stale view never undoes an operator's abort.
 
-Each tick reads the step's samples from the telemetry lake and runs the checks twice:
-at `early_alpha` (a clear harm stops the step at once, whatever its age) and, once the
-step has lasted `step_seconds`, at `alpha` (the step's verdict). A step still short of
+Each tick reads the step's samples from the telemetry lake and runs the checks. The
+error-rate and CTR tests are always valid (launch/sequential.py), so they are read at
+`sequential_alpha` on every tick; latency's fixed-horizon test runs twice: at
+`early_alpha` (a clear harm stops the step at once, whatever its age) and, once the step
+has lasted `step_seconds`, at `alpha` (the step's verdict). A step still short of
 samples after `max_step_seconds` pauses the rollout: missing data is never a pass.
 A step of 100 is the promotion itself (there is no stable arm left to compare with).
 

@@ -84,6 +84,9 @@ class RolloutPolicy(BaseModel):
                                  "(0: CTR is reported but not required)")
     alpha: float = Field(0.01, gt=0, lt=1, description="significance at the end of a step")
     early_alpha: float = Field(0.001, gt=0, lt=1, description="significance for an early stop")
+    sequential_alpha: float = Field(0.05, gt=0, lt=1, description="false-rollback budget "
+                                    "of the always-valid error-rate and CTR tests, over "
+                                    "every look of a step (launch/sequential.py)")
     max_error_increase: float = Field(0.005, ge=0, description="absolute, e.g. 0.005 = 0.5 pp")
     max_latency_increase: float = Field(0.2, ge=0, description="relative rise of the median")
     min_latency_increase_ms: float = Field(2.0, ge=0, description="and at least this much: "
