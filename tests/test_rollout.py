@@ -77,6 +77,38 @@ def test_step_waits_for_samples_and_compares_like_with_like():
                    0.01).verdict == "no_data"
 
 
+def test_the_users_split_is_judged_against_the_canary_share():
+    p = RolloutPolicy(min_requests=200, min_impressions=0)
+    rng = np.random.default_rng(2)
+    canary, stable = _arm(rng.gamma(4, 1.0, 300)), _arm(rng.gamma(4, 1.0, 2700))
+    canary.users, stable.users = 96, 904  # a fair 10% split
+    fair = compare(canary, stable, p, 0.01, 10)
+    assert fair.verdict == "pass" and fair.checks[-1].metric == "sample_ratio"
+    canary.users = 160  # 15% of users on a 10% canary: the split is broken
+    broken = compare(canary, stable, p, 0.01, 10)
+    assert [c.metric for c in broken.failing()] == ["sample_ratio"]
+    assert compare(canary, stable, p, 0.01).verdict == "pass"  # no share: not checked
+
+
+def test_a_broken_split_halts_the_rollout_instead_of_rolling_back(world, monkeypatch):
+    from novarank.launch import rollout
+
+    _, _, ctl, rel = world
+    ctl.start(rel["v2"], [10, 100], RolloutPolicy(step_seconds=60, min_requests=200,
+                                                   min_impressions=0), stable=rel["v1"])
+    rng = np.random.default_rng(3)
+
+    def skewed(lake, canary, stable, since, until):
+        arms = {canary: _arm(rng.gamma(4, 1.0, 400)), stable: _arm(rng.gamma(4, 1.0, 600))}
+        arms[canary].users, arms[stable].users = 400, 600  # 40% of users on a 10% canary
+        return arms
+
+    monkeypatch.setattr(rollout, "lake_samples", skewed)
+    doc = ctl.tick()
+    assert doc.status == "paused" and doc.reason.startswith("sample ratio mismatch")
+    assert doc.history[-1]["event"] == "pause"
+
+
 def test_canary_share_is_sticky():
     users = [f"user{i}" for i in range(20_000)]
     shares = {pct: {u for u in users if on_canary("salt", u, pct)} for pct in (10, 25, 50)}

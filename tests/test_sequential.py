@@ -51,3 +51,19 @@ def test_no_difference_and_the_other_side_give_no_evidence():
     assert greater_p(0.0, 1e-4, 0.01) == 1.0
     assert greater_p(-0.05, 1e-4, 0.01) == 1.0
     assert greater_p(0.05, 0.0, 0.01) == 0.0  # no variance, a difference: certain
+
+
+def test_the_sequential_split_test_holds_alpha_and_catches_a_broken_split():
+    """Users arrive 50 per look on a 10% canary; the split is read at every look."""
+    from novarank.analytics.srm import sequential_p
+
+    rng = np.random.default_rng(4)
+    looks = 5 * np.arange(1, 21) * 50  # read every 250 users up to 5,000
+
+    def alarms(share: float) -> float:
+        canary = np.cumsum(rng.binomial(50, share, (400, 100)), axis=1)[:, 4::5]
+        return float(np.mean([any(sequential_p([c, n - c], [10, 90]) < ALPHA
+                                  for c, n in zip(row, looks, strict=True)) for row in canary]))
+
+    assert alarms(0.10) <= ALPHA  # fair: within alpha over 20 looks
+    assert alarms(0.13) > 0.9  # 13% of users on a 10% canary: found

@@ -22,11 +22,15 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from novarank.analytics.srm import SRM_ALPHA, sequential_p
 from novarank.launch.sequential import TAU, rate_greater_p
 from novarank.online.releases import RolloutPolicy
 
 LEVELS = {"hit": ("l1", "l2"), "miss": ("miss",)}
 MIN_LEVEL_SHARE = 10  # a cache level is compared once both arms have min_requests / 10
+# replicas follow a step within about a second (refresh_s); until then the canary's share
+# of users is still the previous step's, so the split is counted from a little later
+SPLIT_GRACE_S = 5.0
 
 
 @dataclass
@@ -38,6 +42,7 @@ class Arm:
     errors: int = 0  # feeds that failed with a 5xx
     impressions: int = 0
     clicks: int = 0
+    users: int = 0  # distinct users with a feed since the canary went live on every replica
     first_ts: float | None = None  # unix s of its first feed (answered or failed)
 
     @property
@@ -126,13 +131,32 @@ def _ctr(c: Arm, s: Arm, policy: RolloutPolicy, alpha: float) -> Check:
     return Check("ctr", "fail" if bad else "pass", rc, rs, n, p, -drop, rule)
 
 
-def compare(canary: Arm, stable: Arm, policy: RolloutPolicy, alpha: float) -> Analysis:
+def _split(c: Arm, s: Arm, percent: float) -> Check:
+    """Users per arm against the planned canary share, anytime-valid (a broken split makes
+    every other comparison meaningless: the controller halts on it, see rollout.py)."""
+    n = {"canary": c.users, "stable": s.users}
+    share = percent / 100.0
+    rule = (f"fail if the users' split departs from {percent:g}% canary: anytime-valid "
+            f"Dirichlet-multinomial p < {SRM_ALPHA:g} (at any look)")
+    total = c.users + s.users
+    if not total or not 0 < share < 1:
+        return Check("sample_ratio", "pass", None, share, n, rule=rule)
+    p = sequential_p([c.users, s.users], [share, 1 - share])
+    return Check("sample_ratio", "fail" if p < SRM_ALPHA else "pass", c.users / total, share,
+                 n, p, c.users / total - share, rule)
+
+
+def compare(canary: Arm, stable: Arm, policy: RolloutPolicy, alpha: float,
+            canary_percent: float | None = None) -> Analysis:
     """Fail if any check fails; no_data while a required one lacks samples; else pass.
-    Latency needs at least one cache level with enough samples on both sides."""
+    Latency needs at least one cache level with enough samples on both sides. With
+    `canary_percent`, the users' split is checked against it too."""
     lat = [_latency(canary, stable, level, policy, alpha) for level in LEVELS]
     tested = [c for c in lat if c.verdict != "no_data"]
     checks = [_error_rate(canary, stable, policy, alpha), *(tested or lat[:1]),
               _ctr(canary, stable, policy, alpha)]
+    if canary_percent is not None:
+        checks.append(_split(canary, stable, canary_percent))
     if any(c.verdict == "fail" for c in checks):
         verdict = "fail"
     elif any(c.verdict == "no_data" for c in checks):
@@ -205,5 +229,18 @@ def lake_samples(lake: str | Path, canary: str, stable: str, since: float,
             arm = arms[release]
             arm.errors = int(n)
             arm.first_ts = min(first / 1000, arm.first_ts or math.inf)
+    live = arms[canary].first_ts
+    if live is not None:  # users per arm, once every replica routes the canary
+        from_ms = int((live + SPLIT_GRACE_S) * 1000)
+        seen = ["SELECT release, user_key, ts FROM feeds"] if files["request"] else []
+        if files["error"]:
+            seen.append(f"SELECT release, user_key, ts FROM {src('error')} WHERE status >= 500 "
+                        f"AND route LIKE '%/feed' AND release IN ({versions})")
+        if seen:
+            for release, users in con.execute(
+                    f"SELECT release, count(DISTINCT user_key) FROM ({' UNION ALL '.join(seen)}) "
+                    f"WHERE user_key IS NOT NULL AND ts >= {from_ms} GROUP BY release"
+                    ).fetchall():
+                arms[release].users = int(users)
     con.close()
     return arms

@@ -184,15 +184,15 @@ class RolloutController:
                             doc.step_started_at, now)
         canary, stable = arms[doc.canary.version], arms[doc.stable.version]
         p = doc.policy
-        early = compare(canary, stable, p, p.early_alpha)
+        early = compare(canary, stable, p, p.early_alpha, doc.percent)
         if early.verdict == "fail":
-            return self._rollback(doc, now, _why(early), early, canary.first_ts)
+            return self._failed(doc, now, early, canary.first_ts)
         elapsed = now - doc.step_started_at
         if elapsed < p.step_seconds:
             return self._save(doc, _running(doc))
-        final = compare(canary, stable, p, p.alpha)
+        final = compare(canary, stable, p, p.alpha, doc.percent)
         if final.verdict == "fail":
-            return self._rollback(doc, now, _why(final), final, canary.first_ts)
+            return self._failed(doc, now, final, canary.first_ts)
         if final.verdict == "no_data":
             if elapsed >= p.max_step_seconds:
                 doc.status = "paused"
@@ -211,6 +211,20 @@ class RolloutController:
         doc.percent, doc.step_started_at = doc.steps[doc.step], now
         return self._save(doc, _running(doc), "step_up", judged_percent=judged,
                           analysis=final.to_dict())
+
+    def _failed(self, doc: RolloutDoc, now: float, analysis: Analysis,
+                first_ts: float | None) -> RolloutDoc:
+        """A harm rolls back. A broken split alone halts instead: with the users not where
+        the plan puts them nothing else can be judged, and the canary may be fine."""
+        if any(c.metric != "sample_ratio" for c in analysis.failing()):
+            return self._rollback(doc, now, _why(analysis), analysis, first_ts)
+        split = analysis.failing()[0]
+        doc.status = "paused"
+        doc.reason = (f"sample ratio mismatch: {split.samples['canary']} canary and "
+                      f"{split.samples['stable']} stable users for a {doc.percent:g}% canary "
+                      f"(p={split.p_value:.2g}): fix the split, then resume")
+        return self._save(doc, _running(doc), "pause", reason=doc.reason,
+                          analysis=analysis.to_dict())
 
     def _rollback(self, doc: RolloutDoc, now: float, reason: str, analysis: Analysis | None,
                   first_canary: float | None = None) -> RolloutDoc:
