@@ -34,7 +34,6 @@ from novarank.online.requests import RequestLog
 from novarank.online.tiered_cache import TieredCache
 from novarank.online.toggles import ToggleWatcher, validate
 from novarank.ranking.recommender import Recommender
-from novarank.release.lock import ReleaseLock
 from novarank.stores import open_cache, open_counters, open_state
 from novarank.stores.cache import MemoryCache, RedisCache
 from novarank.telemetry.emitter import Emitter
@@ -152,14 +151,6 @@ class RankingService:
     @property
     def release(self) -> str:
         return self.releases.release
-
-    @property
-    def digest(self) -> str:
-        return self.releases.digest
-
-    @property
-    def lock(self) -> ReleaseLock:
-        return self.releases.lock
 
     def release_for(self, user_id: str) -> str:
         """The release this user's feed is routed to (stable or canary)."""

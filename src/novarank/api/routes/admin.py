@@ -32,10 +32,10 @@ def warm(service: Service, max_users: int | None = None) -> JSON:
 
 @router.get("/release", response_model=ReleaseInfo, response_class=JSON)
 def release(service: Service) -> JSON:
-    lock = service.lock
+    lock = service.releases.lock
     return JSON({"version": service.release, "code_version": lock.code_version,
                  "created_at": lock.created_at, "data_fingerprint": lock.data_fingerprint,
-                 "ranker_digest": service.digest, "files": len(lock.files),
+                 "ranker_digest": service.releases.digest, "files": len(lock.files),
                  "variants": sorted(service.rec.ranker.variants),
                  "split": service.audience.splitter.split})
 

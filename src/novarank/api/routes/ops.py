@@ -68,6 +68,6 @@ def dashboard_data(service: Service) -> JSON:
     from novarank.analytics.quality import OfflineQuality
     from novarank.online.dashboard import live_tiles
 
-    quality = OfflineQuality.from_lock(service.lock)
+    quality = OfflineQuality.from_lock(service.releases.lock)
     return JSON({**live_tiles(service.metrics.registry, service.audience.splitter.split, quality),
                  "release": service.release})
