@@ -15,6 +15,7 @@ from novarank.evaluation.split import temporal_split
 from novarank.evaluation.tuning import TuneResult, tune
 from novarank.model import Model
 from novarank.release.bundle import save_release
+from novarank.release.lock import ReleaseLock
 from novarank.training import fit_model
 
 Advance = Callable[[int], None]
@@ -77,7 +78,7 @@ def offline(ds: Dataset, cfg: TrainConfig, *, do_tune: bool = True, do_evaluate:
 
 def train_release(ds: Dataset, out: str | Path, cfg: TrainConfig | None = None, *,
                   do_tune: bool = True, do_evaluate: bool = True, version: str | None = None,
-                  step: Step = _quiet) -> tuple[Model, OfflineResult, dict]:
+                  step: Step = _quiet) -> tuple[Model, OfflineResult, ReleaseLock]:
     """Offline tuning/evaluation, then the final fit on all data, written as a locked release."""
     cfg = cfg or TrainConfig()
     res = offline(ds, cfg, do_tune=do_tune, do_evaluate=do_evaluate, step=step)

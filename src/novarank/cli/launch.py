@@ -250,15 +250,16 @@ def sign(
 @app.command()
 @friendly_errors
 def notify(
-    audience: str = typer.Option(None, help="product, qa, ops, tech-lead or management "
+    audience: str | None = typer.Option(None, help="product, qa, ops, tech-lead or management "
                                  "(without --send: the one to print)"),
     pack: Path = typer.Option(Path("runs/dryrun"), help="evidence pack of the dry-run"),
     send: bool = typer.Option(False, help="deliver every audience's message through its "
                               "channels and record each delivery in the pack"),
     channels: Path = typer.Option(Path("deploy/channels.yaml"), help="channels per audience"),
     retries: int = typer.Option(3, min=1, help="attempts per channel"),
-    baseline: Path = typer.Option(None, help="the baseline's report directory (criterion 4)"),
-    alertmanager_url: str = typer.Option(None, help="read critical alerts (criterion 5)"),
+    baseline: Path | None = typer.Option(None, help="the baseline's report directory "
+                                         "(criterion 4)"),
+    alertmanager_url: str | None = typer.Option(None, help="read critical alerts (criterion 5)"),
 ) -> None:
     """Print an audience's status message, or --send them all; the Stage 1 criteria follow."""
     from novarank.launch.record import notify as render

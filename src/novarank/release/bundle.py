@@ -39,7 +39,8 @@ def code_version() -> str:
 
 
 def save_release(model: Model, out: str | Path, version: str | None = None,
-                 index: ItemIndex | None = None, extra: dict[str, Any] | None = None) -> dict:
+                 index: ItemIndex | None = None, extra: dict[str, Any] | None = None
+                 ) -> ReleaseLock:
     """Write all artifacts to `out` (must not exist or be empty), then lock them."""
     d = Path(out)
     if d.exists() and any(d.iterdir()):
