@@ -112,3 +112,21 @@ def test_feed_paths_and_parameters_are_read_as_the_route_reads_them():
     assert feed_params(b"k=7&cursor=abc_-1") == (7, "abc_-1")
     assert feed_params(b"k=3&k=4") == (4, None)  # the last value wins, as in the route
     assert feed_params(b"k=-1") is None and feed_params(b"cursor=a%2Fb") is None
+
+
+def test_a_failure_on_the_fast_path_is_counted_once(served, monkeypatch):
+    """The fast path hands a failure to the full app, which meets it again: only that one
+    counts it against the release (and writes its error event)."""
+    c, users, answered = served
+    service = c.app.state.service
+
+    def broken(*_a, **_k):
+        raise RuntimeError("index out of range")
+
+    monkeypatch.setattr(service.feeds, "_feed", broken)
+    r = c.get(f"/v1/users/{users[4]}/feed", headers=KEY)
+    assert r.status_code == 500 and answered[-1] is False
+    assert r.json()["error"]["release"] == "r1"
+    errors = [line for line in c.get("/metrics").text.splitlines()
+              if line.startswith("novarank_release_requests_total{") and 'outcome="error"' in line]
+    assert [float(line.split()[-1]) for line in errors] == [1.0]

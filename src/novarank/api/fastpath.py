@@ -1,7 +1,9 @@
 """The cached feed answered before the framework: a pure-ASGI path for L1 hits.
 
-A cached feed is a few dict lookups and one orjson call, ~20 µs of our code; FastAPI's
-routing, middleware and dependency machinery around it cost ten times that. So `GET
+A cached feed is a few dict lookups and one orjson call, ~20 µs of our code in process;
+FastAPI's routing, middleware and dependency machinery around it cost several times that
+(one core: ~4,900 req/s through the route, ~11,700 through this path; bench_versions.py
+and bench_floor.py). So `GET
 /v1/users/{user_id}/feed` is tried here first, with the same key check, parameters,
 metrics and telemetry as the route; anything this path does not answer itself — no L1
 hit, a missing or refused key, a malformed parameter, the admin headers, any error —
@@ -87,8 +89,9 @@ class CachedFeed:
         if params is None:
             return False
         try:
-            page = self.service.feeds.from_l1(user, params[0], params[1])
-        except Exception:  # the full app answers it, with the error in our shape
+            page = self.service.feeds.from_l1(user, params[0], params[1],
+                                              count_failures=False)
+        except Exception:  # the full app meets it again, answers and counts it
             return False
         if page is None:
             return False

@@ -64,13 +64,18 @@ class FeedPath:
         return page
 
     def from_l1(self, user_id: str, k: int = 10, cursor: str | None = None,
-                override: str | None = None) -> FeedPage | None:
+                override: str | None = None, *, count_failures: bool = True
+                ) -> FeedPage | None:
         """The page if process memory alone can answer it, else None (touches no store):
-        the async route's fast path, on the event loop, before it offloads."""
-        return self._guarded(user_id, k, cursor, override, l1_only=True, refresh=False)
+        the async route's fast path, on the event loop, before it offloads. A caller that
+        hands every failure on to the full path, which fails again and counts it there,
+        passes `count_failures=False` (api/fastpath.py), so a failure is counted once."""
+        return self._guarded(user_id, k, cursor, override, l1_only=True, refresh=False,
+                             count_failures=count_failures)
 
     def _guarded(self, user_id: str, k: int, cursor: str | None, override: str | None, *,
-                 l1_only: bool, refresh: bool) -> FeedPage | None:
+                 l1_only: bool, refresh: bool, count_failures: bool = True
+                 ) -> FeedPage | None:
         """The routing is read once, before any ranking: an unexpected error is a
         ReleaseFailure of the release the user was routed to, so a canary that raises at
         request time counts against the canary."""
@@ -79,14 +84,16 @@ class FeedPath:
             page = self._feed(routing, user_id, k, cursor, override, l1_only=l1_only,
                               refresh=refresh)
         except ReleaseFailure as exc:
-            metrics.of(metrics.release_requests, exc.release, "error").inc()
+            if count_failures:
+                metrics.of(metrics.release_requests, exc.release, "error").inc()
             raise
         except NovarankError:
             raise
         except Exception as exc:
             release = routing.for_user(user_id).version
-            metrics.of(metrics.release_requests, release, "error").inc()
-            log.exception("feed failed in release %s", release)
+            if count_failures:
+                metrics.of(metrics.release_requests, release, "error").inc()
+                log.exception("feed failed in release %s", release)
             raise ReleaseFailure(release, f"internal error ({type(exc).__name__}) in "
                                  f"release {release}") from exc
         if page is not None:
@@ -201,11 +208,14 @@ class FeedPath:
             return hit, "l1" if hit is not None else "miss"
         return self.ctx.cache.get(key, ttl_s)
 
-    def _keep(self, key: str, window: Window) -> None:
-        """Snapshot under its own id (what cursors point at); the feed key holds its id."""
+    def _keep(self, key: str, window: Window) -> int:
+        """Snapshot under its own id (what cursors point at); the feed key holds its id.
+        Returns the bytes written."""
         s, snap = self.ctx.settings, window.meta["snapshot"]
-        self.ctx.cache.set({f"snap:{snap}": window.encode()}, s.snapshot_ttl_s)
-        self.ctx.cache.set({key: snap.encode()}, s.feed_ttl_s)
+        raw, pointer = window.encode(), snap.encode()
+        self.ctx.cache.set({f"snap:{snap}": raw}, s.snapshot_ttl_s)
+        self.ctx.cache.set({key: pointer}, s.feed_ttl_s)
+        return len(raw) + len(pointer)
 
     def _window_for(self, user_id: str, variant: str, toggles: Toggles, key: str,
                     served: Served, refresh: bool = False) -> tuple[Window, str]:
@@ -308,9 +318,8 @@ class FeedPath:
             variant = self.audience.variant(user_id, None, toggles)
             served = self.releases.routing.for_user(user_id)
             window = self.rank(user_id, variant, toggles, served)
-            self._keep(feed_key(variant, user_id, toggles, served), window)
+            size += self._keep(feed_key(variant, user_id, toggles, served), window)
             objects += 2
-            size += len(window.encode()) + 16
             variants[variant] = variants.get(variant, 0) + 1
         l2 = self.ctx.cache.l2
         logging.getLogger("novarank.cache").info(
