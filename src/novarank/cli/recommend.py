@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 import typer
@@ -11,8 +12,9 @@ from rich.table import Table
 from novarank.cli.common import console, friendly_errors
 from novarank.config import SIGNALS
 from novarank.errors import ConfigError
-from novarank.online.results import FeedPage
-from novarank.online.service import RankingService, open_local
+
+if TYPE_CHECKING:
+    from novarank.online.results import FeedPage
 
 SHORT = {"relevance": "rel", "freshness": "fresh", "trending": "trend", "affinity": "affin",
          "quality": "qual"}
@@ -30,11 +32,6 @@ def print_feed(feed: FeedPage) -> None:
                       *(f"{it.reasons.get(s, 0.0):+.2f}" for s in SIGNALS),
                       "rank" if it.source == "ranked" else "fill")
     console.print(table)
-
-
-def _feed(service: RankingService, user: str, k: int, variant: str) -> FeedPage:
-    """The user's first page; `variant` is served as an override (validated like one)."""
-    return service.feeds.feed(user, k, override=variant)
 
 
 @friendly_errors
@@ -56,15 +53,17 @@ def recommend(
         raise ConfigError("--users needs --out for the JSON lines")
     if users is not None and not users.exists():
         raise ConfigError(f"--users file not found: {users}")
+    from novarank.online.service import open_local  # the serving stack, for this command only
+
     service = open_local(release, at="release" if now is None else now)
     try:
         if user is not None:
-            print_feed(_feed(service, user, k, variant))
+            print_feed(service.feeds.feed(user, k, override=variant))
             return
         ids = [line.strip() for line in users.read_text().splitlines() if line.strip()]
         with out.open("wb") as f:
             for uid in ids:
-                feed = _feed(service, uid, k, variant)
+                feed = service.feeds.feed(uid, k, override=variant)
                 f.write(orjson.dumps({"user_id": uid, "cold": feed.cold, "items": [
                     {"item_id": it.item_id, "score": it.score, "source": it.source,
                      "reasons": it.reasons} for it in feed.items]}) + b"\n")

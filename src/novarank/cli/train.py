@@ -11,7 +11,6 @@ from novarank.cli.common import console, friendly_errors, metrics_table, steps
 from novarank.cli.recommend import print_feed
 from novarank.config import TrainConfig
 from novarank.data.loaders import load
-from novarank.online.service import open_local
 from novarank.pipeline import offline, train_release
 
 DATA_HELP = ("'ml-100k' (built in), 'synthetic[:users=..,items=..,events=..,seed=..]', "
@@ -93,6 +92,8 @@ def demo(
     console.print(metrics_table(res.report.rows, "offline metrics @10 (temporal split)"))
     console.print(f"locked release {release} ({len(lock.files)} files), verifying and "
                   "loading it back…")
+    from novarank.online.service import open_local
+
     service = open_local(release, at="release")  # verifies and loads it, as serve does
     model = service.rec.model
     sizes = model.hist_indptr[1:] - model.hist_indptr[:-1]

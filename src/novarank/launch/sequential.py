@@ -28,22 +28,12 @@ TAU = {"error_rate": 0.01, "ctr": 0.01}
 GRID = (0.25, 1.0, 4.0, 16.0, 64.0)  # multiples of τ, weighted equally
 
 
-def _log_lr(est: NDArray[np.float64], var: NDArray[np.float64], tau: float
-            ) -> NDArray[np.float64]:
+def _half_normal_log_lr(est: NDArray[np.float64], var: NDArray[np.float64], tau: float
+                        ) -> NDArray[np.float64]:
+    """log Λ₊ for one scale τ: the normal mixture's log Λ, plus log 2Φ(·)."""
     t2 = tau * tau
-    return 0.5 * np.log(var / (var + t2)) + t2 * est * est / (2 * var * (var + t2))
-
-
-def mixture_p(estimate: ArrayLike, variance: ArrayLike, tau: float) -> NDArray[np.float64]:
-    """Two-sided always-valid p-value of θ = 0: 1/Λ, Λ averaged over τ·GRID, capped at 1
-    (vectorised)."""
-    est, var = np.asarray(estimate, float), np.asarray(variance, float)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        logs = np.stack([_log_lr(est, var, tau * g) for g in GRID])
-        top = logs.max(axis=0)
-        log_lr = top + np.log(np.exp(logs - top).mean(axis=0))
-    p = np.exp(-np.nan_to_num(log_lr, nan=0.0, posinf=np.inf))
-    return np.where(var > 0, np.minimum(p, 1.0), np.where(est != 0, 0.0, 1.0))
+    return (0.5 * np.log(var / (var + t2)) + t2 * est * est / (2 * var * (var + t2))
+            + np.log(2.0) + stats.norm.logcdf(est * tau / np.sqrt(var * (var + t2))))
 
 
 def greater_p(estimate: ArrayLike, variance: ArrayLike, tau: float) -> NDArray[np.float64]:
@@ -53,10 +43,7 @@ def greater_p(estimate: ArrayLike, variance: ArrayLike, tau: float) -> NDArray[n
     supermartingale for θ < 0, so valid for the whole one-sided null."""
     est, var = np.asarray(estimate, float), np.asarray(variance, float)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        logs = np.stack([
-            _log_lr(est, var, tau * g) + np.log(2.0)
-            + stats.norm.logcdf(est * tau * g / np.sqrt(var * (var + (tau * g) ** 2)))
-            for g in GRID])
+        logs = np.stack([_half_normal_log_lr(est, var, tau * g) for g in GRID])
         top = logs.max(axis=0)
         log_lr = top + np.log(np.exp(logs - top).mean(axis=0))
     p = np.exp(-np.nan_to_num(log_lr, nan=0.0, posinf=np.inf))
