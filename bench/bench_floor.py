@@ -34,11 +34,15 @@ RATES = (500, 1_000, 2_000, 3_000, 4_000)  # what one core of the load generator
 TARGETS = {"capacity_ratio_min": 0.4, "p99_ms_at_1000_max": 3.0}
 
 
-def wrk(url: str, secs: float, headers: dict[str, str]) -> float:
-    """Requests per second, closed loop: wrk pinned to core 0, one thread, 32 connections."""
-    cmd = ["wrk", "-t1", "-c32", f"-d{secs:g}s", url]
+def wrk(url: str, secs: float, headers: dict[str, str], script: Path | None = None,
+        connections: int = 32) -> float:
+    """Requests per second, closed loop: wrk pinned to core 0, one thread, `connections`
+    connections; `script` (Lua) makes the requests when given."""
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{secs:g}s", url]
     for name, value in headers.items():
         cmd[1:1] = ["-H", f"{name}: {value}"]
+    if script is not None:
+        cmd[1:1] = ["-s", str(script)]
     if shutil.which("taskset"):
         cmd = ["taskset", "-c", "0", *cmd]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout

@@ -104,3 +104,20 @@ def test_the_sequential_verdict_fails_on_false_rollbacks_or_lost_power():
     assert not bench_sequential.verdict(loose)["aa_x_false_rollbacks_within_alpha"]
     weak = {**ok, "ab_y": _judges(0.9, (0.88, 0.92), 1.0)}
     assert not bench_sequential.verdict(weak)["ab_y_caught_as_often"]
+
+
+def test_the_peer_verdict_fails_below_the_peers_rate():
+    import bench_peer
+
+    assert bench_peer.verdict(1.0) == {"miss_vs_peer": True}
+    assert bench_peer.verdict(0.99) == {"miss_vs_peer": False}
+
+
+def test_the_peer_wrk_script_sends_each_user_in_turn(tmp_path):
+    import bench_peer
+
+    script = bench_peer.rotation(tmp_path, "s", "/v1/users/{u}/feed?k=10", ["a", "b"],
+                                 {"Authorization": "Bearer t"}).read_text()
+    assert 'local users = {"a", "b"}' in script and "n % #users + 1" in script
+    assert '("/v1/users/{u}/feed?k=10"):gsub("{u}", users[n])' in script
+    assert '["Authorization"] = "Bearer t"' in script

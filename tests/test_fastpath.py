@@ -1,5 +1,6 @@
-"""The cached feed's pure-ASGI path (api/fastpath.py) answers L1 hits exactly as the route
-would, with the same metrics and telemetry, and hands everything else to the full app."""
+"""The feed's pure-ASGI path (api/fastpath.py) answers hits and misses exactly as the route
+would, with the same metrics, budget and telemetry, and hands everything else to the full
+app."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def served(small_release, tmp_path):
                                admin_token=TOKEN)
     with TestClient(create_app(settings)) as c:
         answered: list[bool] = []
-        fast = c.app.cached_feed
+        fast = c.app.fast_feed
         real = fast.answer
 
         async def spy(scope, send):
@@ -45,13 +46,16 @@ def test_a_hit_is_answered_before_the_framework_as_the_route_answers_it(served):
     c, users, answered = served
     miss = c.get(f"/v1/users/{users[0]}/feed?k=5", headers=KEY)
     hit = c.get(f"/v1/users/{users[0]}/feed?k=5", headers=KEY)
-    assert answered[:2] == [False, True]  # the miss took the full way, the hit did not
+    assert answered[:2] == [True, True]  # the miss ranked on the path's pool, the hit in L1
+    full = c.get(f"/v1/users/{users[0]}/feed?k=5",
+                 headers={**KEY, "Cache-Control": "no-cache"})  # the route's own answer
+    assert answered[2] is False and set(full.json()) == set(miss.json())
     a, b = miss.json(), hit.json()
     assert (a["cache"], b["cache"]) == ("miss", "l1")
     assert a["items"] == b["items"] and a["next_cursor"] == b["next_cursor"]
     assert a["request_id"] != b["request_id"]
     assert set(a) == set(b) and hit.headers["content-type"] == "application/json"
-    assert _count(c, "200") == 2  # both counted under the route's template
+    assert _count(c, "200") == 3  # all counted under the route's template
     page2 = c.get(f"/v1/users/{users[0]}/feed", params={"k": 5, "cursor": b["next_cursor"]},
                   headers=KEY)
     assert page2.status_code == 200 and answered[-1] is True  # the cursor page is in L1 too
@@ -130,3 +134,37 @@ def test_a_failure_on_the_fast_path_is_counted_once(served, monkeypatch):
     errors = [line for line in c.get("/metrics").text.splitlines()
               if line.startswith("novarank_release_requests_total{") and 'outcome="error"' in line]
     assert [float(line.split()[-1]) for line in errors] == [1.0]
+
+
+def test_a_miss_that_fails_on_the_fast_path_is_answered_by_the_app_and_counted_once(
+        served, monkeypatch):
+    """Ranked once: the error rides to the route, which raises it (no second ranking)."""
+    c, users, answered = served
+    service = c.app.state.service
+    calls: list[str] = []
+
+    def broken(user_id, *_a, **_k):
+        calls.append(user_id)
+        raise RuntimeError("index out of range")
+
+    monkeypatch.setattr(service.feeds, "_window_for", broken)
+    r = c.get(f"/v1/users/{users[5]}/feed", headers=KEY)
+    assert r.status_code == 500 and answered[-1] is False
+    assert r.json()["error"]["release"] == "r1" and calls == [users[5]]
+    errors = [line for line in c.get("/metrics").text.splitlines()
+              if line.startswith("novarank_release_requests_total{") and 'outcome="error"' in line]
+    assert [float(line.split()[-1]) for line in errors] == [1.0]
+    monkeypatch.undo()
+    assert c.get(f"/v1/users/{users[5]}/feed", headers=KEY).status_code == 200  # nothing stuck
+
+
+def test_the_fast_path_spends_the_miss_budget_and_the_app_refuses_past_it(small_release,
+                                                                           tmp_path):
+    path, users, _ = small_release
+    settings = ServiceSettings(release=path, state_url=f"sqlite:///{tmp_path}/s.db",
+                               events_url="null://", auth="on", admin_token=TOKEN,
+                               rate_limits={"miss": 1.0})  # a burst of two misses
+    with TestClient(create_app(settings)) as c:
+        got = [c.get(f"/v1/users/{u}/feed", headers=KEY).status_code for u in users[:4]]
+        assert got[:2] == [200, 200] and got[2] == 429
+        assert c.get(f"/v1/users/{users[0]}/feed", headers=KEY).status_code == 200  # a hit

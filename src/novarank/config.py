@@ -128,6 +128,8 @@ class ServiceSettings(BaseSettings):
     l1_max_entries: int = Field(default=200_000, ge=0)
     l1_max_bytes: int = Field(default=256 << 20, ge=0)
     feed_ttl_s: float = Field(default=300.0, gt=0)
+    feed_threads: int = Field(default=16, ge=1, description="threads that rank feed misses "
+                              "(ranking holds the GIL; more threads overlap state and L2 reads)")
     feed_window: int = Field(default=200, ge=1, le=1000,
                              description="items ranked per feed snapshot")
     snapshot_ttl_s: float = Field(default=1800.0, gt=0, description="how long a cursor stays valid")

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from novarank.api import audit, openapi
 from novarank.api.common import JSON
 from novarank.api.errors import http_status
-from novarank.api.fastpath import CachedFeed
+from novarank.api.fastpath import FastFeed
 from novarank.api.limits import BodyLimit
 from novarank.api.ratelimit import Buckets
 from novarank.api.refuse import EarlyRefusal
@@ -96,13 +96,13 @@ class RequestMetrics:
 
 
 class App(FastAPI):
-    """FastAPI with the cached feed tried first, before any framework layer
-    (api/fastpath.py); whatever that path does not answer takes the full way."""
+    """FastAPI with the feed tried first, before any framework layer (api/fastpath.py);
+    whatever that path does not answer takes the full way."""
 
-    cached_feed: CachedFeed | None = None
+    fast_feed: FastFeed | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        fast = self.cached_feed
+        fast = self.fast_feed
         if fast is not None and scope["type"] == "http" and await fast.answer(scope, send):
             return
         await super().__call__(scope, receive, send)
@@ -142,11 +142,13 @@ def create_app(settings: ServiceSettings | None = None,
         # collector's reach, so collections on the request path scan only new garbage.
         gc.collect()
         gc.freeze()
-        app.cached_feed = CachedFeed(app.state.service, app.state.keyring, app.state.auth_on)
+        app.fast_feed = FastFeed(app.state.service, app.state.keyring, app.state.auth_on,
+                                 app.state.buckets, settings.feed_threads)
         try:
             yield
         finally:
-            app.cached_feed = None
+            app.fast_feed.close()
+            app.fast_feed = None
             app.state.service.close()  # flush telemetry buffers, stop background threads
             gc.unfreeze()
 

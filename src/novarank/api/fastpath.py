@@ -1,29 +1,38 @@
-"""The cached feed answered before the framework: a pure-ASGI path for L1 hits.
+"""The feed answered before the framework: a pure-ASGI path for `GET /v1/users/{u}/feed`.
 
 A cached feed is a few dict lookups and one orjson call, ~20 µs of our code in process;
 FastAPI's routing, middleware and dependency machinery around it cost several times that
 (one core: ~4,900 req/s through the route, ~11,700 through this path; bench_versions.py
-and bench_floor.py). So `GET
-/v1/users/{user_id}/feed` is tried here first, with the same key check, parameters,
-metrics and telemetry as the route; anything this path does not answer itself — no L1
-hit, a missing or refused key, a malformed parameter, the admin headers, any error —
-goes on to the full app unchanged, which answers it exactly as before (the route, its
-errors and their telemetry). Nothing a client or an operator relies on is skipped: the
-request and ranking events are emitted by the feed path, the request counter and
-latency are the ones RequestMetrics records.
+and bench_floor.py). A miss pays the same toll plus anyio's hop to a worker thread, about
+a third of a miss's whole cost (bench_peer.py). So the feed is tried here first, with the
+route's key check, parameters, miss budget, metrics and telemetry: an L1 hit is answered
+on the event loop, a miss is ranked on this path's own thread pool (the state and L2
+reads block) and answered from there.
+
+Anything this path does not answer itself — a missing or refused key, a malformed
+parameter, an exhausted miss budget, the admin headers (audited, so they take the way the
+audit trail sees) — goes on to the full app unchanged, which answers it exactly as before.
+A miss that fails is not ranked again: its error rides in the scope to the route
+(`FAILED`), which raises it, so the app's handlers answer and count it once. Nothing a
+client or an operator relies on is skipped: the request and ranking events are emitted by
+the feed path, the request counter and latency are the ones RequestMetrics records.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.types import Scope, Send
 
 from novarank.api.auth import bearer
-from novarank.api.routes.feeds import CURSOR
-from novarank.keys import Keyring
+from novarank.api.ratelimit import Buckets, caller
+from novarank.api.routes.feeds import CURSOR, FAILED
+from novarank.errors import RateLimited
+from novarank.keys import Keyring, Principal
 
 PREFIX, SUFFIX = "/v1/users/", "/feed"
 TEMPLATE = "/v1/users/{user_id}/feed"  # the route's label in the request metrics
@@ -55,46 +64,66 @@ def feed_params(query: bytes) -> tuple[int, str | None] | None:
     return k, cursor
 
 
-class CachedFeed:
-    """Answers L1 hits of the feed; `answer` returns False for everything else."""
+class FastFeed:
+    """Answers the feed's hits and misses; `answer` returns False for everything else."""
 
-    def __init__(self, service: Any, keyring: Keyring, auth_on: bool) -> None:
+    def __init__(self, service: Any, keyring: Keyring, auth_on: bool, buckets: Buckets,
+                 threads: int) -> None:
         self.service, self.keyring, self.auth_on = service, keyring, auth_on
+        self.buckets = buckets
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="nr-feed")
         m = service.metrics
         self._ok = m.of(m.requests, TEMPLATE, "200")
         self._latency = m.of(m.request_latency, TEMPLATE, "all")
 
-    def _allowed(self, headers: list[tuple[bytes, bytes]]) -> bool:
-        """The read scope, as `authorize` checks it; admin-only headers go the full way."""
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+    def _caller(self, headers: list[tuple[bytes, bytes]]) -> tuple[bool, Principal | None]:
+        """(may this path answer, the key's principal: None in development mode). Not for
+        no or a refused key, nor for the admin-only headers."""
         auth = None
         for name, value in headers:
             if name == b"authorization":
                 auth = value
             elif name == b"x-variant-override" or (
                     name == b"cache-control" and b"no-cache" in value):
-                return False
+                return False, None
         if not self.auth_on:
-            return True
+            return True, None
         principal = bearer(self.keyring, auth.decode("latin-1")) if auth else None
-        return principal is not None and principal.may("read")
+        return principal is not None and principal.may("read"), principal
 
     async def answer(self, scope: Scope, send: Send) -> bool:
         t0 = time.perf_counter()
         if scope["method"] != "GET":
             return False
         user = feed_user(scope["path"])
-        if user is None or not self._allowed(scope["headers"]):
+        if user is None:
             return False
+        allowed, principal = self._caller(scope["headers"])
         params = feed_params(scope["query_string"])
-        if params is None:
+        if not allowed or params is None:
             return False
+        k, cursor = params
+        feeds = self.service.feeds
         try:
-            page = self.service.feeds.from_l1(user, params[0], params[1],
-                                              count_failures=False)
+            page = feeds.from_l1(user, k, cursor, count_failures=False)
         except Exception:  # the full app meets it again, answers and counts it
             return False
         if page is None:
-            return False
+            client = scope.get("client")
+            who, rate = caller(principal, client[0] if client else None, "miss")
+            try:
+                self.buckets.take(who, "miss", 1.0, rate)
+            except RateLimited:  # nothing spent: the full app refuses it with 429
+                return False
+            try:
+                page = await asyncio.get_running_loop().run_in_executor(
+                    self.pool, feeds.feed, user, k, cursor)
+            except Exception as exc:  # ranked once: the route raises it, the app answers
+                scope[FAILED] = exc
+                return False
         body = page.json()
         await send({"type": "http.response.start", "status": 200,
                     "headers": [*HEADERS, (b"content-length", str(len(body)).encode())]})

@@ -46,7 +46,7 @@ class _Validation:
             nb = rec.neighbour_scores(p)
             cands = rec.candidates(p, nb)
             comps = rec.components(p, cands, model.as_of, nb)
-            z = np.column_stack([standardize(comps[:, c]) for c in range(comps.shape[1])])
+            z = standardize(comps)
             rows.append(z)
             masks.append(~np.isin(cands, p.seen))
             truths.append(np.isin(cands, holdout.truth[u]))

@@ -8,14 +8,17 @@ LN2 = np.log(2.0)
 
 
 def standardize(x: np.ndarray) -> np.ndarray:
-    """z-score over the candidate set; a constant column carries no information -> zeros."""
+    """z-score over the candidate set, each column of a 2-D array on its own (one pass for
+    all signals); a constant column carries no information -> zeros."""
     x = np.asarray(x, dtype=np.float32)
     if x.size == 0:
         return x
-    sd = float(x.std())
-    if sd < 1e-9:
-        return np.zeros_like(x)
-    return (x - float(x.mean())) / sd
+    sd = x.std(axis=0)
+    flat = sd < 1e-9
+    z = (x - x.mean(axis=0)) / np.where(flat, 1.0, sd).astype(np.float32)
+    if flat.any():
+        z[..., flat] = 0.0
+    return z
 
 
 def decay(age_s: np.ndarray, half_life_s: float) -> np.ndarray:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from novarank.candidates.ann import ItemIndex
-from novarank.config import RankerConfig
+from novarank.config import SIGNALS, RankerConfig
 from novarank.data.events import PREFERENCE_WEIGHT, SEEN_EVENTS, Event
 from novarank.errors import ConfigError
 from novarank.model import Model
@@ -24,6 +25,9 @@ from novarank.stores.state import Engagement
 DAY = 86_400
 # raw per-candidate inputs, before they are folded into the five signals
 TRENDING_Z_CAP = 3.0
+# neighbour sums go through a catalog-wide array when it is at most this many times
+# longer than the neighbour lists (a scan is then cheaper than sorting them)
+DENSE_SUM_RATIO = 16
 COMPONENTS = ("item_item", "als", "freshness", "trending", "affinity", "quality")
 
 
@@ -53,6 +57,28 @@ class Ranked:
     backfill: np.ndarray  # item indices appended from trending
 
 
+@dataclass(frozen=True)
+class Rows:
+    """A CSR matrix's arrays, typed (scipy ships no type stubs: the boundary is here)."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    columns: int
+
+    @classmethod
+    def of(cls, m: Any) -> Rows:
+        return cls(m.indptr, m.indices, m.data, int(m.shape[1]))
+
+    def entries(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(positions into indices/data of the given rows' entries, end to end; entries
+        per row), without scipy's fancy indexing (which costs more than the sums it feeds)."""
+        starts = self.indptr[rows]
+        counts = self.indptr[rows + 1] - starts
+        total = int(counts.sum())
+        return np.arange(total) + np.repeat(starts - (np.cumsum(counts) - counts), counts), counts
+
+
 class Recommender:
     """Scores one user at a time over a release; safe to share across threads.
 
@@ -65,6 +91,7 @@ class Recommender:
         self.ranker = ranker or model.config.ranker
         self._user_index = {u: i for i, u in enumerate(model.user_ids.tolist())}
         self.catalog = CatalogView.from_model(model)
+        self._neighbours = Rows.of(model.item_item)
         self.full_scan = model.n_items <= self.ranker.full_scan_max
         self.index = index or model.build_index()
 
@@ -110,20 +137,28 @@ class Recommender:
 
     # ---- candidates ----------------------------------------------------------------------
     def neighbour_scores(self, p: UserProfile) -> tuple[np.ndarray, np.ndarray]:
-        """(items, summed neighbour similarity weighted by recency) over the user's history."""
-        recent = p.recent[p.recent < self.model.n_items]  # upserted items have no neighbours
+        """(items, summed neighbour similarity weighted by recency) over the user's history.
+
+        A user's neighbour lists run to thousands of entries (ML-100K: ~13,000 for the
+        median user); they are summed by item with one bincount, over the whole catalog
+        when it is small next to them, else over their sorted distinct items."""
+        known = p.recent < self.model.n_items  # upserted items have no neighbours
+        recent = p.recent[known]
         if not len(recent):
             return np.empty(0, np.int64), np.empty(0, np.float32)
-        s = self.model.item_item
-        starts, ends = s.indptr[recent], s.indptr[recent + 1]
-        counts = ends - starts
-        if not counts.sum():
+        s = self._neighbours
+        idx, counts = s.entries(recent)
+        total = len(idx)
+        if not total:
             return np.empty(0, np.int64), np.empty(0, np.float32)
-        idx = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
-        weights = p.recency[p.recent < self.model.n_items]
-        items, inv = np.unique(s.indices[idx], return_inverse=True)
-        vals = np.bincount(inv, weights=s.data[idx] * np.repeat(weights, counts))
-        return items.astype(np.int64), vals.astype(np.float32)
+        found = s.indices[idx]
+        weights = s.data[idx] * np.repeat(p.recency[known], counts)
+        if s.columns <= DENSE_SUM_RATIO * total:
+            sums = np.bincount(found, weights=weights, minlength=s.columns)
+            items = np.flatnonzero(sums)  # stored similarities are > 0 (fit_item_item)
+            return items.astype(np.int64), sums[items].astype(np.float32)
+        items, inv = np.unique(found, return_inverse=True)
+        return items.astype(np.int64), np.bincount(inv, weights=weights).astype(np.float32)
 
     def candidates(self, p: UserProfile, nb: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         """Every item for small catalogs; else the union of the per-source budgets."""
@@ -143,37 +178,53 @@ class Recommender:
     # ---- signals -------------------------------------------------------------------------
     def components(self, p: UserProfile, cands: np.ndarray, now: int,
                    nb: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-        """(n_candidates, 6) raw inputs in COMPONENTS order."""
+        """(n_candidates, 6) raw inputs in COMPONENTS order, column-major: each input is
+        one contiguous column (standardising columns of a row-major array costs 3x).
+        `cands` are sorted and distinct (`candidates`), so as many as the catalog holds
+        are the whole catalog in order: then nothing is gathered by candidate."""
         m, r, cat = self.model, self.ranker, p.catalog
-        out = np.zeros((len(cands), len(COMPONENTS)), np.float32)
+        whole = len(cands) == cat.n_items
+        out = np.zeros((len(COMPONENTS), len(cands)), np.float32).T
         nb_items, nb_vals = nb if nb is not None else self.neighbour_scores(p)
-        if len(nb_items):
+        if whole:
+            out[nb_items, 0] = nb_vals
+        elif len(nb_items):
             at = np.minimum(np.searchsorted(nb_items, cands), len(nb_items) - 1)
             hit = nb_items[at] == cands
             out[hit, 0] = nb_vals[at[hit]]
         if p.index is not None:
-            known = cands < m.n_items
-            out[known, 1] = m.als_items[cands[known]] @ m.als_users[p.index]
+            taste = m.als_users[p.index]
+            if whole:  # upserted items (past the release's) have no factors
+                out[: m.n_items, 1] = m.als_items @ taste
+            else:
+                known = cands < m.n_items
+                out[known, 1] = m.als_items[cands[known]] @ taste
         out[:, 2] = decay(now - cat.published_at[cands], r.freshness_half_life_days * DAY)
         out[:, 3] = np.log1p(cat.trending[cands])
         if len(p.recent):
-            prof = np.asarray(cat.facets[p.recent].T @ p.recency).ravel()
+            f = Rows.of(cat.facets)
+            idx, counts = f.entries(p.recent)
+            prof = np.bincount(f.indices[idx], weights=f.data[idx] * np.repeat(p.recency, counts),
+                               minlength=f.columns)
             norm = np.linalg.norm(prof)
             if norm > 0:
-                out[:, 4] = cat.facets[cands] @ (prof / norm)
+                out[:, 4] = (cat.facets if whole else cat.facets[cands]) @ (prof / norm)
         out[:, 5] = cat.quality[cands]
         return out
 
     def signals(self, comps: np.ndarray) -> np.ndarray:
         """Fold the six raw inputs into the five standardised signals (SIGNALS order)."""
         a = self.ranker.als_mix
-        rel = (standardize(comps[:, 0]) + a * standardize(comps[:, 1])) / (1.0 + a)
+        z = standardize(comps)
+        out = np.empty((len(SIGNALS), len(comps)), np.float32).T  # column-major, as comps
+        out[:, 0] = (z[:, 0] + a * z[:, 1]) / (1.0 + a)
+        out[:, 1] = z[:, 2]
         # trending is the one signal clients write: one spike among near-zero counts would
         # stand sqrt(n) deviations out and outweigh everything (a single share took over
         # every feed); capped, no item's trending adds more than TRENDING_Z_CAP * weight
-        trending = np.clip(standardize(comps[:, 3]), -TRENDING_Z_CAP, TRENDING_Z_CAP)
-        return np.column_stack([rel, standardize(comps[:, 2]), trending,
-                                standardize(comps[:, 4]), standardize(comps[:, 5])])
+        out[:, 2] = np.clip(z[:, 3], -TRENDING_Z_CAP, TRENDING_Z_CAP)
+        out[:, 3:] = z[:, 4:]
+        return out
 
     # ---- the feed ----------------------------------------------------------------------------
     def _excluded(self, p: UserProfile, extra: np.ndarray | None = None) -> np.ndarray:

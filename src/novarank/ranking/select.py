@@ -36,14 +36,22 @@ def select_top_k(
         return Selection(np.empty(0, np.int64), np.empty(0, np.int64))
     items = np.asarray(items)
     ok = ~excluded[items]
-    # first occurrence only: a candidate listed twice is one item
-    _, first = np.unique(items, return_index=True)
-    unique = np.zeros(len(items), bool)
-    unique[first] = True
-    pos = np.flatnonzero(ok & unique)
-    pos = pos[np.argsort(-scores[pos], kind="stable")]
-    if creators is not None and creator_cap > 0:
+    if len(items) > 1 and not (items[1:] > items[:-1]).all():  # sorted distinct: no repeats
+        # first occurrence only: a candidate listed twice is one item
+        _, first = np.unique(items, return_index=True)
+        unique = np.zeros(len(items), bool)
+        unique[first] = True
+        ok &= unique
+    eligible = np.flatnonzero(ok)
+    capped = creators is not None and creator_cap > 0
+    pos = _best_first(eligible, scores, 2 * k if capped else k)
+    if capped:
+        assert creators is not None
         pos = _cap_creators(pos, creators[items[pos]], k, creator_cap)
+        if len(pos) < len(eligible) and _heads(creators[items[pos]], creator_cap) < k:
+            # the creator cap reached past the best 2k: rank them all
+            every = _best_first(eligible, scores, len(eligible))
+            pos = _cap_creators(every, creators[items[every]], k, creator_cap)
     ranked = pos[:k]
     missing = k - len(ranked)
     backfill = np.empty(0, np.int64)
@@ -55,20 +63,41 @@ def select_top_k(
     return Selection(ranked.astype(np.int64), backfill)
 
 
+def _best_first(pos: np.ndarray, scores: np.ndarray, m: int) -> np.ndarray:
+    """The positions of the best `m` scores (all of them tied with the m-th too), best
+    first, ties in position order: the head of a stable sort of all of `pos`, without
+    sorting the rest (a 200-item window out of thousands of candidates)."""
+    s = scores[pos]
+    if m < len(pos):
+        keep = s >= np.partition(s, len(s) - m)[len(s) - m]
+        pos, s = pos[keep], s[keep]
+    return pos[np.argsort(-s, kind="stable")]
+
+
+def _heads(creator: np.ndarray, cap: int) -> int:
+    """How many items the creator cap lets into the head: all without a creator, up to
+    `cap` of each creator."""
+    solo = int((creator < 0).sum())
+    _, per = np.unique(creator[creator >= 0], return_counts=True)
+    return solo + int(np.minimum(per, cap).sum())
+
+
 def _cap_creators(pos: np.ndarray, creator: np.ndarray, k: int, cap: int) -> np.ndarray:
-    """Reorder so that at most `cap` items per creator come first; overflow goes last."""
-    head: list[int] = []
-    overflow: list[int] = []
-    counts: dict[int, int] = {}
-    for p, c in zip(pos.tolist(), creator.tolist(), strict=True):
-        if c < 0:
-            head.append(p)
-        elif counts.get(c, 0) < cap:
-            counts[c] = counts.get(c, 0) + 1
-            head.append(p)
-        else:
-            overflow.append(p)
-        if len(head) >= k:
-            break
-    rest = pos[len(head) + len(overflow):]
-    return np.array(head + overflow + rest.tolist(), dtype=np.int64)
+    """Reorder so that at most `cap` items per creator come first; overflow goes last.
+
+    Walking `pos` in order until `k` items are in the head: an item joins the head when
+    it has no creator (id < 0) or fewer than `cap` earlier items of its creator; the
+    others overflow. Positions after the k-th head item keep their order at the end."""
+    if not (creator >= 0).any():
+        return pos
+    by_creator = np.argsort(creator, kind="stable")
+    sorted_c = creator[by_creator]
+    group_start = np.flatnonzero(np.r_[True, sorted_c[1:] != sorted_c[:-1]])
+    earlier = np.empty(len(pos), np.int64)  # same-creator items before this one
+    earlier[by_creator] = np.arange(len(pos)) - np.repeat(group_start,
+                                                          np.diff(np.r_[group_start, len(pos)]))
+    head = (creator < 0) | (earlier < cap)
+    nth = np.flatnonzero(head)
+    cut = int(nth[k - 1]) + 1 if len(nth) >= k else len(pos)
+    seen = pos[:cut]
+    return np.concatenate([seen[head[:cut]], seen[~head[:cut]], pos[cut:]]).astype(np.int64)

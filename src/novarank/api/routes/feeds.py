@@ -22,6 +22,7 @@ K = Annotated[int, Query(description="items to return")]
 
 
 CURSOR = re.compile(r"^[A-Za-z0-9_-]{1,200}$")  # an opaque next_cursor: well-formed or 422
+FAILED = "novarank.feed_failed"  # scope key: the fast path's miss failed with this error
 FEED_PARAMS = [
     {"name": "k", "in": "query", "required": False,
      "description": "items per page (1..feed_window)",
@@ -62,6 +63,9 @@ async def feed(request: Request, user_id: str) -> Response:
     refresh = "no-cache" in headers.get("cache-control", "")
     if x_variant_override is not None or refresh:
         authorize(request, "admin")  # QA and probes: admins only
+    failed = request.scope.pop(FAILED, None)
+    if failed is not None:  # ranked on the fast path (api/fastpath.py), failed there
+        raise failed
     page = None if refresh else service.feeds.from_l1(user_id, k, cursor, x_variant_override)
     if page is None:
         spend(request, "miss")  # ranking (or an L2 read) costs the key's miss budget
