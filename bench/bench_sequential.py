@@ -1,14 +1,21 @@
-"""False rollbacks and detection of the canary's rate tests, old judge against new, on the
-same simulated traffic.
+"""False rollbacks and detection of the canary's tests, old judge against new, on the same
+simulated traffic.
 
-Each simulated rollout step looks `--looks` times (500 users per arm per look, as the
-controller re-reads the lake every tick). The old judge is the controller's rule before
-the sequential engine: a one-sided two-proportion z-test at `early_alpha` on every look
-and at `alpha` on the last. The new judge reads the always-valid p-value
-(launch/sequential.py) at `sequential_alpha` (0.05, the whole step's false-rollback
-budget) on every look; "new at 0.01" is the same at the fixed-horizon `alpha`.
-"Peeking z" is a plain z-test at 0.05 read at every look. The evidence is judged alone
-here; the practical margins apply equally to both judges.
+Each simulated rollout step looks `--looks` times (500 users per arm per look for the
+rates, 20 feeds per arm per look for latency, as the controller re-reads the lake every
+tick). The old judge is the controller's rule before the sequential engine: a one-sided
+fixed-horizon test (two-proportion z-test for rates, Mann-Whitney U for latency) at
+OLD_EARLY_ALPHA on every look and at OLD_ALPHA on the last. The new judge reads the
+always-valid p-value (analytics/sequential.py) on every look at its guardrail's share of
+`sequential_alpha` (0.05, the whole step's false-rollback budget, split over the
+guardrails). The rate and latency scenarios judge
+the evidence alone (the practical margins apply to both judges alike); the cohort
+scenarios apply the margins too, since a harm to one cohort only shows against them: the
+overall CTR of "ab_ctr_cold_minus_40pct" falls 6%, inside the 10% margin. "aa_overall"
+is a step judged on every A/A guardrail at once (error rate, latency, CTR overall and by
+cohort): rolled back when any of them is. "Peeking"
+is the fixed-horizon test at 0.05 read at every look. The evidence is judged alone here;
+the practical margins apply equally to both judges.
 
 Run: .venv/bin/python bench/bench_sequential.py [--runs 2000 --looks 100]
 """
@@ -21,16 +28,27 @@ import numpy as np
 from scipy import stats
 
 from common import write
-from novarank.launch.sequential import TAU, greater_p, rate_difference
+from novarank.analytics.sequential import LATENCY_FLOOR_MS, TAU, greater_p, rate_difference
+from novarank.launch.canary import GUARDRAILS, check_level
 from novarank.online.releases import RolloutPolicy
 
 PER_LOOK = 500
-SCENARIOS = {  # name -> (guardrail, base rate, canary's change; CTR falls = harm)
+LATENCY_PER_LOOK = 20
+LATENCY_SIGMA = 0.6  # log-normal feed latency: p99 ~4x the median, as a miss mix looks
+OLD_EARLY_ALPHA, OLD_ALPHA = 0.001, 0.01  # the fixed-horizon judge's two levels
+SCENARIOS = {  # name -> (guardrail, base, canary's change; CTR falls = harm)
     "aa_error_rate": ("error_rate", 0.01, 0.0),
     "aa_ctr": ("ctr", 0.10, 0.0),
+    "aa_latency": ("latency", 5.0, 0.0),  # median ms; change: relative
     "ab_error_rate_plus_0_5pp": ("error_rate", 0.01, 0.005),
     "ab_ctr_minus_10pct": ("ctr", 0.10, -0.01),
+    "ab_latency_plus_20pct": ("latency", 5.0, 0.2),
+    # CTR overall and per cohort, margins applied: cold users' CTR -40%, the others' as is
+    "aa_ctr_by_cohort": ("ctr_by_cohort", 0.10, 0.0),
+    "ab_ctr_cold_minus_40pct": ("ctr_by_cohort", 0.10, -0.04),
 }
+COHORT_SHARES = {"new": 0.05, "cold": 0.15, "light": 0.20, "medium": 0.35, "heavy": 0.25}
+OVERALL = ("aa_error_rate", "aa_latency", "aa_ctr_by_cohort")  # every guardrail of a step
 
 
 def wilson(k: int, n: int) -> list[float]:
@@ -41,29 +59,94 @@ def wilson(k: int, n: int) -> list[float]:
             round(float((centre + half) / (1 + z * z / n)), 5)]
 
 
+def _first(flagged: np.ndarray) -> np.ndarray:
+    """Per run, the first look (1-based) flagged, 0 for never."""
+    return np.where(flagged.any(axis=1), flagged.argmax(axis=1) + 1, 0)
+
+
+def _judges(fixed_p: np.ndarray, seq_p: np.ndarray) -> dict[str, np.ndarray]:
+    last = np.zeros(fixed_p.shape[1], bool)
+    last[-1] = True
+    return {"peeking_0.05": _first(fixed_p < 0.05),
+            "old_judge": _first((fixed_p < OLD_EARLY_ALPHA) | (last & (fixed_p < OLD_ALPHA))),
+            # always valid: the controller reads it at one level on every look
+            "new_judge": _first(seq_p < check_level(RolloutPolicy()))}
+
+
 def simulate(guardrail: str, base: float, change: float, runs: int, looks: int,
              seed: int) -> dict[str, np.ndarray]:
     """Per judge, the first look (1-based) at which it rolls back, 0 for never."""
     rng = np.random.default_rng(seed)
+    if guardrail == "latency":
+        return simulate_latency(base, change, runs, looks, rng)
+    if guardrail == "ctr_by_cohort":
+        return simulate_cohorts(base, change, runs, looks, rng)
     canary = np.cumsum(rng.binomial(PER_LOOK, base + change, (runs, looks)), axis=1)
     stable = np.cumsum(rng.binomial(PER_LOOK, base, (runs, looks)), axis=1)
     n = PER_LOOK * np.arange(1, looks + 1)
     harm = (canary, n, stable, n) if guardrail == "error_rate" else (stable, n, canary, n)
     est, var = rate_difference(*harm)
-    z_p = stats.norm.sf(est / np.sqrt(var))
-    seq_p = greater_p(est, var, TAU[guardrail])
+    return _judges(stats.norm.sf(est / np.sqrt(var)), greater_p(est, var, TAU[guardrail]))
+
+
+def simulate_cohorts(base: float, cold_change: float, runs: int, looks: int,
+                     rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """CTR overall and in each cohort (COHORT_SHARES of the impressions), the cold
+    cohort's CTR moved by `cold_change`. A judge rolls back when a check has evidence and
+    a drop past the policy's margin; the new judge reads each cohort at its share of the
+    cohort guardrail's budget, the old judge reads every check at its fixed levels."""
     policy = RolloutPolicy()
+    level = check_level(policy)
+    steps = np.arange(1, looks + 1)
+    shown = {g: int(PER_LOOK * share) for g, share in COHORT_SHARES.items()}
+    canary = {g: np.cumsum(rng.binomial(n, base + (cold_change if g == "cold" else 0.0),
+                                        (runs, looks)), axis=1) for g, n in shown.items()}
+    stable = {g: np.cumsum(rng.binomial(n, base, (runs, looks)), axis=1)
+              for g, n in shown.items()}
+    groups = {g: (canary[g], stable[g], n * steps) for g, n in shown.items()}
+    groups["all"] = (sum(canary.values()), sum(stable.values()), PER_LOOK * steps)
+    flags: dict[str, np.ndarray] = {}
     last = np.zeros(looks, bool)
     last[-1] = True
+    for g, (c, st, n) in groups.items():
+        est, var = rate_difference(st, n, c, n)
+        harm = 1 - (c / n) / np.maximum(st / n, 1e-12) > policy.max_ctr_drop
+        fixed = stats.norm.sf(est / np.sqrt(var))
+        seq = greater_p(est, var, TAU["ctr"])
+        share = 1.0 if g == "all" else 1.0 / len(COHORT_SHARES)
+        for judge, hit in (("peeking_0.05", fixed < 0.05),
+                           ("old_judge", (fixed < OLD_EARLY_ALPHA) | (last & (fixed < OLD_ALPHA))),
+                           ("new_judge", seq < level * share)):
+            flags[judge] = flags.get(judge, np.zeros((runs, looks), bool)) | (hit & harm)
+    return {judge: _first(f) for judge, f in flags.items()}
 
-    def first(flagged: np.ndarray) -> np.ndarray:
-        return np.where(flagged.any(axis=1), flagged.argmax(axis=1) + 1, 0)
 
-    return {"peeking_z_0.05": first(z_p < 0.05),
-            "old_judge": first((z_p < policy.early_alpha) | (last & (z_p < policy.alpha))),
-            # always valid: the controller reads it at one level on every look
-            "new_judge": first(seq_p < policy.sequential_alpha),
-            "new_at_alpha_0.01": first(seq_p < policy.alpha)}
+def simulate_latency(median_ms: float, change: float, runs: int, looks: int,
+                     rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Log-normal latencies, the canary's `change` slower; the new judge's statistic is
+    latency_greater_p's (mean log difference), from running sums."""
+    shape = (runs, looks * LATENCY_PER_LOOK)
+    stable = median_ms * rng.lognormal(0.0, LATENCY_SIGMA, shape)
+    canary = median_ms * (1 + change) * rng.lognormal(0.0, LATENCY_SIGMA, shape)
+    ends = LATENCY_PER_LOOK * np.arange(1, looks + 1)
+
+    def running(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lx = np.log(np.maximum(x, LATENCY_FLOOR_MS))
+        s1, s2 = np.cumsum(lx, axis=1)[:, ends - 1], np.cumsum(lx * lx, axis=1)[:, ends - 1]
+        mean = s1 / ends
+        return mean, (s2 - ends * mean * mean) / (ends - 1) / ends  # var of the mean
+
+    (mc, vc), (ms, vs) = running(canary), running(stable)
+    seq_p = greater_p(mc - ms, vc + vs, TAU["latency"])
+    fixed_p = np.column_stack([stats.mannwhitneyu(canary[:, :e], stable[:, :e], axis=1,
+                                                  alternative="greater").pvalue for e in ends])
+    return _judges(fixed_p, seq_p)
+
+
+def overall(firsts: list[np.ndarray]) -> np.ndarray:
+    """The first look at which any of the guardrails rolls back (0: none does)."""
+    looks = np.stack([np.where(f > 0, f, np.iinfo(np.int64).max) for f in firsts]).min(axis=0)
+    return np.where(looks == np.iinfo(np.int64).max, 0, looks)
 
 
 def summarise(first: np.ndarray) -> dict:
@@ -75,16 +158,17 @@ def summarise(first: np.ndarray) -> dict:
             if len(caught) else None}
 
 
-def verdict(out: dict, alpha: float = 0.05) -> dict[str, bool]:
+def verdict(out: dict, alpha: float = 0.05, power: float = 0.95) -> dict[str, bool]:
     """A/A: the new judge's false rollbacks within alpha (the upper end of their 95%
-    interval); A/B: it catches each harm as often as the old judge (within 2 points)."""
+    interval), each guardrail alone and all at once; A/B: it catches each harm within
+    the step in at least `power` of the runs."""
     ok = {}
     for name, r in out.items():
-        new, old = r["new_judge"], r["old_judge"]
+        new = r["new_judge"]
         if name.startswith("aa_"):
             ok[f"{name}_false_rollbacks_within_alpha"] = new["rollback_rate_ci95"][1] <= alpha
         else:
-            ok[f"{name}_caught_as_often"] = new["rollback_rate"] >= old["rollback_rate"] - 0.02
+            ok[f"{name}_caught"] = new["rollback_rate"] >= power
     return ok
 
 
@@ -94,15 +178,20 @@ def main() -> None:
     ap.add_argument("--looks", type=int, default=100)
     args = ap.parse_args()
     out = {}
+    every = {}
     for seed, (name, (guardrail, base, change)) in enumerate(SCENARIOS.items()):
-        firsts = simulate(guardrail, base, change, args.runs, args.looks, seed)
-        out[name] = {judge: summarise(f) for judge, f in firsts.items()}
+        every[name] = simulate(guardrail, base, change, args.runs, args.looks, seed)
+        out[name] = {judge: summarise(f) for judge, f in every[name].items()}
+    out["aa_overall"] = {judge: summarise(overall([every[n][judge] for n in OVERALL]))
+                         for judge in every["aa_error_rate"]}
     write("sequential", {"runs": args.runs, "looks": args.looks, "users_per_arm_per_look":
                          PER_LOOK, "scenarios": {k: {"guardrail": g, "base": b, "change": c}
                                                  for k, (g, b, c) in SCENARIOS.items()},
-                         "policy": {"early_alpha": RolloutPolicy().early_alpha,
-                                    "alpha": RolloutPolicy().alpha,
-                                    "sequential_alpha": RolloutPolicy().sequential_alpha},
+                         "latency_feeds_per_arm_per_look": LATENCY_PER_LOOK,
+                         "policy": {"early_alpha": OLD_EARLY_ALPHA, "alpha": OLD_ALPHA,
+                                    "sequential_alpha": RolloutPolicy().sequential_alpha,
+                                    "guardrails": len(GUARDRAILS),
+                                    "per_guardrail": check_level(RolloutPolicy())},
                          "results": out, "pass": verdict(out)})
 
 

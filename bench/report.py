@@ -388,15 +388,20 @@ def floor(r: dict) -> list[str]:
 
 def sequential(r: dict) -> list[str]:
     names = {"peeking_z_0.05": "plain z-test at 0.05, read every look",
-             "old_judge": f"old: z-test at {r['policy']['early_alpha']:g} every look, "
-                          f"{r['policy']['alpha']:g} at the last",
-             "new_judge": f"new: always-valid at {r['policy']['sequential_alpha']:g}, "
-                          "every look",
+             "peeking_0.05": "fixed-horizon test at 0.05, read every look",
+             "old_judge": f"old: fixed-horizon test at {r['policy']['early_alpha']:g} every "
+                          f"look, {r['policy']['alpha']:g} at the last",
+             "new_judge": f"new: always-valid, every look, {r['policy']['sequential_alpha']:g}"
+                          " per step over every guardrail",
              "new_at_alpha_0.01": f"new: always-valid at {r['policy']['alpha']:g}, every look"}
     out = [f"## Canary rate tests under continuous monitoring ({r['measured_at']})", "",
            f"`python bench/bench_sequential.py` · {r['runs']:,} simulated steps per scenario, "
-           f"{r['looks']} looks each, {r['users_per_arm_per_look']} users per arm per look; "
-           "the evidence alone (the practical margins apply to every judge alike). A/A: "
+           f"{r['looks']} looks each, {r['users_per_arm_per_look']} users per arm per look "
+           f"({r.get('latency_feeds_per_arm_per_look', '—')} feeds for latency, log-normal); "
+           "fixed-horizon tests: z-test on rates, Mann-Whitney U on latency; the rate and "
+           "latency scenarios judge the evidence alone (the practical margins apply to every "
+           "judge alike), the cohort scenarios apply the margins too (cold users' CTR -40% "
+           "moves the overall CTR 6%, inside its 10% margin). A/A: "
            "the rate of false rollbacks (95% Wilson interval); A/B: how often the harm is "
            "caught by the step's end, and the median look at which it is.", "",
            "| scenario | judge | rollbacks | 95% interval | median look |",
@@ -407,8 +412,14 @@ def sequential(r: dict) -> list[str]:
             look = x["median_looks_to_rollback"]
             out.append(f"| {scen} | {names.get(judge, judge)} | {x['rollback_rate']:.2%} | "
                        f"{lo:.2%}-{hi:.2%} | {look if look is not None else '—'} |")
-    out += ["", "Verdict (false rollbacks ≤ 5% at the interval's upper end; each harm caught "
-            "as often as by the old judge, within 2 points) → " + ", ".join(
+    per = r["policy"].get("per_guardrail")
+    out += ["", (f"The new judge reads each of {r['policy']['guardrails']} guardrails at "
+                 f"{per:g}, its share of the step's budget of "
+                 f"{r['policy']['sequential_alpha']:g} (the cohort guardrail's share split "
+                 "over the five cohorts); aa_overall is a step judged on every A/A guardrail "
+                 "at once (error rate, latency, CTR overall and by cohort). " if per else "") +
+            "Verdict (false rollbacks ≤ 5% at the interval's upper end, each guardrail and "
+            "all at once; each harm caught within the step in ≥ 95% of runs) → " + ", ".join(
                 f"{k.replace('_', ' ')} **{_ok(v)}**" for k, v in r["pass"].items()) + ".", ""]
     return out
 

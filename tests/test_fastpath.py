@@ -80,6 +80,22 @@ def test_the_hit_emits_its_request_and_ranking_events(small_release, tmp_path):
         assert len(rows) == 1, kind
         if kind == "ranking":
             assert rows[0]["items"] == [i["item_id"] for i in hit["items"]]
+        else:  # the user's cohort, what the canary's per-cohort guardrails group by
+            assert rows[0]["cohort"] in ("cold", "light", "medium", "heavy")
+
+
+def test_a_newcomers_feed_is_tagged_with_the_new_cohort(small_release, tmp_path):
+    import pyarrow.parquet as pq
+
+    path, _, _ = small_release
+    settings = ServiceSettings(release=path, state_url=f"sqlite:///{tmp_path}/s.db",
+                               events_url=f"file://{tmp_path}/lake")
+    with TestClient(create_app(settings)) as c:
+        ids = [c.get(f"/v1/users/never-seen-{i}/feed?k=3").json()["request_id"]
+               for i in range(2)]  # the second is the shared cold window's hit
+    parts = (tmp_path / "lake" / "events" / "request").glob("event_date=*/part-*.parquet")
+    rows = {r["request_id"]: r for p in parts for r in pq.read_table(p).to_pylist()}
+    assert [rows[i]["cohort"] for i in ids] == ["new", "new"]
 
 
 @pytest.mark.parametrize("query,headers,status", [

@@ -145,7 +145,8 @@ def test_rollup_and_tiles_commands(day_of_traffic):
     out = _json.loads(res.output)
     assert out["health"]["requests"] == counts["feeds"]
     assert {m["metric"] for m in out["outcomes"]["metrics"]} == {
-        "ctr", "allocation_srm_p", "allocation_max_deviation", "recall", "recall_lift_low"}
+        "ctr", "allocation_srm_p", "allocation_max_deviation", "recall", "recall_lift_low",
+        "ctr_lift_treatment_a", "cuped_lift_treatment_a"}  # the experiment, beside them
     res = runner.invoke(app, ["rollup", "--lake", str(lake), "--date", "22/11/2026"])
     assert res.exit_code == 2 and "YYYY-MM-DD" in res.output
 
@@ -289,3 +290,25 @@ def test_a_window_counts_only_what_happened_after_it_opened(day_of_traffic, tmp_
     full = next(r for r in whole.tables["daily_requests"] if r["level"] == "all")
     assert full["requests"] == counts["feeds"] + 9
     assert health(part)["requests"] == 9
+
+
+def test_a_part_from_before_a_column_was_added_is_still_read(tmp_path):
+    """`cohort` joined the request schema as a nullable column; older parts lack it and
+    are read (as null), while a part missing an original column is still refused."""
+    from novarank.analytics.lake import scan
+    from novarank.telemetry.schemas import SCHEMAS
+
+    date = "2026-12-01"
+    ts = int(datetime.strptime(date, "%Y-%m-%d").replace(tzinfo=UTC).timestamp() * 1000)
+    folder = tmp_path / "events" / "request" / f"event_date={date}"
+    folder.mkdir(parents=True)
+    schema = SCHEMAS["request"]
+    old = pa.schema([f for f in schema if f.name != "cohort"])
+    pq.write_table(pa.Table.from_pylist([{"event_id": "e1", "ts": ts, "route": "feed"}],
+                                        schema=old), folder / "part-1-old.parquet")
+    broken = pa.schema([f for f in schema if f.name != "route"])
+    pq.write_table(pa.Table.from_pylist([{"event_id": "e2", "ts": ts}], schema=broken),
+                   folder / "part-2-broken.parquet")
+    found = scan(tmp_path, date)
+    assert [p.name for p in found.files["request"]] == ["part-1-old.parquet"]
+    assert [b["reason"] for b in found.bad] == ["missing column 'route'"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from novarank.telemetry.schemas import SCHEMAS
+from novarank.telemetry.schemas import ADDED, SCHEMAS
 from novarank.telemetry.sinks import read_ledger
 
 
@@ -38,10 +38,15 @@ def partition(lake: Path, kind: str, date: str) -> Path:
     return lake / "events" / kind / f"event_date={date}"
 
 
-def _compatible(found: pa.Schema, expected: pa.Schema) -> str | None:
+def _compatible(found: pa.Schema, expected: pa.Schema, added: frozenset[str] = frozenset()
+                ) -> str | None:
+    """Why a part cannot be read as `expected`, or None. A column of `added` may be missing
+    (the part predates it: read as null)."""
     for f in expected:
         i = found.get_field_index(f.name)
         if i < 0:
+            if f.name in added:
+                continue
             return f"missing column '{f.name}'"
         if not found.field(i).type.equals(f.type):
             return f"column '{f.name}' is {found.field(i).type}, expected {f.type}"
@@ -60,7 +65,8 @@ def scan(lake: str | Path, date: str, since: float | None = None) -> Scan:
             try:
                 if since is not None and path.stat().st_mtime < since:
                     continue
-                reason = _compatible(pq.read_schema(path), schema)
+                reason = _compatible(pq.read_schema(path), schema,
+                                     ADDED.get(kind, frozenset()))
             except (pa.ArrowInvalid, OSError) as exc:
                 reason = f"unreadable: {exc}"
             if reason is None:

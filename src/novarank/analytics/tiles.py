@@ -12,8 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from novarank.analytics.quality import OfflineQuality
+from novarank.analytics.sequential import TAU, confidence_radius, rate_difference, rate_two_sided_p
 from novarank.analytics.slo import HEALTH, OUTCOMES, QUALITY, Objective
 from novarank.analytics.srm import sample_ratio
+
+EXPERIMENT_ALPHA = 0.05  # the experiment rows' always-valid level
 
 
 def status_of(obj: Objective, value: float | None, samples: int) -> dict[str, Any]:
@@ -66,8 +69,10 @@ def quality_rows(quality: OfflineQuality | None, floor: float = 0.0
 
 
 def outcomes(summary: dict[str, Any], split: dict[str, float] | None = None,
-             quality: OfflineQuality | None = None, recall_floor: float = 0.0
-             ) -> dict[str, Any]:
+             quality: OfflineQuality | None = None, recall_floor: float = 0.0,
+             lifts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The day's outcomes against their objectives; `lifts` (analytics/cuped.py) adds each
+    variant's clicks per user against the control, CUPED-adjusted."""
     out = summary["tables"]["daily_outcomes"]
     total = next((r for r in out if r["level"] == "all"), None)
     imps = total["impressions"] if total else 0
@@ -88,12 +93,69 @@ def outcomes(summary: dict[str, Any], split: dict[str, float] | None = None,
             shown("Traffic allocation (max share deviation)", "allocation_max_deviation",
                   srm["max_deviation"] if srm else None, n if srm else 0,
                   f"by {unit}; judged by the SRM p-value above"),
+            *experiment_rows(out, split), *(cuped_row(r) for r in lifts or []),
             *quality_rows(quality, recall_floor)]
     return {"tile": "outcomes", "date": summary["date"], "metrics": rows,
             "status": overall(rows), "allocation": allocation,
             "planned_split": split or {},
             "catalog_coverage": (total["items_shown"] / catalog) if total and catalog else None,
             "per_variant": [r for r in out if r["level"] == "group"]}
+
+
+def experiment_rows(out: list[dict[str, Any]], split: dict[str, float] | None
+                    ) -> list[dict[str, Any]]:
+    """Each variant's CTR against the control (`control`, else the largest planned share),
+    judged by the sequential engine the canary uses: an always-valid two-sided p-value and
+    a 95% confidence sequence of the lift, so the tile can be read every day of an
+    experiment without inflating false discoveries. Shown, not judged: a variant that
+    loses is a finding, not an outage."""
+    shown_by: dict[str, list[int]] = {}
+    for r in out:
+        if r["level"] == "group" and r["variant"] is not None:
+            got = shown_by.setdefault(r["variant"], [0, 0])
+            got[0] += r["impressions"]
+            got[1] += r["clicks"]
+    planned = split or {}
+    base = "control" if "control" in shown_by else max(
+        shown_by, key=lambda v: (planned.get(v, 0.0), shown_by[v][0]), default=None)
+    rows = []
+    for variant in sorted(shown_by):
+        if variant == base or base is None:
+            continue
+        (ni, xi), (nc, xc) = shown_by[variant], shown_by[base]
+        name = f"CTR lift: {variant} vs {base}"
+        if min(ni, nc) == 0 or xc == 0:
+            rows.append(shown(name, f"ctr_lift_{variant}", None, min(ni, nc),
+                              "no impressions or clicks on one side yet"))
+            continue
+        est, var = rate_difference(xi, ni, xc, nc)
+        radius = confidence_radius(float(var), TAU["ctr"], EXPERIMENT_ALPHA)
+        ctr_c = xc / nc
+        p = rate_two_sided_p(xi, ni, xc, nc, TAU["ctr"])
+        rows.append(shown(name, f"ctr_lift_{variant}", float(est) / ctr_c, min(ni, nc),
+                          f"always-valid p={p:.3g}; 95% confidence sequence "
+                          f"{(float(est) - radius) / ctr_c:+.2%} to "
+                          f"{(float(est) + radius) / ctr_c:+.2%}")
+                    | {"p_value": p, "interval": [(float(est) - radius) / ctr_c,
+                                                  (float(est) + radius) / ctr_c]})
+    return rows
+
+
+def cuped_row(lift: dict[str, Any]) -> dict[str, Any]:
+    """One variant's CUPED lift of clicks per user, shown with what the adjustment bought."""
+    name = f"Clicks per user (CUPED): {lift['variant']} vs {lift['control']}"
+    samples = min(lift["users"], lift["control_users"])
+    got = lift.get("cuped")
+    if got is None:
+        return shown(name, f"cuped_lift_{lift['variant']}", None, samples,
+                     "too few users on one side")
+    lo, hi = got["interval"]
+    cut = lift.get("variance_reduction")
+    return shown(name, f"cuped_lift_{lift['variant']}", got["lift"], samples,
+                 f"always-valid p={got['p_value']:.3g}; 95% confidence sequence {lo:+.2%} to "
+                 f"{hi:+.2%}" + (f"; variance {cut:.0%} lower than unadjusted" if cut is not None
+                                 else "")) | {"p_value": got["p_value"], "interval": [lo, hi],
+                                              "variance_reduction": cut}
 
 
 def overall(rows: list[dict[str, Any]]) -> str:

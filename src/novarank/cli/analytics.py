@@ -110,6 +110,7 @@ def tiles(
     as_json: bool = typer.Option(False, "--json", help="print JSON only"),
 ) -> None:
     """Health and Outcomes tiles for one day (runs the rollup first if it is missing)."""
+    from novarank.analytics.cuped import experiment_lifts
     from novarank.analytics.quality import release_quality
     from novarank.analytics.rollup import load_summary
     from novarank.analytics.rollup import rollup as run
@@ -120,7 +121,8 @@ def tiles(
     plan = json.loads(split) if split else None
     quality = release_quality(release, replaces)
     out = {"health": health(summary), "outcomes": outcomes(summary, plan, quality,
-                                                           recall_floor)}
+                                                           recall_floor,
+                                                           experiment_lifts(lake, day))}
     if as_json:
         console.print_json(json.dumps(out, default=str))
         return

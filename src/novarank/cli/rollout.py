@@ -113,6 +113,9 @@ def start(
     max_step_seconds: float = typer.Option(900.0, help="pause when a step has no data by then"),
     min_requests: int = typer.Option(200, help="feeds per arm before a step can pass"),
     min_impressions: int = typer.Option(1000, help="impressions per arm for CTR (0: optional)"),
+    promotion: str = typer.Option("no_harm", help="no_harm: a step moves on without evidence "
+                                  "of harm; non_inferior: only once every harm is bounded "
+                                  "inside its margin"),
     fault: str = typer.Option(None, help="drill: errors:RATE or latency:MS on canary feeds"),
     watch: bool = typer.Option(True, help="run the controller until the rollout ends"),
     tick_s: float = TICK,
@@ -127,7 +130,8 @@ def start(
 
     try:
         policy = RolloutPolicy(step_seconds=step_seconds, max_step_seconds=max_step_seconds,
-                               min_requests=min_requests, min_impressions=min_impressions)
+                               min_requests=min_requests, min_impressions=min_impressions,
+                               promotion=promotion)  # type: ignore[arg-type]  # checked here
     except ValueError as exc:
         raise ConfigError(f"rollout policy: {exc}") from None
     ctl = _controller(state_url, events_url, lake)

@@ -1,14 +1,16 @@
 """Canary against stable on one rollout step: per-release samples from the lake, and the
 tests that judge them.
 
-Error rate and CTR use an always-valid one-sided test on the two arms' counters (the
-mixture SPRT of launch/sequential.py): the controller reads them at every tick, and a
-fixed-horizon z-test read that often calls a third of A/A steps significant. Latency
-uses a one-sided Mann-Whitney U test, within a cache level (hits with hits, misses with
-misses): a new release starts with a cold cache, and comparing its misses with the stable
-release's hits would blame the release for the cache. A check fails only when the harm is both
-significant and larger than the policy's margin, so big samples do not stop a rollout over
-a trivial difference.
+Every check is always valid (the mixture SPRT of analytics/sequential.py): the controller
+reads them all at every tick, and a fixed-horizon test read that often calls a third of
+A/A steps significant. `sequential_alpha` is the step's whole false-rollback budget,
+over every look and every guardrail: each of the GUARDRAILS gets an equal share of it
+(Bonferroni), so a good canary is rolled back with probability at most that. Error rate
+and CTR are tested on the two arms' counters; latency on log latency, within a cache
+level (hits with hits, misses with misses): a new release starts with a cold cache, and
+comparing its misses with the stable release's hits would blame the release for the
+cache. A check fails only when the harm is both significant and larger than the
+policy's margin, so big samples do not stop a rollout over a trivial difference.
 """
 
 from __future__ import annotations
@@ -20,13 +22,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
+from novarank.analytics.sequential import (
+    TAU,
+    confidence_radius,
+    latency_greater_p,
+    log_mean_difference,
+    rate_difference,
+    rate_greater_p,
+)
 from novarank.analytics.srm import SRM_ALPHA, sequential_p
-from novarank.launch.sequential import TAU, rate_greater_p
 from novarank.online.releases import RolloutPolicy
 
 LEVELS = {"hit": ("l1", "l2"), "miss": ("miss",)}
+# the guardrails share the budget; ctr_by_cohort's share is split over COHORTS
+GUARDRAILS = ("error_rate", "latency_hit", "latency_miss", "ctr", "ctr_by_cohort")
+COHORTS = ("new", "cold", "light", "medium", "heavy")  # online/window.py: cohort()
 MIN_LEVEL_SHARE = 10  # a cache level is compared once both arms have min_requests / 10
 # replicas follow a step within about a second (refresh_s); until then the canary's share
 # of users is still the previous step's, so the split is counted from a little later
@@ -43,6 +54,7 @@ class Arm:
     impressions: int = 0
     clicks: int = 0
     users: int = 0  # distinct users with a feed since the canary went live on every replica
+    by_cohort: dict[str, tuple[int, int]] = field(default_factory=dict)  # (impr., clicks)
     first_ts: float | None = None  # unix s of its first feed (answered or failed)
 
     @property
@@ -60,6 +72,10 @@ class Check:
     p_value: float | None = None
     effect: float | None = None
     rule: str = ""
+    # the harm's always-valid upper bound (the effect's units) and whether it is inside
+    # the margin: what a step needs under `promotion: non_inferior` (None: not a harm)
+    worst: float | None = None
+    non_inferior: bool | None = None
 
 
 @dataclass
@@ -83,9 +99,19 @@ def _round(v: Any) -> Any:
     return round(v, 6) if isinstance(v, float) else v
 
 
-def _error_rate(c: Arm, s: Arm, policy: RolloutPolicy, alpha: float) -> Check:
+def _worst(est: float, var: float, tau: float, level: float) -> float:
+    """The largest harm the always-valid confidence sequence still allows."""
+    return est + (confidence_radius(var, tau, level) if var > 0 else 0.0)
+
+
+def check_level(policy: RolloutPolicy) -> float:
+    """The level each guardrail is read at: its share of the step's budget."""
+    return policy.sequential_alpha / len(GUARDRAILS)
+
+
+def _error_rate(c: Arm, s: Arm, policy: RolloutPolicy) -> Check:
     n = {"canary": c.attempts, "stable": s.attempts}
-    level = policy.sequential_alpha  # always valid: the same level at every look
+    level = check_level(policy)  # always valid: the same level at every look
     rule = (f"fail if canary - stable > {policy.max_error_increase:g} and always-valid "
             f"one-sided p < {level:g} (at any look); needs {policy.min_requests} feeds "
             "per arm")
@@ -94,29 +120,35 @@ def _error_rate(c: Arm, s: Arm, policy: RolloutPolicy, alpha: float) -> Check:
     rc, rs = c.errors / c.attempts, s.errors / s.attempts
     p = rate_greater_p(c.errors, c.attempts, s.errors, s.attempts, TAU["error_rate"])
     bad = p < level and rc - rs > policy.max_error_increase
-    return Check("error_rate", "fail" if bad else "pass", rc, rs, n, p, rc - rs, rule)
+    est, var = rate_difference(c.errors, c.attempts, s.errors, s.attempts)
+    worst = _worst(float(est), float(var), TAU["error_rate"], level)
+    return Check("error_rate", "fail" if bad else "pass", rc, rs, n, p, rc - rs, rule, worst,
+                 worst <= policy.max_error_increase)
 
 
-def _latency(c: Arm, s: Arm, level: str, policy: RolloutPolicy, alpha: float) -> Check:
+def _latency(c: Arm, s: Arm, level: str, policy: RolloutPolicy) -> Check:
     a, b = c.latency_ms.get(level, np.empty(0)), s.latency_ms.get(level, np.empty(0))
     n = {"canary": len(a), "stable": len(b)}
     need = max(20, policy.min_requests // MIN_LEVEL_SHARE)
+    alpha = check_level(policy)
     rule = (f"fail if canary median > stable median x {1 + policy.max_latency_increase:g} "
-            f"and + {policy.min_latency_increase_ms:g} ms, and Mann-Whitney one-sided "
-            f"p < {alpha:g}; needs {need} {level}s per arm")
+            f"and + {policy.min_latency_increase_ms:g} ms, and always-valid one-sided "
+            f"p < {alpha:g} on log latency (at any look); needs {need} {level}s per arm")
     if min(n.values()) < need:
         return Check(f"latency_{level}", "no_data", None, None, n, rule=rule)
     mc, ms = float(np.median(a)), float(np.median(b))
-    p = float(stats.mannwhitneyu(a, b, alternative="greater").pvalue)
+    p = latency_greater_p(a, b)
     ratio = mc / ms if ms > 0 else math.inf
     bad = (p < alpha and ratio > 1 + policy.max_latency_increase
            and mc - ms > policy.min_latency_increase_ms)
-    return Check(f"latency_{level}", "fail" if bad else "pass", mc, ms, n, p, ratio - 1, rule)
+    worst = float(np.expm1(_worst(*log_mean_difference(a, b), TAU["latency"], alpha)))
+    return Check(f"latency_{level}", "fail" if bad else "pass", mc, ms, n, p, ratio - 1, rule,
+                 worst, worst <= policy.max_latency_increase)
 
 
-def _ctr(c: Arm, s: Arm, policy: RolloutPolicy, alpha: float) -> Check:
+def _ctr(c: Arm, s: Arm, policy: RolloutPolicy) -> Check:
     n = {"canary": c.impressions, "stable": s.impressions}
-    level = policy.sequential_alpha
+    level = check_level(policy)
     rule = (f"fail if canary CTR < stable CTR x {1 - policy.max_ctr_drop:g} and "
             f"always-valid one-sided p < {level:g} (at any look); needs "
             f"{policy.min_impressions} impressions per arm")
@@ -124,11 +156,35 @@ def _ctr(c: Arm, s: Arm, policy: RolloutPolicy, alpha: float) -> Check:
         verdict = "no_data" if policy.min_impressions else "pass"
         return Check("ctr", verdict, None, None, n, rule=rule + " (not required)"
                      if not policy.min_impressions else rule)
-    rc, rs = c.clicks / c.impressions, s.clicks / s.impressions
-    p = rate_greater_p(s.clicks, s.impressions, c.clicks, c.impressions, TAU["ctr"])
+    return _judge_ctr("ctr", (c.impressions, c.clicks), (s.impressions, s.clicks), level,
+                      policy, rule)
+
+
+def _judge_ctr(metric: str, canary: tuple[int, int], stable: tuple[int, int], level: float,
+               policy: RolloutPolicy, rule: str) -> Check:
+    """A CTR check from (impressions, clicks) per arm: harm is the canary's relative drop."""
+    (ci, cc), (si, sc) = canary, stable
+    rc, rs = cc / ci, sc / si
+    p = rate_greater_p(sc, si, cc, ci, TAU["ctr"])
     drop = 1 - rc / rs if rs > 0 else 0.0
     bad = p < level and drop > policy.max_ctr_drop
-    return Check("ctr", "fail" if bad else "pass", rc, rs, n, p, -drop, rule)
+    est, var = rate_difference(sc, si, cc, ci)  # stable - canary: the harm, absolute
+    worst = _worst(float(est), float(var), TAU["ctr"], level) / rs if rs > 0 else math.inf
+    return Check(metric, "fail" if bad else "pass", rc, rs, {"canary": ci, "stable": si}, p,
+                 -drop, rule, worst, worst <= policy.max_ctr_drop)
+
+
+def _cohort_ctr(c: Arm, s: Arm, group: str, policy: RolloutPolicy) -> Check | None:
+    """CTR within one cohort, at its share of ctr_by_cohort's budget: a release that only
+    hurts cold users hides in the overall CTR. None until both arms have the impressions
+    the overall check needs in that cohort (a small cohort never holds up a step)."""
+    (ci, cc), (si, sc) = c.by_cohort.get(group, (0, 0)), s.by_cohort.get(group, (0, 0))
+    if min(ci, si) < max(policy.min_impressions, 1):
+        return None
+    level = check_level(policy) / len(COHORTS)
+    rule = (f"fail if the {group} cohort's canary CTR < stable x {1 - policy.max_ctr_drop:g} "
+            f"and always-valid one-sided p < {level:.2g} (at any look)")
+    return _judge_ctr(f"ctr_{group}", (ci, cc), (si, sc), level, policy, rule)
 
 
 def _split(c: Arm, s: Arm, percent: float) -> Check:
@@ -146,15 +202,16 @@ def _split(c: Arm, s: Arm, percent: float) -> Check:
                  n, p, c.users / total - share, rule)
 
 
-def compare(canary: Arm, stable: Arm, policy: RolloutPolicy, alpha: float,
+def compare(canary: Arm, stable: Arm, policy: RolloutPolicy,
             canary_percent: float | None = None) -> Analysis:
     """Fail if any check fails; no_data while a required one lacks samples; else pass.
     Latency needs at least one cache level with enough samples on both sides. With
     `canary_percent`, the users' split is checked against it too."""
-    lat = [_latency(canary, stable, level, policy, alpha) for level in LEVELS]
+    lat = [_latency(canary, stable, level, policy) for level in LEVELS]
     tested = [c for c in lat if c.verdict != "no_data"]
-    checks = [_error_rate(canary, stable, policy, alpha), *(tested or lat[:1]),
-              _ctr(canary, stable, policy, alpha)]
+    checks = [_error_rate(canary, stable, policy), *(tested or lat[:1]),
+              _ctr(canary, stable, policy)]
+    checks += [c for g in COHORTS if (c := _cohort_ctr(canary, stable, g, policy)) is not None]
     if canary_percent is not None:
         checks.append(_split(canary, stable, canary_percent))
     if any(c.verdict == "fail" for c in checks):
@@ -163,7 +220,7 @@ def compare(canary: Arm, stable: Arm, policy: RolloutPolicy, alpha: float,
         verdict = "no_data"
     else:
         verdict = "pass"
-    return Analysis(verdict, alpha, checks)
+    return Analysis(verdict, policy.sequential_alpha, checks)
 
 
 def _days(since: float, until: float) -> list[str]:
@@ -214,13 +271,21 @@ def lake_samples(lake: str | Path, canary: str, stable: str, since: float,
         for release, first in con.execute("SELECT release, min(ts) FROM feeds GROUP BY release"
                                           ).fetchall():
             arms[release].first_ts = first / 1000
+        tagged = "cohort" in [d[0] for d in con.execute("SELECT * FROM feeds LIMIT 0"
+                                                        ).description]
         for kind in ("impression", "click"):
             if not files[kind]:
                 continue
-            for release, n in con.execute(
-                    f"SELECT f.release, count(DISTINCT e.event_id) FROM {src(kind)} e "
-                    "JOIN feeds f USING (request_id) GROUP BY f.release").fetchall():
-                setattr(arms[release], f"{kind}s", int(n))
+            group = "f.cohort" if tagged else "NULL"
+            for release, cohort, n in con.execute(
+                    f"SELECT f.release, {group}, count(DISTINCT e.event_id) FROM {src(kind)} e "
+                    "JOIN feeds f USING (request_id) GROUP BY ALL").fetchall():
+                arm = arms[release]
+                setattr(arm, f"{kind}s", getattr(arm, f"{kind}s") + int(n))
+                if cohort is not None:
+                    shown, clicked = arm.by_cohort.get(cohort, (0, 0))
+                    arm.by_cohort[cohort] = ((shown + int(n), clicked) if kind == "impression"
+                                             else (shown, clicked + int(n)))
     if files["error"]:
         for release, n, first in con.execute(
                 f"SELECT release, count(DISTINCT event_id), min(ts) FROM {src('error')} "

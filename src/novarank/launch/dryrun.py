@@ -300,6 +300,7 @@ class DryRun:
                            sum(res.raw_events.values()), ev, ev, note=note)
 
     def g7_tiles(self) -> Measurement:
+        from novarank.analytics.cuped import experiment_lifts
         from novarank.analytics.quality import release_quality
         from novarank.analytics.rollup import window
         from novarank.analytics.tiles import health, outcomes
@@ -310,7 +311,7 @@ class DryRun:
                    window(self.lake, self.day, self.warmed_at_ms, self.sim.n_items))
         h = health(summary)
         o = outcomes(summary, self.split, release_quality(self.release, self.replaces),
-                     self.recall_floor)
+                     self.recall_floor, experiment_lifts(self.lake, self.day))
         states = {h["status"], o["status"]}
         value = None if "no_data" in states else (1 if states == {"ok"} else 0)
         ev = {tile["tile"]: {m["metric"]: {"value": m["value"], "objective": m["objective"],
@@ -319,8 +320,10 @@ class DryRun:
         off = [f"{m['metric']} {m['shown']} ({m['status']}, objective {m['objective']})"
                if isinstance(m["value"], float) else f"{m['metric']} ({m['status']})"
                for tile in (h, o) for m in tile["metrics"] if m["status"] not in ("ok", "info")]
-        # samples: the fewest any objective was judged on (each has its own minimum)
-        samples = min(m["samples"] for tile in (h, o) for m in tile["metrics"])
+        # samples: the fewest any objective was judged on (each has its own minimum; a
+        # row that is shown, not judged, is no objective)
+        samples = min(m["samples"] for tile in (h, o) for m in tile["metrics"]
+                      if m["status"] != "info")
         return Measurement(value, samples, ev, ev, note="; ".join(off))
 
     def g8_alerts(self) -> Measurement:

@@ -7,13 +7,14 @@ start it again (`novarank rollout watch`), and it carries on from the document. 
 write is a locked read-modify-write that only lands if the stored rollout is still the
 one read, so a stale view never undoes an operator's abort.
 
-Each tick reads the step's samples from the telemetry lake and runs the checks. The
-error-rate and CTR tests are always valid (launch/sequential.py), so they are read at
-`sequential_alpha` on every tick; latency's fixed-horizon test runs twice: at
-`early_alpha` (a clear harm stops the step at once, whatever its age) and, once the step
-has lasted `step_seconds`, at `alpha` (the step's verdict). A step still short of
-samples after `max_step_seconds` pauses the rollout: missing data is never a pass.
-A step of 100 is the promotion itself (there is no stable arm left to compare with).
+Each tick reads the step's samples from the telemetry lake and runs the checks. Every
+test is always valid (analytics/sequential.py), so the same verdict, within the step's
+false-rollback budget `sequential_alpha`, is read on every tick: a harm rolls back as
+soon as it shows, whatever the step's age, and a step that has lasted `step_seconds`
+with every check passing (enough samples, no evidence of harm beyond its margin) moves
+on. A step still short of samples after
+`max_step_seconds` pauses the rollout: missing data is never a pass. A step of 100 is
+the promotion itself (there is no stable arm left to compare with).
 
 Each tick renews a lease (`controller`, `heartbeat` in the document): a second controller
 refuses to run the same rollout until the first has been silent for LEASE_S. Operators'
@@ -184,20 +185,22 @@ class RolloutController:
                             doc.step_started_at, now)
         canary, stable = arms[doc.canary.version], arms[doc.stable.version]
         p = doc.policy
-        early = compare(canary, stable, p, p.early_alpha, doc.percent)
-        if early.verdict == "fail":
-            return self._failed(doc, now, early, canary.first_ts)
+        final = compare(canary, stable, p, doc.percent)
+        if final.verdict == "fail":
+            return self._failed(doc, now, final, canary.first_ts)
         elapsed = now - doc.step_started_at
         if elapsed < p.step_seconds:
             return self._save(doc, _running(doc))
-        final = compare(canary, stable, p, p.alpha, doc.percent)
-        if final.verdict == "fail":
-            return self._failed(doc, now, final, canary.first_ts)
-        if final.verdict == "no_data":
+        unshown = [c for c in final.checks if c.non_inferior is False]
+        if final.verdict == "no_data" or (p.promotion == "non_inferior" and unshown):
             if elapsed >= p.max_step_seconds:
+                missing = final.missing()
                 doc.status = "paused"
-                doc.reason = "no data: " + "; ".join(
-                    f"{c.metric} has {c.samples}" for c in final.missing())
+                doc.reason = ("no data: " + "; ".join(f"{c.metric} has {c.samples}"
+                                                      for c in missing) if missing else
+                              "not shown non-inferior: " + "; ".join(
+                                  f"{c.metric} could still be {c.worst:.3g} worse"
+                                  for c in unshown))
                 return self._save(doc, _running(doc), "pause", reason=doc.reason,
                                   analysis=final.to_dict())
             return self._save(doc, _running(doc))

@@ -24,7 +24,7 @@ from novarank.online.releases import InjectedFault, ReleaseFailure, Routing, Ser
 from novarank.online.requests import RequestLog, check_k
 from novarank.online.results import FeedPage, WarmManifest
 from novarank.online.toggles import Toggles
-from novarank.online.window import RenderedPage, Window, rank_window
+from novarank.online.window import RenderedPage, Window, cohort, rank_window
 from novarank.ranking.recommender import UserProfile
 
 log = logging.getLogger("novarank.service")
@@ -154,7 +154,7 @@ class FeedPath:
             metrics.of(metrics.fallbacks, "l2_down").inc()
         self.requests.observe("feed", level, t0, k, len(page.ids))
         self.requests.emit("feed", request_id, user_id, page.variant, level, k, page.ids, t0,
-                           served.version)
+                           served.version, page.cohort)
         return FeedPage(request_id, user_id, page.variant, served.version, page.cold,
                         False, level, degraded, page.items_json,
                         encode_cursor(page.snapshot, offset + k) if page.more else None)
@@ -259,7 +259,7 @@ class FeedPath:
         self.ctx.metrics.of(self.ctx.metrics.fallbacks, "kill_switch").inc()
         self.requests.observe("feed", "fallback", t0, k, len(items))
         self.requests.emit("feed", request_id, user_id, variant, "fallback", k,
-                           [it["item_id"] for it in items], t0, served.version)
+                           [it["item_id"] for it in items], t0, served.version, cohort(p))
         return FeedPage(request_id, user_id, variant, served.version, p.cold, True,
                         "fallback", False, orjson.dumps(items), None)
 

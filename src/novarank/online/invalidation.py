@@ -1,5 +1,11 @@
 """A user's cached feeds: the keys they live under, dropping them on every replica, and the
-listener that applies other replicas' drops to this one's L1."""
+listener that applies other replicas' drops to this one's L1.
+
+A replica hears its own drops too. It already applied them, and by then its refresh-ahead
+may have re-ranked the user into L1: applying the echo would throw that fresh feed away.
+So each replica counts the drops it published per user and skips as many echoes. Skipping
+another replica's drop of the same user in place of an echo is harmless: the echo still
+arrives after it (pub/sub keeps publish order) and is applied then."""
 
 from __future__ import annotations
 
@@ -26,6 +32,8 @@ class Invalidation:
     def __init__(self, ctx: ServiceContext, releases: ReleaseFollower) -> None:
         self.ctx, self.releases = ctx, releases
         self.channel = f"{ctx.settings.key_prefix}invalidate"
+        self._echoes: dict[str, int] = {}  # user -> own drops published, not yet heard
+        self._lock = threading.Lock()
 
     def keys(self, user_id: str) -> list[str]:
         toggles = self.ctx.toggles.current()
@@ -40,7 +48,30 @@ class Invalidation:
         cache.delete(self.keys(user_id))
         l2 = cache.l2
         if isinstance(l2, RedisCache):
-            cache.health.call("publish", lambda: l2.publish(self.channel, user_id), None)
+            def send() -> bool:
+                l2.publish(self.channel, user_id)
+                return True
+
+            self._expect(user_id, 1)  # before publishing: the echo may beat the return
+            if not cache.health.call("publish", send, False):
+                self._expect(user_id, -1)
+
+    def _expect(self, user_id: str, n: int) -> bool:
+        """Count n more (or fewer) echoes of this user's drops; whether any were expected."""
+        with self._lock:
+            had = self._echoes.get(user_id, 0)
+            if had + n > 0:
+                self._echoes[user_id] = had + n
+            else:
+                self._echoes.pop(user_id, None)
+            return had > 0
+
+    def _echo(self, user_id: str) -> bool:
+        """True (and one fewer expected) when this is the echo of a drop published here."""
+        with self._lock:
+            if user_id not in self._echoes:
+                return False
+        return self._expect(user_id, -1)
 
     def listen(self, l2: RedisCache, stop: threading.Event) -> None:
         """Drop other replicas' invalidated feeds from L1. Supervised: after a lost
@@ -53,13 +84,17 @@ class Invalidation:
                 pubsub = l2.subscribe(self.channel)
                 if outage:
                     l1.clear()
+                    with self._lock:  # echoes of drops sent while away never come
+                        self._echoes.clear()
                     log.info("invalidation listener reconnected; L1 emptied (invalidations "
                              "sent meanwhile are lost)")
                 outage, backoff = False, 0.5
                 while not stop.is_set():
                     msg = pubsub.get_message(timeout=0.5)
                     if msg and msg.get("type") == "message":
-                        l1.delete(self.keys(msg["data"].decode()))
+                        user_id = msg["data"].decode()
+                        if not self._echo(user_id):
+                            l1.delete(self.keys(user_id))
                 pubsub.close()
             except Exception as exc:  # the thread must outlive any Redis error
                 if pubsub is not None:

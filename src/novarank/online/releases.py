@@ -82,16 +82,19 @@ class RolloutPolicy(BaseModel):
     min_requests: int = Field(200, ge=1, description="feeds per arm for error rate and latency")
     min_impressions: int = Field(1000, ge=0, description="impressions per arm for CTR "
                                  "(0: CTR is reported but not required)")
-    alpha: float = Field(0.01, gt=0, lt=1, description="significance at the end of a step")
-    early_alpha: float = Field(0.001, gt=0, lt=1, description="significance for an early stop")
     sequential_alpha: float = Field(0.05, gt=0, lt=1, description="false-rollback budget "
-                                    "of the always-valid error-rate and CTR tests, over "
-                                    "every look of a step (launch/sequential.py)")
+                                    "of a step, over every look and every guardrail (each "
+                                    "gets an equal share; launch/canary.py)")
     max_error_increase: float = Field(0.005, ge=0, description="absolute, e.g. 0.005 = 0.5 pp")
     max_latency_increase: float = Field(0.2, ge=0, description="relative rise of the median")
     min_latency_increase_ms: float = Field(2.0, ge=0, description="and at least this much: "
                                            "a slower cold start of 0.3 ms is no harm")
     max_ctr_drop: float = Field(0.1, ge=0, description="relative fall of the CTR")
+    promotion: Literal["no_harm", "non_inferior"] = Field(
+        "no_harm", description="when a step that has lasted step_seconds moves on: no_harm = "
+        "every check has its samples and no evidence of harm; non_inferior = besides, every "
+        "guardrail's always-valid bound puts the harm inside its margin (else the step "
+        "waits, then pauses at max_step_seconds)")
 
 
 class RolloutDoc(BaseModel):

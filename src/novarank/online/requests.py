@@ -26,8 +26,10 @@ class RequestLog:
         self.metrics.fill.observe(n / k if k else 1.0)
 
     def emit(self, route: str, request_id: str, user_id: str, variant: str, level: str,
-             k: int, items: list[str], t0: float, release: str | None = None) -> None:
-        """The request and its ranking; `release` defaults to the stable one."""
+             k: int, items: list[str], t0: float, release: str | None = None,
+             cohort: str | None = None) -> None:
+        """The request and its ranking; `release` defaults to the stable one; `cohort` is
+        the user's (feeds), which the canary's per-cohort guardrails group by."""
         if self.events.sink is None:
             return
         ukey = user_key(user_id) if user_id else ""
@@ -36,7 +38,8 @@ class RequestLog:
             ("request", {"request_id": request_id, "user_key": ukey, "variant": variant,
                          "route": route, "status": 200, "cache": level, "k": k,
                          "returned": len(items), "latency_ms": (time.perf_counter() - t0) * 1e3,
-                         "fallback": level == "fallback", "release": release}),
+                         "fallback": level == "fallback", "release": release,
+                         "cohort": cohort}),
             ("ranking", {"request_id": request_id, "user_key": ukey, "variant": variant,
                          "items": items, "release": release})))
 

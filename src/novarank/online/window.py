@@ -15,6 +15,7 @@ import numpy as np
 import orjson
 
 from novarank.config import SIGNALS
+from novarank.evaluation.metrics import cohort_of
 from novarank.online.ids import new_id
 from novarank.ranking.catalog import CatalogView
 from novarank.ranking.recommender import Recommender, UserProfile
@@ -54,6 +55,12 @@ class Window:
         return cls(meta, items, scores, reasons, sources)
 
 
+def cohort(p: UserProfile) -> str:
+    """The user's cohort for the canary's per-cohort guardrails: "new" without any history
+    (release or live), else by how much they have seen (evaluation/metrics.py)."""
+    return "new" if p.cold and not len(p.seen) else cohort_of(len(p.seen))
+
+
 def rank_window(rec: Recommender, release: str, user_id: str, variant: str, p: UserProfile,
                 weights: np.ndarray, size: int, now: int) -> Window:
     """Rank `size` items for the user (ranked, then backfill) as a new snapshot."""
@@ -61,7 +68,7 @@ def rank_window(rec: Recommender, release: str, user_id: str, variant: str, p: U
     n_bf = len(r.backfill)
     return Window(
         meta={"snapshot": new_id()[:16], "user_id": user_id, "variant": variant,
-              "cold": p.cold, "release": release},
+              "cold": p.cold, "cohort": cohort(p), "release": release},
         items=np.concatenate([r.items, r.backfill]).astype(np.int32),
         scores=np.concatenate([r.scores, np.zeros(n_bf, np.float32)]),
         reasons=np.vstack([r.contributions.reshape(-1, len(SIGNALS)),
@@ -100,6 +107,7 @@ class RenderedPage:
     user_id: str  # the window's owner (or the shared cold window)
     variant: str
     cold: bool
+    cohort: str | None  # the window owner's (None: a window from before cohorts)
     release: str
     catalog: int  # CatalogView.version it was rendered from
     more: bool  # the window has items past this page
@@ -111,20 +119,20 @@ class RenderedPage:
            ) -> RenderedPage:
         m = w.meta
         end = min(offset + k, len(w.items))
-        return cls(m["snapshot"], m["user_id"], m["variant"], m["cold"], release,
-                   cat.version, offset + k < len(w.items),
+        return cls(m["snapshot"], m["user_id"], m["variant"], m["cold"], m.get("cohort"),
+                   release, cat.version, offset + k < len(w.items),
                    cat.item_ids[w.items[offset:end]].tolist(),
                    orjson.dumps(render(w, offset, k, cat)))
 
     def encode(self) -> bytes:
         head = orjson.dumps([self.snapshot, self.user_id, self.variant, self.cold,
-                             self.release, self.catalog, self.more, self.ids])
+                             self.cohort, self.release, self.catalog, self.more, self.ids])
         return b"".join([_LEN.pack(len(head)), head, self.items_json])
 
     @classmethod
     def decode(cls, raw: bytes) -> RenderedPage:
         (n,) = _LEN.unpack_from(raw)
-        snap, user, variant, cold, release, catalog, more, ids = orjson.loads(
+        snap, user, variant, cold, group, release, catalog, more, ids = orjson.loads(
             raw[_LEN.size:_LEN.size + n])
-        return cls(snap, user, variant, cold, release, catalog, more, ids,
+        return cls(snap, user, variant, cold, group, release, catalog, more, ids,
                    raw[_LEN.size + n:])

@@ -30,7 +30,8 @@ SCHEMAS: dict[str, pa.Schema] = {
     # one per served feed/search/trending response
     "request": _schema(("route", pa.string()), ("status", pa.int16()), ("cache", pa.string()),
                        ("k", pa.int32()), ("returned", pa.int32()),
-                       ("latency_ms", pa.float64()), ("fallback", pa.bool_())),
+                       ("latency_ms", pa.float64()), ("fallback", pa.bool_()),
+                       ("cohort", pa.string())),  # feeds: new, cold, light, medium, heavy
     # what was ranked for that request, in order
     "ranking": _schema(("items", pa.list_(pa.string()))),
     "impression": _schema(("item_id", pa.string()), ("position", pa.int32())),
@@ -46,6 +47,8 @@ SCHEMAS: dict[str, pa.Schema] = {
                      ("target", pa.string())),
 }
 EVENT_TYPES = tuple(SCHEMAS)
+# nullable columns added within a schema version: parts written before them lack them
+ADDED: dict[str, frozenset[str]] = {"request": frozenset({"cohort"})}
 
 
 @functools.lru_cache(maxsize=65_536)  # a feed hit pays for a hash each time otherwise

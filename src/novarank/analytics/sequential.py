@@ -13,8 +13,9 @@ and P(Λ ever reaches 1/alpha under H0: θ = 0) ≤ alpha, whenever and however 
 Research 2022). 1/Λ is an always-valid p-value; the θ where Λ = 1/alpha bound a confidence
 sequence. τ is the scale of the effects the test finds fastest; any τ keeps it valid,
 and so does an average of the ratios over several τ (a mixture of mixtures), which is
-what is used here: a grid from a quarter of the guardrail's scale to 64 times it, so a
-drill's 50% error rate is caught on the first look and a 0.5 pp rise soon after.
+what is used here: a grid from half the guardrail's scale to 64 times it, densest near
+the harms the margins name, so a drill's 50% error rate is caught on the first look and
+a 0.5 pp rise soon after.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-# the scale of a difference per guardrail (absolute rates); the test mixes over a grid
-TAU = {"error_rate": 0.01, "ctr": 0.01}
-GRID = (0.25, 1.0, 4.0, 16.0, 64.0)  # multiples of τ, weighted equally
+# the scale of a difference per guardrail (absolute rates; latency: the log of the ratio
+# of geometric means, 0.05 = 5% slower); the test mixes over a grid of multiples
+TAU = {"error_rate": 0.01, "ctr": 0.01, "latency": 0.05}
+LATENCY_FLOOR_MS = 0.01  # a logged 0 ms (clock resolution) is read as this
+GRID = (0.5, 1.0, 2.0, 8.0, 64.0)  # multiples of τ, weighted equally: dense near τ
 
 
 def _half_normal_log_lr(est: NDArray[np.float64], var: NDArray[np.float64], tau: float
@@ -64,3 +67,38 @@ def rate_greater_p(x1: int, n1: int, x2: int, n2: int, tau: float) -> float:
     """Always-valid one-sided p-value of "rate 1 > rate 2" from two arms' counters."""
     est, var = rate_difference(x1, n1, x2, n2)
     return float(greater_p(est, var, tau))
+
+
+def log_mean_difference(a: ArrayLike, b: ArrayLike) -> tuple[float, float]:
+    """(mean log a - mean log b, its variance) of two samples of latencies: the log of the
+    ratio of their geometric means. Latency is skewed; its log is close enough to normal
+    for the mixture's normal likelihood, and a ratio is what a slower release changes."""
+    la = np.log(np.maximum(np.asarray(a, float), LATENCY_FLOOR_MS))
+    lb = np.log(np.maximum(np.asarray(b, float), LATENCY_FLOOR_MS))
+    var = float(la.var(ddof=1) / len(la) + lb.var(ddof=1) / len(lb))
+    return float(la.mean() - lb.mean()), var
+
+
+def latency_greater_p(a: ArrayLike, b: ArrayLike, tau: float = TAU["latency"]) -> float:
+    """Always-valid one-sided p-value of "sample a is slower than sample b" (on log
+    latency). The variance is estimated from the samples, as in the sequential t-test of
+    Waudby-Smith et al. that GrowthBook uses: valid as the samples grow, which the
+    controller's minimum per arm sees to."""
+    est, var = log_mean_difference(a, b)
+    return float(greater_p(est, var, tau))
+
+
+def rate_two_sided_p(x1: int, n1: int, x2: int, n2: int, tau: float) -> float:
+    """Always-valid two-sided p-value of "rate 1 differs from rate 2" (an experiment, where
+    either direction is news): the two one-sided tests, each at half the level."""
+    est, var = rate_difference(x1, n1, x2, n2)
+    return float(min(1.0, 2 * min(greater_p(est, var, tau), greater_p(-est, var, tau))))
+
+
+def confidence_radius(variance: float, tau: float, alpha: float) -> float:
+    """Half-width of the always-valid (1 - alpha) confidence sequence of a difference
+    whose estimate has `variance`: the θ where the two-sided normal mixture N(0, τ²)
+    reaches 1/alpha (Howard, Ramdas, McAuliffe & Sekhon 2021; Johari et al. 2022). It
+    covers the true difference at every look at once, so it may be read at any time."""
+    v, t2 = variance, tau * tau
+    return float(np.sqrt(v * (v + t2) / t2 * (np.log((v + t2) / v) + 2 * np.log(1 / alpha))))
