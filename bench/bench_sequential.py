@@ -8,7 +8,8 @@ fixed-horizon test (two-proportion z-test for rates, Mann-Whitney U for latency)
 OLD_EARLY_ALPHA on every look and at OLD_ALPHA on the last. The new judge reads the
 always-valid p-value (analytics/sequential.py) on every look at its guardrail's share of
 `sequential_alpha` (0.05, the whole step's false-rollback budget, split over the
-guardrails). The rate and latency scenarios judge
+guardrails); "growthbook" is GrowthBook's sequential test (growthbook_p) read the same way,
+at the same level. The rate and latency scenarios judge
 the evidence alone (the practical margins apply to both judges alike); the cohort
 scenarios apply the margins too, since a harm to one cohort only shows against them: the
 overall CTR of "ab_ctr_cold_minus_40pct" falls 6%, inside the 10% margin. "aa_overall"
@@ -36,6 +37,7 @@ PER_LOOK = 500
 LATENCY_PER_LOOK = 20
 LATENCY_SIGMA = 0.6  # log-normal feed latency: p99 ~4x the median, as a miss mix looks
 OLD_EARLY_ALPHA, OLD_ALPHA = 0.001, 0.01  # the fixed-horizon judge's two levels
+GROWTHBOOK_TUNING = 5_000  # gbstats' default sequential_tuning_parameter
 SCENARIOS = {  # name -> (guardrail, base, canary's change; CTR falls = harm)
     "aa_error_rate": ("error_rate", 0.01, 0.0),
     "aa_ctr": ("ctr", 0.10, 0.0),
@@ -64,13 +66,30 @@ def _first(flagged: np.ndarray) -> np.ndarray:
     return np.where(flagged.any(axis=1), flagged.argmax(axis=1) + 1, 0)
 
 
-def _judges(fixed_p: np.ndarray, seq_p: np.ndarray) -> dict[str, np.ndarray]:
+def growthbook_p(est: np.ndarray, var: np.ndarray, n: np.ndarray, alpha: float
+                 ) -> np.ndarray:
+    """GrowthBook's sequential p-value (gbstats 0.8.0, SequentialTwoSidedTTest, after
+    Waudby-Smith et al.: a two-sided normal mixture tuned by N* = GROWTHBOOK_TUNING) for an
+    estimate with variance `var` from `n` samples in all; one-sided use: harm only."""
+    rho2 = (-2 * np.log(alpha) + np.log(-2 * np.log(alpha) + 1)) / GROWTHBOOK_TUNING
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        st2 = est * est * n / var
+        tr2p1 = n * rho2 + 1
+        evalue = np.exp(rho2 * st2 / (2 * tr2p1)) / np.sqrt(tr2p1)
+        p = np.minimum(1 / evalue, 1.0)
+    return np.where(est > 0, np.nan_to_num(p, nan=1.0), 1.0)
+
+
+def _judges(fixed_p: np.ndarray, seq_p: np.ndarray, gb_p: np.ndarray
+            ) -> dict[str, np.ndarray]:
     last = np.zeros(fixed_p.shape[1], bool)
     last[-1] = True
+    level = check_level(RolloutPolicy())
     return {"peeking_0.05": _first(fixed_p < 0.05),
             "old_judge": _first((fixed_p < OLD_EARLY_ALPHA) | (last & (fixed_p < OLD_ALPHA))),
+            "growthbook": _first(gb_p < level),
             # always valid: the controller reads it at one level on every look
-            "new_judge": _first(seq_p < check_level(RolloutPolicy()))}
+            "new_judge": _first(seq_p < level)}
 
 
 def simulate(guardrail: str, base: float, change: float, runs: int, looks: int,
@@ -86,7 +105,8 @@ def simulate(guardrail: str, base: float, change: float, runs: int, looks: int,
     n = PER_LOOK * np.arange(1, looks + 1)
     harm = (canary, n, stable, n) if guardrail == "error_rate" else (stable, n, canary, n)
     est, var = rate_difference(*harm)
-    return _judges(stats.norm.sf(est / np.sqrt(var)), greater_p(est, var, TAU[guardrail]))
+    return _judges(stats.norm.sf(est / np.sqrt(var)), greater_p(est, var, TAU[guardrail]),
+                   growthbook_p(est, var, 2 * n, check_level(RolloutPolicy())))
 
 
 def simulate_cohorts(base: float, cold_change: float, runs: int, looks: int,
@@ -114,8 +134,10 @@ def simulate_cohorts(base: float, cold_change: float, runs: int, looks: int,
         fixed = stats.norm.sf(est / np.sqrt(var))
         seq = greater_p(est, var, TAU["ctr"])
         share = 1.0 if g == "all" else 1.0 / len(COHORT_SHARES)
+        gb = growthbook_p(est, var, 2 * n, level * share)
         for judge, hit in (("peeking_0.05", fixed < 0.05),
                            ("old_judge", (fixed < OLD_EARLY_ALPHA) | (last & (fixed < OLD_ALPHA))),
+                           ("growthbook", gb < level * share),
                            ("new_judge", seq < level * share)):
             flags[judge] = flags.get(judge, np.zeros((runs, looks), bool)) | (hit & harm)
     return {judge: _first(f) for judge, f in flags.items()}
@@ -140,7 +162,8 @@ def simulate_latency(median_ms: float, change: float, runs: int, looks: int,
     seq_p = greater_p(mc - ms, vc + vs, TAU["latency"])
     fixed_p = np.column_stack([stats.mannwhitneyu(canary[:, :e], stable[:, :e], axis=1,
                                                   alternative="greater").pvalue for e in ends])
-    return _judges(fixed_p, seq_p)
+    return _judges(fixed_p, seq_p, growthbook_p(mc - ms, vc + vs, 2 * ends,
+                                                check_level(RolloutPolicy())))
 
 
 def overall(firsts: list[np.ndarray]) -> np.ndarray:

@@ -391,6 +391,8 @@ def sequential(r: dict) -> list[str]:
              "peeking_0.05": "fixed-horizon test at 0.05, read every look",
              "old_judge": f"old: fixed-horizon test at {r['policy']['early_alpha']:g} every "
                           f"look, {r['policy']['alpha']:g} at the last",
+             "growthbook": "GrowthBook's sequential test (two-sided mixture, N* 5,000), "
+                           "every look, the same level",
              "new_judge": f"new: always-valid, every look, {r['policy']['sequential_alpha']:g}"
                           " per step over every guardrail",
              "new_at_alpha_0.01": f"new: always-valid at {r['policy']['alpha']:g}, every look"}

@@ -585,3 +585,46 @@ def test_a_harm_only_to_one_cohort_is_caught_where_the_overall_ctr_hides_it():
     small = arm(0.06)
     small.by_cohort["cold"] = (500, 30)  # below min_impressions: not judged, not blocking
     assert "ctr_cold" not in {c.metric for c in compare(small, arm(0.10), p).checks}
+
+
+def test_the_watched_fraction_is_a_guardrail_when_required():
+    rng = np.random.default_rng(12)
+    lat = rng.gamma(4, 1.0, 400)
+
+    def arm(mean: float, watches: int = 3_000) -> Arm:
+        a = _arm(lat)
+        a.watched = np.clip(rng.normal(mean, 0.2, watches), 0, 1)
+        return a
+
+    p = RolloutPolicy(min_requests=200, min_impressions=0, min_watches=1_000)
+    assert [c.metric for c in compare(arm(0.35), arm(0.5), p).failing()] == [
+        "watched_fraction"]
+    assert compare(arm(0.5), arm(0.5), p).verdict == "pass"
+    assert compare(arm(0.35, 50), arm(0.5, 50), p).verdict == "no_data"  # too few watches
+    optional = RolloutPolicy(min_requests=200, min_impressions=0)  # min_watches 0
+    assert compare(_arm(lat), _arm(lat), optional).verdict == "pass"
+
+
+def test_the_lake_gives_each_arm_its_watches_joined_to_its_feeds(tmp_path):
+    from novarank.launch.canary import lake_samples
+    from novarank.telemetry.sinks import LakeWriter
+
+    now = time.time()
+    ms = int(now * 1000)
+    lake = LakeWriter(tmp_path)
+    lake.write("request", [{"event_id": f"q{i}", "ts": ms, "received_ms": ms,
+                            "request_id": f"r{i}", "user_key": f"u{i}", "route": "feed",
+                            "cache": "l1", "latency_ms": 1.0, "release": rel,
+                            "cohort": "heavy"}
+                           for i, rel in enumerate(["v2", "v1", "v1"])])
+    lake.write("engagement", [
+        {"event_id": "w0", "ts": ms, "received_ms": ms, "request_id": "r0", "kind": "watch",
+         "value": 0.2},
+        {"event_id": "w1", "ts": ms, "received_ms": ms, "request_id": "r1", "kind": "watch",
+         "value": 0.6},
+        {"event_id": "w1", "ts": ms, "received_ms": ms, "request_id": "r1", "kind": "watch",
+         "value": 0.6},  # the same event twice: counted once
+        {"event_id": "l2", "ts": ms, "received_ms": ms, "request_id": "r2", "kind": "like",
+         "value": None}])
+    arms = lake_samples(tmp_path, "v2", "v1", now - 60, now + 60)
+    assert arms["v2"].watched.tolist() == [0.2] and arms["v1"].watched.tolist() == [0.6]

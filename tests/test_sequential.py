@@ -137,3 +137,23 @@ def test_the_outcomes_tile_judges_each_variant_against_control_with_the_same_eng
     assert bold["interval"][0] > 0 and same["interval"][0] < 0 < same["interval"][1]
     assert same["p_value"] > 0.5 and by["ctr_lift_empty"]["value"] is None
     assert {r["status"] for r in rows} == {"info"}  # a losing variant is a finding
+
+
+def test_the_confidence_sequence_is_growthbooks_sequential_interval():
+    """GrowthBook's sequential t-test (gbstats 0.8.0, SequentialTwoSidedTTest; eq 9 of
+    Waudby-Smith et al. 2023) in its own parameters: N users, per-user variance s², the
+    tuning parameter N* setting rho. With τ² = s² rho² our normal-mixture radius is the same
+    interval (gbstats itself pins numpy<2 and pandas<2, so it is reproduced here, not
+    imported)."""
+    from novarank.analytics.sequential import confidence_radius
+
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        n, s2, tuning = rng.integers(100, 10**6), rng.uniform(0.01, 4.0), rng.uniform(1e2, 1e5)
+        alpha = rng.choice([0.01, 0.05, 0.1])
+        rho2 = (-2 * np.log(alpha) + np.log(-2 * np.log(alpha) + 1)) / tuning
+        growthbook = np.sqrt(s2) * np.sqrt(2 * (n * rho2 + 1) * np.log(np.sqrt(n * rho2 + 1)
+                                                                           / alpha)
+                                           / (n * n * rho2))
+        ours = confidence_radius(s2 / n, float(np.sqrt(s2 * rho2)), alpha)
+        assert ours == pytest.approx(growthbook, rel=1e-9)

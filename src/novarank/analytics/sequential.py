@@ -26,7 +26,7 @@ from scipy import stats
 
 # the scale of a difference per guardrail (absolute rates; latency: the log of the ratio
 # of geometric means, 0.05 = 5% slower); the test mixes over a grid of multiples
-TAU = {"error_rate": 0.01, "ctr": 0.01, "latency": 0.05}
+TAU = {"error_rate": 0.01, "ctr": 0.01, "latency": 0.05, "watched_fraction": 0.02}
 LATENCY_FLOOR_MS = 0.01  # a logged 0 ms (clock resolution) is read as this
 GRID = (0.5, 1.0, 2.0, 8.0, 64.0)  # multiples of τ, weighted equally: dense near τ
 
@@ -99,6 +99,13 @@ def confidence_radius(variance: float, tau: float, alpha: float) -> float:
     """Half-width of the always-valid (1 - alpha) confidence sequence of a difference
     whose estimate has `variance`: the θ where the two-sided normal mixture N(0, τ²)
     reaches 1/alpha (Howard, Ramdas, McAuliffe & Sekhon 2021; Johari et al. 2022). It
-    covers the true difference at every look at once, so it may be read at any time."""
+    covers the true difference at every look at once, so it may be read at any time. It
+    is GrowthBook's sequential interval with ρ² = τ² / s² (tests/test_sequential.py)."""
     v, t2 = variance, tau * tau
     return float(np.sqrt(v * (v + t2) / t2 * (np.log((v + t2) / v) + 2 * np.log(1 / alpha))))
+
+
+def mean_difference(a: ArrayLike, b: ArrayLike) -> tuple[float, float]:
+    """(mean a - mean b, its variance), for a mean per event such as a watched fraction."""
+    x, y = np.asarray(a, float), np.asarray(b, float)
+    return float(x.mean() - y.mean()), float(x.var(ddof=1) / len(x) + y.var(ddof=1) / len(y))

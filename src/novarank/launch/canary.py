@@ -26,8 +26,10 @@ import numpy as np
 from novarank.analytics.sequential import (
     TAU,
     confidence_radius,
+    greater_p,
     latency_greater_p,
     log_mean_difference,
+    mean_difference,
     rate_difference,
     rate_greater_p,
 )
@@ -36,7 +38,8 @@ from novarank.online.releases import RolloutPolicy
 
 LEVELS = {"hit": ("l1", "l2"), "miss": ("miss",)}
 # the guardrails share the budget; ctr_by_cohort's share is split over COHORTS
-GUARDRAILS = ("error_rate", "latency_hit", "latency_miss", "ctr", "ctr_by_cohort")
+GUARDRAILS = ("error_rate", "latency_hit", "latency_miss", "ctr", "ctr_by_cohort",
+              "watched_fraction")
 COHORTS = ("new", "cold", "light", "medium", "heavy")  # online/window.py: cohort()
 MIN_LEVEL_SHARE = 10  # a cache level is compared once both arms have min_requests / 10
 # replicas follow a step within about a second (refresh_s); until then the canary's share
@@ -55,6 +58,7 @@ class Arm:
     clicks: int = 0
     users: int = 0  # distinct users with a feed since the canary went live on every replica
     by_cohort: dict[str, tuple[int, int]] = field(default_factory=dict)  # (impr., clicks)
+    watched: np.ndarray = field(default_factory=lambda: np.empty(0))  # fraction per watch
     first_ts: float | None = None  # unix s of its first feed (answered or failed)
 
     @property
@@ -174,6 +178,29 @@ def _judge_ctr(metric: str, canary: tuple[int, int], stable: tuple[int, int], le
                  -drop, rule, worst, worst <= policy.max_ctr_drop)
 
 
+def _watched(c: Arm, s: Arm, policy: RolloutPolicy) -> Check:
+    """The mean watched fraction of the feeds' watch events: harm is the canary's relative
+    fall. Not required while `min_watches` is 0 (a catalog may have nothing to watch)."""
+    n = {"canary": len(c.watched), "stable": len(s.watched)}
+    level = check_level(policy)
+    need = max(policy.min_watches, 2)
+    rule = (f"fail if canary's mean watched fraction < stable's x "
+            f"{1 - policy.max_watch_drop:g} and always-valid one-sided p < {level:g} (at any "
+            f"look); needs {policy.min_watches} watches per arm")
+    if min(n.values()) < need:
+        verdict = "no_data" if policy.min_watches else "pass"
+        return Check("watched_fraction", verdict, None, None, n,
+                     rule=rule if policy.min_watches else rule + " (not required)")
+    mc, ms = float(c.watched.mean()), float(s.watched.mean())
+    est, var = mean_difference(s.watched, c.watched)  # stable - canary: the harm
+    p = float(greater_p(est, var, TAU["watched_fraction"]))
+    drop = 1 - mc / ms if ms > 0 else 0.0
+    bad = p < level and drop > policy.max_watch_drop
+    worst = _worst(est, var, TAU["watched_fraction"], level) / ms if ms > 0 else math.inf
+    return Check("watched_fraction", "fail" if bad else "pass", mc, ms, n, p, -drop, rule,
+                 worst, worst <= policy.max_watch_drop)
+
+
 def _cohort_ctr(c: Arm, s: Arm, group: str, policy: RolloutPolicy) -> Check | None:
     """CTR within one cohort, at its share of ctr_by_cohort's budget: a release that only
     hurts cold users hides in the overall CTR. None until both arms have the impressions
@@ -210,7 +237,7 @@ def compare(canary: Arm, stable: Arm, policy: RolloutPolicy,
     lat = [_latency(canary, stable, level, policy) for level in LEVELS]
     tested = [c for c in lat if c.verdict != "no_data"]
     checks = [_error_rate(canary, stable, policy), *(tested or lat[:1]),
-              _ctr(canary, stable, policy)]
+              _ctr(canary, stable, policy), _watched(canary, stable, policy)]
     checks += [c for g in COHORTS if (c := _cohort_ctr(canary, stable, g, policy)) is not None]
     if canary_percent is not None:
         checks.append(_split(canary, stable, canary_percent))
@@ -234,13 +261,15 @@ def _days(since: float, until: float) -> list[str]:
 
 def lake_samples(lake: str | Path, canary: str, stable: str, since: float,
                  until: float) -> dict[str, Arm]:
-    """Feeds, 5xx feed errors, impressions and clicks per release since `since` (unix s),
-    read from the telemetry lake. Impressions and clicks join to their feed by request_id."""
+    """Feeds, 5xx feed errors, impressions, clicks and watches per release since `since`
+    (unix s), read from the telemetry lake. Client events join to their feed by
+    request_id."""
     import duckdb
 
     from novarank.analytics.lake import parquet_source, scan, sql_str
 
-    files: dict[str, list[str]] = {"request": [], "error": [], "impression": [], "click": []}
+    files: dict[str, list[str]] = {"request": [], "error": [], "impression": [], "click": [],
+                                   "engagement": []}
     for day in _days(since, until):
         found = scan(lake, day, since=since - 5)
         for kind in files:
@@ -271,6 +300,12 @@ def lake_samples(lake: str | Path, canary: str, stable: str, since: float,
         for release, first in con.execute("SELECT release, min(ts) FROM feeds GROUP BY release"
                                           ).fetchall():
             arms[release].first_ts = first / 1000
+        if files["engagement"]:
+            for release, values in con.execute(
+                    f"SELECT f.release, list(e.value) FROM (SELECT DISTINCT ON (event_id) * "
+                    f"FROM {src('engagement')} WHERE kind = 'watch' AND value IS NOT NULL) e "
+                    "JOIN feeds f USING (request_id) GROUP BY f.release").fetchall():
+                arms[release].watched = np.asarray(values, float)
         tagged = "cohort" in [d[0] for d in con.execute("SELECT * FROM feeds LIMIT 0"
                                                         ).description]
         for kind in ("impression", "click"):

@@ -90,6 +90,10 @@ class RolloutPolicy(BaseModel):
     min_latency_increase_ms: float = Field(2.0, ge=0, description="and at least this much: "
                                            "a slower cold start of 0.3 ms is no harm")
     max_ctr_drop: float = Field(0.1, ge=0, description="relative fall of the CTR")
+    min_watches: int = Field(0, ge=0, description="watch events per arm for the watched "
+                             "fraction (0: reported but not required)")
+    max_watch_drop: float = Field(0.1, ge=0, description="relative fall of the mean watched "
+                                  "fraction")
     promotion: Literal["no_harm", "non_inferior"] = Field(
         "no_harm", description="when a step that has lasted step_seconds moves on: no_harm = "
         "every check has its samples and no evidence of harm; non_inferior = besides, every "
