@@ -20,13 +20,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 
 from bench_serving import ADMIN, build_release, open_loop, pin_self, run, serve, spread, stop
-from common import write
+from common import start_pinned, write
 from novarank.cli.demo_service import free_port
 
 HERE = Path(__file__).parent
@@ -59,18 +58,9 @@ def bare(size: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port),
            "--log-level", "warning", "--no-access-log"]
-    if shutil.which("taskset"):
-        cmd = ["taskset", "-c", "1", *cmd]
-    proc = subprocess.Popen(cmd, cwd=HERE, env={**os.environ, "NOVARANK_BARE_BYTES": str(size)})
     url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            httpx.get(url, timeout=1)
-            return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("bare app did not start")
+    return start_pinned(cmd, url + "/", cwd=HERE,
+                        env={**os.environ, "NOVARANK_BARE_BYTES": str(size)}), url
 
 
 def verdict(ratio: float, p99_at_1000: float) -> dict[str, bool]:

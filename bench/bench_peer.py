@@ -26,14 +26,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 
 from bench_floor import wrk
 from bench_serving import ADMIN, pin_self, serve, spread, stop
-from common import write
+from common import start_pinned, write
 from novarank.cli.demo_service import free_port
 from novarank.data.loaders import load
 from novarank.evaluation.split import temporal_split
@@ -82,19 +81,8 @@ def serve_peer(python: Path, model: Path, work: Path) -> tuple[subprocess.Popen,
            "TRAIN_SET": str(work / "ease" / "train.pkl"), "OPENBLAS_NUM_THREADS": "1"}
     cmd = [str(python.parent / "gunicorn"), "-w", "1", "-b", f"127.0.0.1:{port}",
            "--log-level", "warning", "cornac.serving.app:app"]
-    if shutil.which("taskset"):
-        cmd = ["taskset", "-c", "1", *cmd]
-    proc = subprocess.Popen(cmd, env=env)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(url + "/recommend?uid=1&k=10", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("the peer's server did not start")
+    return start_pinned(cmd, url + "/recommend?uid=1&k=10", env=env), url
 
 
 def rotation(work: Path, name: str, template: str, users: list[str],

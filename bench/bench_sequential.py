@@ -8,15 +8,15 @@ fixed-horizon test (two-proportion z-test for rates, Mann-Whitney U for latency)
 OLD_EARLY_ALPHA on every look and at OLD_ALPHA on the last. The new judge reads the
 always-valid p-value (analytics/sequential.py) on every look at its guardrail's share of
 `sequential_alpha` (0.05, the whole step's false-rollback budget, split over the
-guardrails); "growthbook" is GrowthBook's sequential test (growthbook_p) read the same way,
-at the same level. The rate and latency scenarios judge
-the evidence alone (the practical margins apply to both judges alike); the cohort
+guardrails); "growthbook" is GrowthBook's sequential test (growthbook_p) and
+"netflix_counts" a sequential test on the arms' counts after Netflix's (counts_p; rates
+only: latency is not a count), each read the same way at the same level. "Peeking" is
+the fixed-horizon test at 0.05 read at every look. The rate and latency scenarios judge
+the evidence alone (the practical margins apply to every judge alike); the cohort
 scenarios apply the margins too, since a harm to one cohort only shows against them: the
 overall CTR of "ab_ctr_cold_minus_40pct" falls 6%, inside the 10% margin. "aa_overall"
 is a step judged on every A/A guardrail at once (error rate, latency, CTR overall and by
-cohort): rolled back when any of them is. "Peeking"
-is the fixed-horizon test at 0.05 read at every look. The evidence is judged alone here;
-the practical margins apply equally to both judges.
+cohort): rolled back when any of them is.
 
 Run: .venv/bin/python bench/bench_sequential.py [--runs 2000 --looks 100]
 """
@@ -26,11 +26,11 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from common import write
 from novarank.analytics.sequential import LATENCY_FLOOR_MS, TAU, greater_p, rate_difference
-from novarank.launch.canary import GUARDRAILS, check_level
+from novarank.launch.canary import GUARDRAILS, check_level, cohort_level
 from novarank.online.releases import RolloutPolicy
 
 PER_LOOK = 500
@@ -38,6 +38,7 @@ LATENCY_PER_LOOK = 20
 LATENCY_SIGMA = 0.6  # log-normal feed latency: p99 ~4x the median, as a miss mix looks
 OLD_EARLY_ALPHA, OLD_ALPHA = 0.001, 0.01  # the fixed-horizon judge's two levels
 GROWTHBOOK_TUNING = 5_000  # gbstats' default sequential_tuning_parameter
+COUNTS_PRIOR = 10.0  # k of counts_p's Beta prior: shares within ~±0.15 of θ0 are plausible
 SCENARIOS = {  # name -> (guardrail, base, canary's change; CTR falls = harm)
     "aa_error_rate": ("error_rate", 0.01, 0.0),
     "aa_ctr": ("ctr", 0.10, 0.0),
@@ -80,16 +81,34 @@ def growthbook_p(est: np.ndarray, var: np.ndarray, n: np.ndarray, alpha: float
     return np.where(est > 0, np.nan_to_num(p, nan=1.0), 1.0)
 
 
-def _judges(fixed_p: np.ndarray, seq_p: np.ndarray, gb_p: np.ndarray
-            ) -> dict[str, np.ndarray]:
+def counts_p(x_canary: np.ndarray, x_stable: np.ndarray, n_canary: np.ndarray,
+             n_stable: np.ndarray, more: bool) -> np.ndarray:
+    """A sequential test on counts after Netflix's (Lindon, Sanden & Shirikian, KDD 2022):
+    given the total count, the canary's share of it is binomial, with θ0 its share of the
+    exposure when both rates are equal; a Beta(k θ0, k (1 - θ0)) mixture over θ gives the
+    Bayes factor against θ0, a martingale under the null, so 1/BF is always valid. One-sided
+    use: harm only (`more`: the canary's share is too high, else too low)."""
+    theta0 = n_canary / (n_canary + n_stable)
+    a, b = COUNTS_PRIOR * theta0, COUNTS_PRIOR * (1 - theta0)
+    log_bf = (special.betaln(a + x_canary, b + x_stable) - special.betaln(a, b)
+              - x_canary * np.log(theta0) - x_stable * np.log(1 - theta0))
+    share = x_canary / np.maximum(x_canary + x_stable, 1)
+    harmful = share > theta0 if more else share < theta0
+    return np.where(harmful, np.minimum(np.exp(-log_bf), 1.0), 1.0)
+
+
+def _judges(fixed_p: np.ndarray, seq_p: np.ndarray, gb_p: np.ndarray,
+            counts: np.ndarray | None = None) -> dict[str, np.ndarray]:
     last = np.zeros(fixed_p.shape[1], bool)
     last[-1] = True
     level = check_level(RolloutPolicy())
-    return {"peeking_0.05": _first(fixed_p < 0.05),
-            "old_judge": _first((fixed_p < OLD_EARLY_ALPHA) | (last & (fixed_p < OLD_ALPHA))),
-            "growthbook": _first(gb_p < level),
-            # always valid: the controller reads it at one level on every look
-            "new_judge": _first(seq_p < level)}
+    out = {"peeking_0.05": _first(fixed_p < 0.05),
+           "old_judge": _first((fixed_p < OLD_EARLY_ALPHA) | (last & (fixed_p < OLD_ALPHA))),
+           "growthbook": _first(gb_p < level)}
+    if counts is not None:
+        out["netflix_counts"] = _first(counts < level)
+    # always valid: the controller reads it at one level on every look
+    return {**out, "new_judge": _first(seq_p < level)}
 
 
 def simulate(guardrail: str, base: float, change: float, runs: int, looks: int,
@@ -106,15 +125,17 @@ def simulate(guardrail: str, base: float, change: float, runs: int, looks: int,
     harm = (canary, n, stable, n) if guardrail == "error_rate" else (stable, n, canary, n)
     est, var = rate_difference(*harm)
     return _judges(stats.norm.sf(est / np.sqrt(var)), greater_p(est, var, TAU[guardrail]),
-                   growthbook_p(est, var, 2 * n, check_level(RolloutPolicy())))
+                   growthbook_p(est, var, 2 * n, check_level(RolloutPolicy())),
+                   counts_p(canary, stable, n, n, more=guardrail == "error_rate"))
 
 
 def simulate_cohorts(base: float, cold_change: float, runs: int, looks: int,
                      rng: np.random.Generator) -> dict[str, np.ndarray]:
     """CTR overall and in each cohort (COHORT_SHARES of the impressions), the cold
     cohort's CTR moved by `cold_change`. A judge rolls back when a check has evidence and
-    a drop past the policy's margin; the new judge reads each cohort at its share of the
-    cohort guardrail's budget, the old judge reads every check at its fixed levels."""
+    a drop past the policy's margin; the new judge reads each cohort's CTR at its share of
+    the by_cohort budget (cohort_level: that share split over every check of every
+    cohort), the old judge reads every check at its fixed levels."""
     policy = RolloutPolicy()
     level = check_level(policy)
     steps = np.arange(1, looks + 1)
@@ -133,12 +154,13 @@ def simulate_cohorts(base: float, cold_change: float, runs: int, looks: int,
         harm = 1 - (c / n) / np.maximum(st / n, 1e-12) > policy.max_ctr_drop
         fixed = stats.norm.sf(est / np.sqrt(var))
         seq = greater_p(est, var, TAU["ctr"])
-        share = 1.0 if g == "all" else 1.0 / len(COHORT_SHARES)
-        gb = growthbook_p(est, var, 2 * n, level * share)
+        at = level if g == "all" else cohort_level(policy)
+        gb = growthbook_p(est, var, 2 * n, at)
         for judge, hit in (("peeking_0.05", fixed < 0.05),
                            ("old_judge", (fixed < OLD_EARLY_ALPHA) | (last & (fixed < OLD_ALPHA))),
-                           ("growthbook", gb < level * share),
-                           ("new_judge", seq < level * share)):
+                           ("growthbook", gb < at),
+                           ("netflix_counts", counts_p(c, st, n, n, more=False) < at),
+                           ("new_judge", seq < at)):
             flags[judge] = flags.get(judge, np.zeros((runs, looks), bool)) | (hit & harm)
     return {judge: _first(f) for judge, f in flags.items()}
 
@@ -206,7 +228,8 @@ def main() -> None:
         every[name] = simulate(guardrail, base, change, args.runs, args.looks, seed)
         out[name] = {judge: summarise(f) for judge, f in every[name].items()}
     out["aa_overall"] = {judge: summarise(overall([every[n][judge] for n in OVERALL]))
-                         for judge in every["aa_error_rate"]}
+                         for judge in every["aa_error_rate"]
+                         if all(judge in every[n] for n in OVERALL)}
     write("sequential", {"runs": args.runs, "looks": args.looks, "users_per_arm_per_look":
                          PER_LOOK, "scenarios": {k: {"guardrail": g, "base": b, "change": c}
                                                  for k, (g, b, c) in SCENARIOS.items()},

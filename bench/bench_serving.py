@@ -27,7 +27,7 @@ import httpx
 import numpy as np
 import orjson
 
-from common import write
+from common import start_pinned, write
 from novarank.cli.demo_service import TOKEN, free_port
 from novarank.config import TrainConfig
 from novarank.data.synthetic import SyntheticConfig, generate
@@ -63,18 +63,8 @@ def serve(release: Path, work: Path, *, workers: int = 1, cores: str = "1",
             "NOVARANK_RATE_LIMITS": '{"catalog": 0, "events": 0, "miss": 0}', **(env or {})}
     cmd = [sys.executable, "-m", "novarank.cli.main", "serve", "--release", str(release),
            "--port", str(port), "--workers", str(workers)]
-    if shutil.which("taskset"):
-        cmd = ["taskset", "-c", cores, *cmd]
-    proc = subprocess.Popen(cmd, env=full)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("service did not start")
+    return start_pinned(cmd, url + "/readyz", cores=cores, env=full), url
 
 
 def stop(proc: subprocess.Popen) -> None:

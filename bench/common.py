@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import socket
 import subprocess
 import time
@@ -52,3 +53,23 @@ def write(name: str, payload: dict) -> Path:
     path.write_text(json.dumps(payload, indent=2))
     print(json.dumps(payload, indent=2))
     return path
+
+
+def start_pinned(cmd: list[str], probe: str, *, cores: str = "1",
+                 env: dict[str, str] | None = None, cwd: Path | None = None,
+                 tries: int = 300) -> subprocess.Popen:
+    """A server pinned to `cores` (when taskset exists), once `probe` answers 200."""
+    import httpx
+
+    if shutil.which("taskset"):
+        cmd = ["taskset", "-c", cores, *cmd]
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd)
+    for _ in range(tries):
+        try:
+            if httpx.get(probe, timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"did not start: {' '.join(cmd)}")

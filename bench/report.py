@@ -393,6 +393,8 @@ def sequential(r: dict) -> list[str]:
                           f"look, {r['policy']['alpha']:g} at the last",
              "growthbook": "GrowthBook's sequential test (two-sided mixture, N* 5,000), "
                            "every look, the same level",
+             "netflix_counts": "counts test after Netflix's (Beta-binomial mixture on the "
+                               "arms' counts), every look, the same level",
              "new_judge": f"new: always-valid, every look, {r['policy']['sequential_alpha']:g}"
                           " per step over every guardrail",
              "new_at_alpha_0.01": f"new: always-valid at {r['policy']['alpha']:g}, every look"}

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from novarank.api import create_app
 from novarank.config import ServiceSettings, TrainConfig
 from novarank.data.synthetic import SyntheticConfig, generate
-from novarank.online.feeds import decode_cursor
+from novarank.online.window import decode_cursor
 from novarank.release import save_release
 from novarank.stores import open_state
 from novarank.stores.cache import RedisCache

@@ -184,3 +184,33 @@ def test_the_fast_path_spends_the_miss_budget_and_the_app_refuses_past_it(small_
         got = [c.get(f"/v1/users/{u}/feed", headers=KEY).status_code for u in users[:4]]
         assert got[:2] == [200, 200] and got[2] == 429
         assert c.get(f"/v1/users/{users[0]}/feed", headers=KEY).status_code == 200  # a hit
+
+
+def test_the_hand_split_query_reads_what_parse_qsl_reads():
+    """Queries without escapes are split by hand; the answer is parse_qsl's, case by case."""
+    from urllib.parse import parse_qsl
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from novarank.api.routes.feeds import CURSOR
+
+    def reference(query: bytes) -> tuple[int, str | None] | None:
+        k, cursor = 10, None
+        for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+            if name == "k":
+                if not value.isdigit():
+                    return None
+                k = int(value)
+            elif name == "cursor":
+                if not CURSOR.fullmatch(value):
+                    return None
+                cursor = value
+        return k, cursor
+
+    @settings(max_examples=500, deadline=None)
+    @given(st.text(alphabet="kcursor=&01239_-ab", max_size=30))
+    def check(text: str) -> None:
+        assert feed_params(text.encode()) == reference(text.encode())
+
+    check()

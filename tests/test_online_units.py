@@ -5,8 +5,7 @@ import pytest
 
 from novarank.errors import ConfigError, InputError
 from novarank.online.assignment import Splitter, bucket_of
-from novarank.online.feeds import decode_cursor, encode_cursor
-from novarank.online.window import Window
+from novarank.online.window import Window, decode_cursor, encode_cursor
 
 # Golden vectors: changing the hashing would silently reshuffle every running experiment.
 # Computed outside Python: printf 'exp-1:u1' | sha256sum -> first 16 hex digits mod 10000.

@@ -566,13 +566,12 @@ def test_a_harm_only_to_one_cohort_is_caught_where_the_overall_ctr_hides_it():
     inside the 10% margin; the cold cohort's own guardrail rolls back."""
     p = RolloutPolicy(min_requests=200, min_impressions=1000)
     rng = np.random.default_rng(8)
-    lat = rng.gamma(4, 1.0, 400)
 
     def arm(cold_ctr: float) -> Arm:
-        a = _arm(lat, impressions=0, clicks=0)
+        a = _arm(rng.gamma(4, 1.0, 400))
         for group, shown, ctr in (("cold", 15_000, cold_ctr), ("heavy", 85_000, 0.10)):
             clicks = int(shown * ctr)
-            a.by_cohort[group] = (shown, clicks)
+            a.cohorts[group] = Arm(impressions=shown, clicks=clicks)
             a.impressions += shown
             a.clicks += clicks
         return a
@@ -583,8 +582,30 @@ def test_a_harm_only_to_one_cohort_is_caught_where_the_overall_ctr_hides_it():
     same = compare(arm(0.10), arm(0.10), p)
     assert same.verdict == "pass" and {"ctr_cold", "ctr_heavy"} <= {c.metric for c in same.checks}
     small = arm(0.06)
-    small.by_cohort["cold"] = (500, 30)  # below min_impressions: not judged, not blocking
+    small.cohorts["cold"] = Arm(impressions=500, clicks=30)  # too few: not judged, not blocking
     assert "ctr_cold" not in {c.metric for c in compare(small, arm(0.10), p).checks}
+
+
+def test_every_check_runs_per_cohort_errors_included():
+    """The same checks in each cohort: a canary failing a quarter of newcomers' feeds and
+    none of anyone else's is named by the newcomers' error-rate check (the total fails
+    too, at 1.25%), and each cohort gets its latency check as well."""
+    p = RolloutPolicy(min_requests=200, min_impressions=0)
+    rng = np.random.default_rng(13)
+
+    def arm(new_errors: int) -> Arm:
+        a = _arm(rng.gamma(4, 1.0, 20_000))
+        a.errors = new_errors
+        a.cohorts["new"] = Arm(latency_ms={"hit": rng.gamma(4, 1.0, 1_000)}, requests=1_000,
+                               errors=new_errors)
+        a.cohorts["heavy"] = Arm(latency_ms={"hit": rng.gamma(4, 1.0, 19_000)},
+                                 requests=19_000)
+        return a
+
+    failing = [c.metric for c in compare(arm(250), arm(0), p).failing()]
+    assert "error_rate_new" in failing and "error_rate_heavy" not in failing
+    checks = {c.metric for c in compare(arm(0), arm(0), p).checks}
+    assert {"error_rate_new", "latency_hit_new", "error_rate_heavy"} <= checks
 
 
 def test_the_watched_fraction_is_a_guardrail_when_required():
@@ -626,5 +647,13 @@ def test_the_lake_gives_each_arm_its_watches_joined_to_its_feeds(tmp_path):
          "value": 0.6},  # the same event twice: counted once
         {"event_id": "l2", "ts": ms, "received_ms": ms, "request_id": "r2", "kind": "like",
          "value": None}])
+    lake.write("error", [{"event_id": "e0", "ts": ms, "received_ms": ms, "user_key": "u0",
+                          "route": "/v1/users/{user_id}/feed", "status": 500, "release": "v2"},
+                         {"event_id": "e9", "ts": ms, "received_ms": ms, "user_key": "u9",
+                          "route": "/v1/users/{user_id}/feed", "status": 500,
+                          "release": "v2"}])  # u9 has no feed: no cohort
     arms = lake_samples(tmp_path, "v2", "v1", now - 60, now + 60)
     assert arms["v2"].watched.tolist() == [0.2] and arms["v1"].watched.tolist() == [0.6]
+    assert arms["v2"].errors == 2 and arms["v2"].cohorts["heavy"].errors == 1
+    assert arms["v1"].cohorts["heavy"].requests == 2
+    assert arms["v1"].cohorts["heavy"].watched.tolist() == [0.6]

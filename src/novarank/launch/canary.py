@@ -37,9 +37,10 @@ from novarank.analytics.srm import SRM_ALPHA, sequential_p
 from novarank.online.releases import RolloutPolicy
 
 LEVELS = {"hit": ("l1", "l2"), "miss": ("miss",)}
-# the guardrails share the budget; ctr_by_cohort's share is split over COHORTS
-GUARDRAILS = ("error_rate", "latency_hit", "latency_miss", "ctr", "ctr_by_cohort",
-              "watched_fraction")
+# the guardrails share the budget; by_cohort's share is split over every check (the
+# five above it) of every cohort
+GUARDRAILS = ("error_rate", "latency_hit", "latency_miss", "ctr", "watched_fraction",
+              "by_cohort")
 COHORTS = ("new", "cold", "light", "medium", "heavy")  # online/window.py: cohort()
 MIN_LEVEL_SHARE = 10  # a cache level is compared once both arms have min_requests / 10
 # replicas follow a step within about a second (refresh_s); until then the canary's share
@@ -57,8 +58,8 @@ class Arm:
     impressions: int = 0
     clicks: int = 0
     users: int = 0  # distinct users with a feed since the canary went live on every replica
-    by_cohort: dict[str, tuple[int, int]] = field(default_factory=dict)  # (impr., clicks)
     watched: np.ndarray = field(default_factory=lambda: np.empty(0))  # fraction per watch
+    cohorts: dict[str, Arm] = field(default_factory=dict)  # the same, per user cohort
     first_ts: float | None = None  # unix s of its first feed (answered or failed)
 
     @property
@@ -113,55 +114,58 @@ def check_level(policy: RolloutPolicy) -> float:
     return policy.sequential_alpha / len(GUARDRAILS)
 
 
-def _error_rate(c: Arm, s: Arm, policy: RolloutPolicy) -> Check:
+def cohort_level(policy: RolloutPolicy) -> float:
+    """The level of one check in one cohort: by_cohort's share, split over them all."""
+    return check_level(policy) / (len(COHORTS) * (len(GUARDRAILS) - 1))
+
+
+def _error_rate(c: Arm, s: Arm, policy: RolloutPolicy, level: float, suffix: str) -> Check:
     n = {"canary": c.attempts, "stable": s.attempts}
-    level = check_level(policy)  # always valid: the same level at every look
     rule = (f"fail if canary - stable > {policy.max_error_increase:g} and always-valid "
             f"one-sided p < {level:g} (at any look); needs {policy.min_requests} feeds "
             "per arm")
     if min(n.values()) < policy.min_requests:
-        return Check("error_rate", "no_data", None, None, n, rule=rule)
+        return Check(f"error_rate{suffix}", "no_data", None, None, n, rule=rule)
     rc, rs = c.errors / c.attempts, s.errors / s.attempts
     p = rate_greater_p(c.errors, c.attempts, s.errors, s.attempts, TAU["error_rate"])
     bad = p < level and rc - rs > policy.max_error_increase
     est, var = rate_difference(c.errors, c.attempts, s.errors, s.attempts)
     worst = _worst(float(est), float(var), TAU["error_rate"], level)
-    return Check("error_rate", "fail" if bad else "pass", rc, rs, n, p, rc - rs, rule, worst,
-                 worst <= policy.max_error_increase)
+    return Check(f"error_rate{suffix}", "fail" if bad else "pass", rc, rs, n, p, rc - rs, rule,
+                 worst, worst <= policy.max_error_increase)
 
 
-def _latency(c: Arm, s: Arm, level: str, policy: RolloutPolicy) -> Check:
+def _latency(c: Arm, s: Arm, level: str, policy: RolloutPolicy, alpha: float,
+             suffix: str) -> Check:
     a, b = c.latency_ms.get(level, np.empty(0)), s.latency_ms.get(level, np.empty(0))
     n = {"canary": len(a), "stable": len(b)}
     need = max(20, policy.min_requests // MIN_LEVEL_SHARE)
-    alpha = check_level(policy)
     rule = (f"fail if canary median > stable median x {1 + policy.max_latency_increase:g} "
             f"and + {policy.min_latency_increase_ms:g} ms, and always-valid one-sided "
             f"p < {alpha:g} on log latency (at any look); needs {need} {level}s per arm")
     if min(n.values()) < need:
-        return Check(f"latency_{level}", "no_data", None, None, n, rule=rule)
+        return Check(f"latency_{level}{suffix}", "no_data", None, None, n, rule=rule)
     mc, ms = float(np.median(a)), float(np.median(b))
     p = latency_greater_p(a, b)
     ratio = mc / ms if ms > 0 else math.inf
     bad = (p < alpha and ratio > 1 + policy.max_latency_increase
            and mc - ms > policy.min_latency_increase_ms)
     worst = float(np.expm1(_worst(*log_mean_difference(a, b), TAU["latency"], alpha)))
-    return Check(f"latency_{level}", "fail" if bad else "pass", mc, ms, n, p, ratio - 1, rule,
-                 worst, worst <= policy.max_latency_increase)
+    return Check(f"latency_{level}{suffix}", "fail" if bad else "pass", mc, ms, n, p, ratio - 1,
+                 rule, worst, worst <= policy.max_latency_increase)
 
 
-def _ctr(c: Arm, s: Arm, policy: RolloutPolicy) -> Check:
+def _ctr(c: Arm, s: Arm, policy: RolloutPolicy, level: float, suffix: str) -> Check:
     n = {"canary": c.impressions, "stable": s.impressions}
-    level = check_level(policy)
     rule = (f"fail if canary CTR < stable CTR x {1 - policy.max_ctr_drop:g} and "
             f"always-valid one-sided p < {level:g} (at any look); needs "
             f"{policy.min_impressions} impressions per arm")
     if min(n.values()) < max(policy.min_impressions, 1):
         verdict = "no_data" if policy.min_impressions else "pass"
-        return Check("ctr", verdict, None, None, n, rule=rule + " (not required)"
+        return Check(f"ctr{suffix}", verdict, None, None, n, rule=rule + " (not required)"
                      if not policy.min_impressions else rule)
-    return _judge_ctr("ctr", (c.impressions, c.clicks), (s.impressions, s.clicks), level,
-                      policy, rule)
+    return _judge_ctr(f"ctr{suffix}", (c.impressions, c.clicks), (s.impressions, s.clicks),
+                      level, policy, rule)
 
 
 def _judge_ctr(metric: str, canary: tuple[int, int], stable: tuple[int, int], level: float,
@@ -178,18 +182,17 @@ def _judge_ctr(metric: str, canary: tuple[int, int], stable: tuple[int, int], le
                  -drop, rule, worst, worst <= policy.max_ctr_drop)
 
 
-def _watched(c: Arm, s: Arm, policy: RolloutPolicy) -> Check:
+def _watched(c: Arm, s: Arm, policy: RolloutPolicy, level: float, suffix: str) -> Check:
     """The mean watched fraction of the feeds' watch events: harm is the canary's relative
     fall. Not required while `min_watches` is 0 (a catalog may have nothing to watch)."""
     n = {"canary": len(c.watched), "stable": len(s.watched)}
-    level = check_level(policy)
     need = max(policy.min_watches, 2)
     rule = (f"fail if canary's mean watched fraction < stable's x "
             f"{1 - policy.max_watch_drop:g} and always-valid one-sided p < {level:g} (at any "
             f"look); needs {policy.min_watches} watches per arm")
     if min(n.values()) < need:
         verdict = "no_data" if policy.min_watches else "pass"
-        return Check("watched_fraction", verdict, None, None, n,
+        return Check(f"watched_fraction{suffix}", verdict, None, None, n,
                      rule=rule if policy.min_watches else rule + " (not required)")
     mc, ms = float(c.watched.mean()), float(s.watched.mean())
     est, var = mean_difference(s.watched, c.watched)  # stable - canary: the harm
@@ -197,21 +200,29 @@ def _watched(c: Arm, s: Arm, policy: RolloutPolicy) -> Check:
     drop = 1 - mc / ms if ms > 0 else 0.0
     bad = p < level and drop > policy.max_watch_drop
     worst = _worst(est, var, TAU["watched_fraction"], level) / ms if ms > 0 else math.inf
-    return Check("watched_fraction", "fail" if bad else "pass", mc, ms, n, p, -drop, rule,
-                 worst, worst <= policy.max_watch_drop)
+    return Check(f"watched_fraction{suffix}", "fail" if bad else "pass", mc, ms, n, p, -drop,
+                 rule, worst, worst <= policy.max_watch_drop)
 
 
-def _cohort_ctr(c: Arm, s: Arm, group: str, policy: RolloutPolicy) -> Check | None:
-    """CTR within one cohort, at its share of ctr_by_cohort's budget: a release that only
-    hurts cold users hides in the overall CTR. None until both arms have the impressions
-    the overall check needs in that cohort (a small cohort never holds up a step)."""
-    (ci, cc), (si, sc) = c.by_cohort.get(group, (0, 0)), s.by_cohort.get(group, (0, 0))
-    if min(ci, si) < max(policy.min_impressions, 1):
-        return None
-    level = check_level(policy) / len(COHORTS)
-    rule = (f"fail if the {group} cohort's canary CTR < stable x {1 - policy.max_ctr_drop:g} "
-            f"and always-valid one-sided p < {level:.2g} (at any look)")
-    return _judge_ctr(f"ctr_{group}", (ci, cc), (si, sc), level, policy, rule)
+def _checks(c: Arm, s: Arm, policy: RolloutPolicy, level: float, suffix: str = ""
+            ) -> list[Check]:
+    """Every guardrail of two arms at one level: error rate, latency per cache level (the
+    tested ones, else the first), CTR, watched fraction."""
+    lat = [_latency(c, s, cache, policy, level, suffix) for cache in LEVELS]
+    tested = [x for x in lat if x.verdict != "no_data"]
+    return [_error_rate(c, s, policy, level, suffix), *(tested or lat[:1]),
+            _ctr(c, s, policy, level, suffix), _watched(c, s, policy, level, suffix)]
+
+
+def _by_cohort(canary: Arm, stable: Arm, policy: RolloutPolicy) -> list[Check]:
+    """The same checks within each user cohort, each at its share of by_cohort's budget:
+    a release that only hurts cold users hides in the totals. A check is kept once both
+    arms have its samples in that cohort (a small cohort never holds up a step)."""
+    level = cohort_level(policy)
+    return [x for g in COHORTS
+            for x in _checks(canary.cohorts.get(g, Arm()), stable.cohorts.get(g, Arm()),
+                             policy, level, f"_{g}")
+            if x.verdict != "no_data" and x.canary is not None]
 
 
 def _split(c: Arm, s: Arm, percent: float) -> Check:
@@ -234,11 +245,8 @@ def compare(canary: Arm, stable: Arm, policy: RolloutPolicy,
     """Fail if any check fails; no_data while a required one lacks samples; else pass.
     Latency needs at least one cache level with enough samples on both sides. With
     `canary_percent`, the users' split is checked against it too."""
-    lat = [_latency(canary, stable, level, policy) for level in LEVELS]
-    tested = [c for c in lat if c.verdict != "no_data"]
-    checks = [_error_rate(canary, stable, policy), *(tested or lat[:1]),
-              _ctr(canary, stable, policy), _watched(canary, stable, policy)]
-    checks += [c for g in COHORTS if (c := _cohort_ctr(canary, stable, g, policy)) is not None]
+    checks = [*_checks(canary, stable, policy, check_level(policy)),
+              *_by_cohort(canary, stable, policy)]
     if canary_percent is not None:
         checks.append(_split(canary, stable, canary_percent))
     if any(c.verdict == "fail" for c in checks):
@@ -284,51 +292,57 @@ def lake_samples(lake: str | Path, canary: str, stable: str, since: float,
     def src(kind: str) -> str:
         return parquet_source(files[kind])
 
+    def into(release: str, cohort: str | None) -> list[Arm]:
+        """The release's arm, and its cohort's when the feed was tagged with one."""
+        arm = arms[release]
+        return [arm] if cohort is None else [arm, arm.cohorts.setdefault(cohort, Arm())]
+
     if files["request"]:
-        con.execute(f"CREATE VIEW feeds AS SELECT DISTINCT ON (event_id) * FROM "
-                    f"{src('request')} WHERE route = 'feed' AND ts >= {since_ms} "
-                    f"AND release IN ({versions})")
-        for release, cache, lat in con.execute(
-                "SELECT release, cache, list(latency_ms) FROM feeds GROUP BY release, cache"
+        raw = f"SELECT * FROM {src('request')} LIMIT 0"
+        tagged = "cohort" in [d[0] for d in con.execute(raw).description]
+        con.execute(f"CREATE VIEW feeds AS SELECT DISTINCT ON (event_id) *"
+                    f"{'' if tagged else ', NULL::VARCHAR AS cohort'} FROM {src('request')} "
+                    f"WHERE route = 'feed' AND ts >= {since_ms} AND release IN ({versions})")
+        for release, cohort, cache, lat in con.execute(
+                "SELECT release, cohort, cache, list(latency_ms) FROM feeds GROUP BY ALL"
                 ).fetchall():
-            arm = arms[release]
-            for level, names in LEVELS.items():
-                if cache in names:
-                    arm.latency_ms[level] = np.concatenate(
-                        [arm.latency_ms.get(level, np.empty(0)), np.asarray(lat, float)])
-            arm.requests += len(lat)
+            for arm in into(release, cohort):
+                for level, names in LEVELS.items():
+                    if cache in names:
+                        arm.latency_ms[level] = np.concatenate(
+                            [arm.latency_ms.get(level, np.empty(0)), np.asarray(lat, float)])
+                arm.requests += len(lat)
         for release, first in con.execute("SELECT release, min(ts) FROM feeds GROUP BY release"
                                           ).fetchall():
             arms[release].first_ts = first / 1000
         if files["engagement"]:
-            for release, values in con.execute(
-                    f"SELECT f.release, list(e.value) FROM (SELECT DISTINCT ON (event_id) * "
-                    f"FROM {src('engagement')} WHERE kind = 'watch' AND value IS NOT NULL) e "
-                    "JOIN feeds f USING (request_id) GROUP BY f.release").fetchall():
-                arms[release].watched = np.asarray(values, float)
-        tagged = "cohort" in [d[0] for d in con.execute("SELECT * FROM feeds LIMIT 0"
-                                                        ).description]
+            for release, cohort, values in con.execute(
+                    f"SELECT f.release, f.cohort, list(e.value) FROM (SELECT DISTINCT ON "
+                    f"(event_id) * FROM {src('engagement')} WHERE kind = 'watch' AND value IS "
+                    "NOT NULL) e JOIN feeds f USING (request_id) GROUP BY ALL").fetchall():
+                for arm in into(release, cohort):
+                    arm.watched = np.concatenate([arm.watched, np.asarray(values, float)])
         for kind in ("impression", "click"):
             if not files[kind]:
                 continue
-            group = "f.cohort" if tagged else "NULL"
             for release, cohort, n in con.execute(
-                    f"SELECT f.release, {group}, count(DISTINCT e.event_id) FROM {src(kind)} e "
+                    f"SELECT f.release, f.cohort, count(DISTINCT e.event_id) FROM {src(kind)} e "
                     "JOIN feeds f USING (request_id) GROUP BY ALL").fetchall():
-                arm = arms[release]
-                setattr(arm, f"{kind}s", getattr(arm, f"{kind}s") + int(n))
-                if cohort is not None:
-                    shown, clicked = arm.by_cohort.get(cohort, (0, 0))
-                    arm.by_cohort[cohort] = ((shown + int(n), clicked) if kind == "impression"
-                                             else (shown, clicked + int(n)))
+                for arm in into(release, cohort):
+                    setattr(arm, f"{kind}s", getattr(arm, f"{kind}s") + int(n))
     if files["error"]:
-        for release, n, first in con.execute(
-                f"SELECT release, count(DISTINCT event_id), min(ts) FROM {src('error')} "
-                f"WHERE status >= 500 AND route LIKE '%/feed' AND ts >= {since_ms} "
-                f"AND release IN ({versions}) GROUP BY release").fetchall():
-            arm = arms[release]
-            arm.errors = int(n)
-            arm.first_ts = min(first / 1000, arm.first_ts or math.inf)
+        # an error has no ranking, so no cohort of its own: its user's, from their feeds
+        cohorts = ("(SELECT user_key, any_value(cohort) AS cohort FROM feeds GROUP BY "
+                   "user_key)" if files["request"] else
+                   "(SELECT NULL::VARCHAR AS user_key, NULL::VARCHAR AS cohort WHERE false)")
+        for release, cohort, n, first in con.execute(
+                f"SELECT e.release, u.cohort, count(DISTINCT e.event_id), min(e.ts) FROM "
+                f"{src('error')} e LEFT JOIN {cohorts} u USING (user_key) WHERE e.status >= 500 "
+                f"AND e.route LIKE '%/feed' AND e.ts >= {since_ms} AND e.release IN "
+                f"({versions}) GROUP BY ALL").fetchall():
+            for arm in into(release, cohort):
+                arm.errors += int(n)
+            arms[release].first_ts = min(first / 1000, arms[release].first_ts or math.inf)
     live = arms[canary].first_ts
     if live is not None:  # users per arm, once every replica routes the canary
         from_ms = int((live + SPLIT_GRACE_S) * 1000)

@@ -3,7 +3,6 @@ cursor, cache (L1, L2, the shared cold window), ranking on a miss, rendering, te
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import logging
 import queue
@@ -24,25 +23,17 @@ from novarank.online.releases import InjectedFault, ReleaseFailure, Routing, Ser
 from novarank.online.requests import RequestLog, check_k
 from novarank.online.results import FeedPage, WarmManifest
 from novarank.online.toggles import Toggles
-from novarank.online.window import RenderedPage, Window, cohort, rank_window
+from novarank.online.window import (
+    RenderedPage,
+    Window,
+    cohort,
+    decode_cursor,
+    rank_window,
+)
 from novarank.ranking.recommender import UserProfile
 
 log = logging.getLogger("novarank.service")
 COLD_USER = "\x00cold"  # the shared window of users with no history (never a real id)
-
-
-def encode_cursor(snapshot: str, offset: int) -> str:
-    return base64.urlsafe_b64encode(f"{snapshot}:{offset}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[str, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        snapshot, offset = raw.split(":")
-        return snapshot, int(offset)
-    except (ValueError, UnicodeDecodeError):
-        raise NotFoundError("cursor", "not a cursor returned by this API: request the first "
-                            "page again") from None
 
 
 class FeedPath:
@@ -157,7 +148,7 @@ class FeedPath:
                            served.version, page.cohort)
         return FeedPage(request_id, user_id, page.variant, served.version, page.cold,
                         False, level, degraded, page.items_json,
-                        encode_cursor(page.snapshot, offset + k) if page.more else None)
+                        page.next_cursor)
 
     def _canary_fault(self, served: Served, routing: Routing, l1_only: bool) -> bool:
         """Apply a drill's fault to a canary request. False: not on the event loop (a delay

@@ -7,6 +7,7 @@ from the live catalog only for the page actually returned.
 
 from __future__ import annotations
 
+import base64
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ import numpy as np
 import orjson
 
 from novarank.config import SIGNALS
+from novarank.errors import NotFoundError
 from novarank.evaluation.metrics import cohort_of
 from novarank.online.ids import new_id
 from novarank.ranking.catalog import CatalogView
@@ -53,6 +55,20 @@ class Window:
         off += 20 * n
         sources = np.frombuffer(raw, "u1", n, off)
         return cls(meta, items, scores, reasons, sources)
+
+
+def encode_cursor(snapshot: str, offset: int) -> str:
+    return base64.urlsafe_b64encode(f"{snapshot}:{offset}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        snapshot, offset = raw.split(":")
+        return snapshot, int(offset)
+    except (ValueError, UnicodeDecodeError):
+        raise NotFoundError("cursor", "not a cursor returned by this API: request the first "
+                            "page again") from None
 
 
 def cohort(p: UserProfile) -> str:
@@ -110,7 +126,7 @@ class RenderedPage:
     cohort: str | None  # the window owner's (None: a window from before cohorts)
     release: str
     catalog: int  # CatalogView.version it was rendered from
-    more: bool  # the window has items past this page
+    next_cursor: str | None  # the next page's cursor; None at the window's end
     ids: list[str]
     items_json: bytes
 
@@ -120,19 +136,22 @@ class RenderedPage:
         m = w.meta
         end = min(offset + k, len(w.items))
         return cls(m["snapshot"], m["user_id"], m["variant"], m["cold"], m.get("cohort"),
-                   release, cat.version, offset + k < len(w.items),
+                   release, cat.version,
+                   encode_cursor(m["snapshot"], offset + k) if offset + k < len(w.items)
+                   else None,
                    cat.item_ids[w.items[offset:end]].tolist(),
                    orjson.dumps(render(w, offset, k, cat)))
 
     def encode(self) -> bytes:
         head = orjson.dumps([self.snapshot, self.user_id, self.variant, self.cold,
-                             self.cohort, self.release, self.catalog, self.more, self.ids])
+                             self.cohort, self.release, self.catalog, self.next_cursor,
+                             self.ids])
         return b"".join([_LEN.pack(len(head)), head, self.items_json])
 
     @classmethod
     def decode(cls, raw: bytes) -> RenderedPage:
         (n,) = _LEN.unpack_from(raw)
-        snap, user, variant, cold, group, release, catalog, more, ids = orjson.loads(
+        snap, user, variant, cold, group, release, catalog, cursor, ids = orjson.loads(
             raw[_LEN.size:_LEN.size + n])
-        return cls(snap, user, variant, cold, group, release, catalog, more, ids,
+        return cls(snap, user, variant, cold, group, release, catalog, cursor, ids,
                    raw[_LEN.size + n:])
