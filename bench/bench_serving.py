@@ -102,7 +102,7 @@ def spread(values: list[float]) -> dict[str, float]:
 def l1_vs_ceiling(url: str, hot: list[str], secs: float, rounds: int) -> dict:
     """Feed L1 hits against the echo route (same path shape, hand-parsed parameters and
     routing lookup, same body size), alternated `rounds` times in one run."""
-    sample = httpx.get(url + f"/v1/users/{hot[0]}/feed?k=10").content
+    sample = httpx.get(url + f"/v1/users/{hot[0]}/feed?k=10", headers=ADMIN).content
     size = len(sample)
     echo_size = len(httpx.get(url + f"/bench/users/{hot[0]}/echo?size={size}").content)
     size += size - echo_size  # pad the echo body to the feed's exact size
@@ -161,7 +161,7 @@ def cache_pressure(work: Path, users: list[str], warm: dict, quick: bool) -> dic
         stop_likes, likes = threading.Event(), [0]
 
         def like() -> None:
-            with httpx.Client(base_url=url, timeout=10) as c:
+            with httpx.Client(base_url=url, headers=ADMIN, timeout=10) as c:
                 for u in likers:
                     if stop_likes.wait(0.05):
                         return
@@ -258,7 +258,7 @@ def main() -> None:
             httpx.put(url + "/v1/admin/toggles", json={"kill_switch": True}, headers=ADMIN)
             consecutive = 0
             while consecutive < 20 and time.perf_counter() - t0 < 10:
-                body = httpx.get(url + f"/v1/users/{users[1]}/feed?k=3").json()
+                body = httpx.get(url + f"/v1/users/{users[1]}/feed?k=3", headers=ADMIN).json()
                 consecutive = consecutive + 1 if body["fallback"] else 0
             effect = time.perf_counter() - t0
             httpx.put(url + "/v1/admin/toggles", json={"kill_switch": False}, headers=ADMIN)
