@@ -193,20 +193,10 @@ def test_the_hand_split_query_reads_what_parse_qsl_reads():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from novarank.api.routes.feeds import CURSOR
+    from novarank.api.fastpath import read_params
 
     def reference(query: bytes) -> tuple[int, str | None] | None:
-        k, cursor = 10, None
-        for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
-            if name == "k":
-                if not value.isdigit():
-                    return None
-                k = int(value)
-            elif name == "cursor":
-                if not CURSOR.fullmatch(value):
-                    return None
-                cursor = value
-        return k, cursor
+        return read_params(parse_qsl(query.decode("latin-1"), keep_blank_values=True))
 
     @settings(max_examples=500, deadline=None)
     @given(st.text(alphabet="kcursor=&01239_-ab", max_size=30))

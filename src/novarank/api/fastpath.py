@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qsl
@@ -52,20 +53,25 @@ def feed_params(query: bytes) -> tuple[int, str | None] | None:
     """(k, cursor) when both are well-formed, else None (the route then explains why). A
     query without escapes is split by hand: parse_qsl costs more than the rest of a hit's
     parameter handling."""
+    if not query:
+        return 10, None
+    text = query.decode("latin-1")
+    return read_params(parse_qsl(text, keep_blank_values=True) if "%" in text or "+" in text
+                       else [part.partition("=")[::2] for part in text.split("&") if part])
+
+
+def read_params(pairs: Iterable[tuple[str, str]]) -> tuple[int, str | None] | None:
+    """(k, cursor) from a query's (name, value) pairs, the last of each winning."""
     k, cursor = 10, None
-    if query:
-        text = query.decode("latin-1")
-        pairs = (parse_qsl(text, keep_blank_values=True) if "%" in text or "+" in text
-                 else [part.partition("=")[::2] for part in text.split("&") if part])
-        for name, value in pairs:
-            if name == "k":
-                if not value.isdigit():
-                    return None
-                k = int(value)
-            elif name == "cursor":
-                if not CURSOR.fullmatch(value):
-                    return None
-                cursor = value
+    for name, value in pairs:
+        if name == "k":
+            if not value.isdigit():
+                return None
+            k = int(value)
+        elif name == "cursor":
+            if not CURSOR.fullmatch(value):
+                return None
+            cursor = value
     return k, cursor
 
 
