@@ -57,7 +57,8 @@ def feed_params(query: bytes) -> tuple[int, str | None] | None:
         return 10, None
     text = query.decode("latin-1")
     return read_params(parse_qsl(text, keep_blank_values=True) if "%" in text or "+" in text
-                       else [part.partition("=")[::2] for part in text.split("&") if part])
+                       else [(name, value) for name, _, value in
+                             (part.partition("=") for part in text.split("&") if part)])
 
 
 def read_params(pairs: Iterable[tuple[str, str]]) -> tuple[int, str | None] | None:
