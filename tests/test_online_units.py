@@ -62,3 +62,55 @@ def test_malloc_arenas_are_capped_unless_told_otherwise(monkeypatch):
     monkeypatch.delenv("MALLOC_ARENA_MAX")
     if platform.libc_ver()[0] == "glibc":
         assert cap_arenas(2) is True
+
+
+def test_an_echo_is_skipped_once_and_counts_from_before_a_subscription_are_dropped(
+        small_release):
+    """A replica's own drop echoes back once and is skipped (refresh-ahead's re-ranked feed
+    survives it); drops counted before the listener subscribed never echo, so the count is
+    reset there and a later drop from another replica is applied, not mistaken for one."""
+    import threading
+
+    from novarank.online.service import open_local
+
+    path, users, _ = small_release
+    service = open_local(path)
+    inv, l1 = service.feeds.invalidation, service.cache.l1
+    user = users[0]
+    key = inv.keys(user)[0]
+
+    def hear(messages: list[tuple[str, bool]]) -> None:
+        """Run the listener over (user, published here just before) messages."""
+        stop = threading.Event()
+
+        class PubSub:
+            def get_message(self, timeout: float):  # noqa: ARG002
+                if not messages:
+                    stop.set()
+                    return None
+                who, own = messages.pop(0)
+                if own:
+                    inv._expect(who, 1)
+                return {"type": "message", "data": who.encode()}
+
+            def close(self) -> None:
+                pass
+
+        class L2:
+            def subscribe(self, channel: str) -> PubSub:  # noqa: ARG002
+                return PubSub()
+
+        inv.listen(L2(), stop)  # type: ignore[arg-type]
+
+    try:
+        inv._expect(user, 1)  # published before the subscription: its echo never comes
+        l1.set_many({key: b"fresh"}, 60)
+        hear([(user, False)])  # another replica's drop, after subscribing: applied
+        assert l1.get_many([key]) == [None]
+        l1.set_many({key: b"fresh"}, 60)
+        hear([(user, True)])  # this replica's own drop echoing back: skipped
+        assert l1.get_many([key]) == [b"fresh"]
+        hear([(user, False)])  # and only once: the next drop is applied
+        assert l1.get_many([key]) == [None]
+    finally:
+        service.close()

@@ -82,10 +82,10 @@ class Invalidation:
         while not stop.is_set():
             try:
                 pubsub = l2.subscribe(self.channel)
+                with self._lock:  # drops sent before this subscription are never heard
+                    self._echoes.clear()
                 if outage:
                     l1.clear()
-                    with self._lock:  # echoes of drops sent while away never come
-                        self._echoes.clear()
                     log.info("invalidation listener reconnected; L1 emptied (invalidations "
                              "sent meanwhile are lost)")
                 outage, backoff = False, 0.5
