@@ -22,14 +22,10 @@ import duckdb
 import numpy as np
 
 from novarank.analytics.lake import parquet_source, scan
-from novarank.analytics.sequential import confidence_radius, greater_p
+from novarank.analytics.sequential import confidence_radius, two_sided_p
 
 RELATIVE_TAU = 0.05  # the mixture's scale: a 5% lift of the control's clicks per user
 ALPHA = 0.05
-
-
-def _files(lake: Path, days: list[str], kind: str) -> list[str]:
-    return [str(p) for day in days for p in scan(lake, day).files.get(kind, [])]
 
 
 def user_clicks(lake: str | Path, day: str, lookback: int = 7
@@ -38,12 +34,14 @@ def user_clicks(lake: str | Path, day: str, lookback: int = 7
     served on `day` (events counted once by event_id)."""
     root = Path(lake)
     d = Date.fromisoformat(day)
-    before = [(d - timedelta(days=i)).isoformat() for i in range(1, lookback + 1)]
-    served = _files(root, [day], "request")
+    found = scan(root, day).files
+    served = [str(p) for p in found.get("request", [])]
     if not served:
         return np.empty(0, object), np.empty(0), np.empty(0)
+    today = [str(p) for p in found.get("click", [])]
+    past = [str(p) for i in range(1, lookback + 1)
+            for p in scan(root, (d - timedelta(days=i)).isoformat()).files.get("click", [])]
     con = duckdb.connect()
-    today, past = _files(root, [day], "click"), _files(root, before, "click")
 
     def clicks(files: list[str]) -> str:
         if not files:
@@ -88,8 +86,7 @@ def lifts(variant: np.ndarray, y: np.ndarray, x: np.ndarray, control: str = "con
             est = float(a.mean() - b.mean())
             var = float(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
             tau = RELATIVE_TAU * mean_c
-            p = min(1.0, 2 * min(float(greater_p(est, var, tau)),
-                                 float(greater_p(-est, var, tau))))
+            p = two_sided_p(est, var, tau)
             r = confidence_radius(var, tau, ALPHA) if var > 0 else 0.0
             row[name] = {"lift": est / mean_c, "p_value": p, "variance": var,
                          "interval": [(est - r) / mean_c, (est + r) / mean_c]}

@@ -88,11 +88,17 @@ def latency_greater_p(a: ArrayLike, b: ArrayLike, tau: float = TAU["latency"]) -
     return float(greater_p(est, var, tau))
 
 
-def rate_two_sided_p(x1: int, n1: int, x2: int, n2: int, tau: float) -> float:
-    """Always-valid two-sided p-value of "rate 1 differs from rate 2" (an experiment, where
+def two_sided_p(estimate: float, variance: float, tau: float) -> float:
+    """Always-valid two-sided p-value of "the difference is not 0" (an experiment, where
     either direction is news): the two one-sided tests, each at half the level."""
+    return float(min(1.0, 2 * min(greater_p(estimate, variance, tau),
+                                  greater_p(-estimate, variance, tau))))
+
+
+def rate_two_sided_p(x1: int, n1: int, x2: int, n2: int, tau: float) -> float:
+    """`two_sided_p` of rate 1 - rate 2, from counts."""
     est, var = rate_difference(x1, n1, x2, n2)
-    return float(min(1.0, 2 * min(greater_p(est, var, tau), greater_p(-est, var, tau))))
+    return two_sided_p(float(est), float(var), tau)
 
 
 def confidence_radius(variance: float, tau: float, alpha: float) -> float:

@@ -131,14 +131,19 @@ def experiment_rows(out: list[dict[str, Any]], split: dict[str, float] | None
         est, var = rate_difference(xi, ni, xc, nc)
         radius = confidence_radius(float(var), TAU["ctr"], EXPERIMENT_ALPHA)
         ctr_c = xc / nc
-        p = rate_two_sided_p(xi, ni, xc, nc, TAU["ctr"])
-        rows.append(shown(name, f"ctr_lift_{variant}", float(est) / ctr_c, min(ni, nc),
-                          f"always-valid p={p:.3g}; 95% confidence sequence "
-                          f"{(float(est) - radius) / ctr_c:+.2%} to "
-                          f"{(float(est) + radius) / ctr_c:+.2%}")
-                    | {"p_value": p, "interval": [(float(est) - radius) / ctr_c,
-                                                  (float(est) + radius) / ctr_c]})
+        rows.append(_lift_row(name, f"ctr_lift_{variant}", float(est) / ctr_c,
+                              [(float(est) - radius) / ctr_c, (float(est) + radius) / ctr_c],
+                              rate_two_sided_p(xi, ni, xc, nc, TAU["ctr"]), min(ni, nc)))
     return rows
+
+
+def _lift_row(name: str, metric: str, lift: float, interval: list[float], p: float,
+              samples: int, note: str = "") -> dict[str, Any]:
+    """A lift shown with its always-valid p-value and 95% confidence sequence."""
+    lo, hi = interval
+    return shown(name, metric, lift, samples, f"always-valid p={p:.3g}; 95% confidence "
+                 f"sequence {lo:+.2%} to {hi:+.2%}{note}") | {"p_value": p,
+                                                             "interval": [lo, hi]}
 
 
 def cuped_row(lift: dict[str, Any]) -> dict[str, Any]:
@@ -149,13 +154,11 @@ def cuped_row(lift: dict[str, Any]) -> dict[str, Any]:
     if got is None:
         return shown(name, f"cuped_lift_{lift['variant']}", None, samples,
                      "too few users on one side")
-    lo, hi = got["interval"]
     cut = lift.get("variance_reduction")
-    return shown(name, f"cuped_lift_{lift['variant']}", got["lift"], samples,
-                 f"always-valid p={got['p_value']:.3g}; 95% confidence sequence {lo:+.2%} to "
-                 f"{hi:+.2%}" + (f"; variance {cut:.0%} lower than unadjusted" if cut is not None
-                                 else "")) | {"p_value": got["p_value"], "interval": [lo, hi],
-                                              "variance_reduction": cut}
+    return _lift_row(name, f"cuped_lift_{lift['variant']}", got["lift"], got["interval"],
+                     got["p_value"], samples,
+                     f"; variance {cut:.0%} lower than unadjusted" if cut is not None else ""
+                     ) | {"variance_reduction": cut}
 
 
 def overall(rows: list[dict[str, Any]]) -> str:

@@ -43,15 +43,15 @@ def select_top_k(
         unique[first] = True
         ok &= unique
     eligible = np.flatnonzero(ok)
-    capped = creators is not None and creator_cap > 0
-    pos = _best_first(eligible, scores, 2 * k if capped else k)
-    if capped:
-        assert creators is not None
-        pos = _cap_creators(pos, creators[items[pos]], k, creator_cap)
-        if len(pos) < len(eligible) and _heads(creators[items[pos]], creator_cap) < k:
+    if creators is not None and creator_cap > 0:
+        best = _best_first(eligible, scores, 2 * k)
+        pos, heads = _cap_creators(best, creators[items[best]], k, creator_cap)
+        if heads < k and len(best) < len(eligible):
             # the creator cap reached past the best 2k: rank them all
             every = _best_first(eligible, scores, len(eligible))
-            pos = _cap_creators(every, creators[items[every]], k, creator_cap)
+            pos, _ = _cap_creators(every, creators[items[every]], k, creator_cap)
+    else:
+        pos = _best_first(eligible, scores, k)
     ranked = pos[:k]
     missing = k - len(ranked)
     backfill = np.empty(0, np.int64)
@@ -74,22 +74,16 @@ def _best_first(pos: np.ndarray, scores: np.ndarray, m: int) -> np.ndarray:
     return pos[np.argsort(-s, kind="stable")]
 
 
-def _heads(creator: np.ndarray, cap: int) -> int:
-    """How many items the creator cap lets into the head: all without a creator, up to
-    `cap` of each creator."""
-    solo = int((creator < 0).sum())
-    _, per = np.unique(creator[creator >= 0], return_counts=True)
-    return solo + int(np.minimum(per, cap).sum())
-
-
-def _cap_creators(pos: np.ndarray, creator: np.ndarray, k: int, cap: int) -> np.ndarray:
+def _cap_creators(pos: np.ndarray, creator: np.ndarray, k: int, cap: int
+                  ) -> tuple[np.ndarray, int]:
     """Reorder so that at most `cap` items per creator come first; overflow goes last.
+    Returns the order and how many items the cap let into the head (up to k).
 
     Walking `pos` in order until `k` items are in the head: an item joins the head when
     it has no creator (id < 0) or fewer than `cap` earlier items of its creator; the
     others overflow. Positions after the k-th head item keep their order at the end."""
     if not (creator >= 0).any():
-        return pos
+        return pos, min(len(pos), k)
     by_creator = np.argsort(creator, kind="stable")
     sorted_c = creator[by_creator]
     group_start = np.flatnonzero(np.r_[True, sorted_c[1:] != sorted_c[:-1]])
@@ -100,4 +94,5 @@ def _cap_creators(pos: np.ndarray, creator: np.ndarray, k: int, cap: int) -> np.
     nth = np.flatnonzero(head)
     cut = int(nth[k - 1]) + 1 if len(nth) >= k else len(pos)
     seen = pos[:cut]
-    return np.concatenate([seen[head[:cut]], seen[~head[:cut]], pos[cut:]]).astype(np.int64)
+    order = np.concatenate([seen[head[:cut]], seen[~head[:cut]], pos[cut:]])
+    return order.astype(np.int64), min(len(nth), k)
