@@ -84,7 +84,7 @@ def test_an_echo_is_skipped_once_and_counts_from_before_a_subscription_are_dropp
         stop = threading.Event()
 
         class PubSub:
-            def get_message(self, timeout: float):  # noqa: ARG002
+            def get_message(self, timeout: float):
                 if not messages:
                     stop.set()
                     return None
@@ -97,7 +97,7 @@ def test_an_echo_is_skipped_once_and_counts_from_before_a_subscription_are_dropp
                 pass
 
         class L2:
-            def subscribe(self, channel: str) -> PubSub:  # noqa: ARG002
+            def subscribe(self, channel: str) -> PubSub:
                 return PubSub()
 
         inv.listen(L2(), stop)  # type: ignore[arg-type]
