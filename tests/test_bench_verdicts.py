@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import bench_abuse
 import bench_outage
 import bench_soak
+import bench_spark
 
 
 def _phase(p99: float, errors: int = 0) -> dict:
@@ -121,3 +122,12 @@ def test_the_peer_wrk_script_sends_each_user_in_turn(tmp_path):
     assert 'local users = {"a", "b"}' in script and "n % #users + 1" in script
     assert '("/v1/users/{u}/feed?k=10"):gsub("{u}", users[n])' in script
     assert '["Authorization"] = "Bearer t"' in script
+
+
+def test_the_spark_verdict_fails_when_spark_ranks_worse_or_a_run_failed():
+    local = [{"events": 10, "recall": 0.30}, {"events": 100, "recall": 0.30}]
+    spark = [{"events": 10, "recall": 0.295}, {"events": 100, "recall": 0.28}]
+    assert bench_spark.verdict({"local": local, "spark": spark}) == {"10": True, "100": False}
+    crashed = [{"events": 10, "recall": 0.30}, {"events": 100, "failed": "OutOfMemoryError"}]
+    assert bench_spark.verdict({"local": local, "spark": crashed}) == {"10": True,
+                                                                      "100": False}

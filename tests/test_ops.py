@@ -229,7 +229,20 @@ def test_kubernetes_manifests_validate_against_the_schemas(tmp_path):
     assert {("Deployment", "novarank"), ("HorizontalPodAutoscaler", "novarank"),
             ("PodDisruptionBudget", "novarank"), ("Deployment", "novarank-ingest"),
             ("CronJob", "novarank-rollup"), ("Secret", "novarank-admin"),
-            ("Job", "novarank-rollout-")} <= kinds
+            ("Job", "novarank-rollout-"), ("CronJob", "novarank-train")} <= kinds
+    train = next(d for d in docs if d["kind"] == "CronJob"
+                 and d["metadata"]["name"] == "novarank-train")
+    driver = train["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert "--engine spark" in " ".join(driver["command"])
+    submit = next(e["value"] for e in driver["env"] if e["name"] == "PYSPARK_SUBMIT_ARGS")
+    import importlib.metadata
+    import importlib.util
+
+    pinned = next(line.split("==")[1] for line in (ROOT / "constraints.txt").read_text()
+                  .splitlines() if line.startswith("pyspark=="))
+    assert f"apache/spark:{pinned}" in submit  # executors run the driver's Spark version
+    if importlib.util.find_spec("pyspark"):
+        assert importlib.metadata.version("pyspark") == pinned
     api = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] ==
                "novarank")
     hpa = next(d for d in docs if d["kind"] == "HorizontalPodAutoscaler")

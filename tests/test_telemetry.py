@@ -201,8 +201,9 @@ def test_service_on_the_stream_sink_end_to_end(stream, tmp_path):
         assert early.stats.by_kind.get("impression") == 4  # the retry's copies: dropped
         assert early.stats.by_kind.get("engagement") == 1 and early.stats.duplicates == 5
     late = Ingester(url, LakeWriter(lake), stream=name, group="early")
-    late.run(until_idle=True)  # request/ranking flushed on shutdown
-    assert late.stats.by_kind.get("request") == 1 and late.stats.by_kind.get("ranking") == 1
+    late.run(until_idle=True)  # request/ranking flushed on shutdown at the latest
+    for kind in ("request", "ranking"):  # (the 1 s flush may beat the early ingester)
+        assert early.stats.by_kind.get(kind, 0) + late.stats.by_kind.get(kind, 0) == 1, kind
     res = rollup(lake, datetime.now(UTC).strftime("%Y-%m-%d"))
     integ = {r["type"]: r for r in res.tables["daily_integrity"]}
     assert integ["impression"]["events"] == 4 and integ["impression"]["orphans"] == 0

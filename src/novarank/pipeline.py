@@ -6,12 +6,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from novarank.config import TrainConfig
 from novarank.data.dataset import Dataset
 from novarank.evaluation.evaluate import EvalReport, evaluate
-from novarank.evaluation.split import temporal_split
+from novarank.evaluation.split import Holdout, temporal_split
 from novarank.evaluation.tuning import TuneResult, tune
 from novarank.model import Model
 from novarank.release.bundle import save_release
@@ -19,11 +19,46 @@ from novarank.release.lock import ReleaseLock
 from novarank.training import fit_model
 
 Advance = Callable[[int], None]
+
+
+def _silent(_: str) -> None:
+    pass
+
+
 Step = Callable[..., Advance]  # step(name, total=None) -> advance(n)
 
 
 def _quiet(name: str, total: int | None = None) -> Advance:
     return lambda n: None
+
+
+Data = TypeVar("Data")
+
+
+class Engine(Protocol, Generic[Data]):
+    """Who splits and fits: the local engine on a Dataset, the Spark engine on its frame.
+    Tuning and evaluation rank on the driver either way, from the Model and the truth."""
+
+    name: str
+
+    def split(self, data: Data, fraction: float) -> Holdout[Data]: ...
+
+    def fit(self, data: Data, cfg: TrainConfig, step: Callable[[str], object]) -> Model: ...
+
+
+class LocalEngine:
+    """numpy/scipy/implicit in this process (training.py)."""
+
+    name = "local"
+
+    def split(self, data: Dataset, fraction: float) -> Holdout[Dataset]:
+        return temporal_split(data, fraction)
+
+    def fit(self, data: Dataset, cfg: TrainConfig, step: Callable[[str], object]) -> Model:
+        return fit_model(data, cfg, step=step)
+
+
+LOCAL = LocalEngine()
 
 
 @dataclass
@@ -42,8 +77,9 @@ class OfflineResult:
         return out
 
 
-def offline(ds: Dataset, cfg: TrainConfig, *, do_tune: bool = True, do_evaluate: bool = True,
-            max_eval_users: int | None = 5_000, step: Step = _quiet) -> OfflineResult:
+def offline(ds: Data, cfg: TrainConfig, *, do_tune: bool = True, do_evaluate: bool = True,
+            max_eval_users: int | None = 5_000, step: Step = _quiet,
+            engine: Engine[Data] = LOCAL) -> OfflineResult:  # type: ignore[assignment]
     """Tune weights on a validation split carved from training data, then evaluate on test.
 
     test  = each user's last `holdout_fraction` of events;
@@ -51,13 +87,13 @@ def offline(ds: Dataset, cfg: TrainConfig, *, do_tune: bool = True, do_evaluate:
     tuning, so the reported lift is honest.
     """
     seconds: dict[str, float] = {}
-    holdout = temporal_split(ds, cfg.holdout_fraction)
+    holdout = engine.split(ds, cfg.holdout_fraction)
     result = None
     if do_tune and cfg.tune:
         t = time.perf_counter()
-        val = temporal_split(holdout.train, cfg.holdout_fraction)
+        val = engine.split(holdout.train, cfg.holdout_fraction)
         step("tuning: fitting on the validation split")
-        val_model = fit_model(val.train, cfg)
+        val_model = engine.fit(val.train, cfg, _silent)
         result = tune(val_model, val, max_users=cfg.tune_users, seed=cfg.seed,
                       progress=step("tuning: coordinate ascent on validation NDCG@10",
                                     total=3 * 5))
@@ -67,7 +103,7 @@ def offline(ds: Dataset, cfg: TrainConfig, *, do_tune: bool = True, do_evaluate:
     if do_evaluate:
         t = time.perf_counter()
         step("evaluation: fitting on the training split")
-        eval_model = fit_model(holdout.train, cfg)
+        eval_model = engine.fit(holdout.train, cfg, _silent)
         n_users = len(holdout.truth) if max_eval_users is None else min(len(holdout.truth),
                                                                           max_eval_users)
         report = evaluate(eval_model, holdout, max_users=max_eval_users, seed=cfg.seed,
@@ -76,17 +112,19 @@ def offline(ds: Dataset, cfg: TrainConfig, *, do_tune: bool = True, do_evaluate:
     return OfflineResult(cfg, result, report, seconds)
 
 
-def train_release(ds: Dataset, out: str | Path, cfg: TrainConfig | None = None, *,
+def train_release(ds: Data, out: str | Path, cfg: TrainConfig | None = None, *,
                   do_tune: bool = True, do_evaluate: bool = True, version: str | None = None,
-                  step: Step = _quiet) -> tuple[Model, OfflineResult, ReleaseLock]:
-    """Offline tuning/evaluation, then the final fit on all data, written as a locked release."""
+                  step: Step = _quiet, engine: Engine[Data] = LOCAL,  # type: ignore[assignment]
+                  ) -> tuple[Model, OfflineResult, ReleaseLock]:
+    """Offline tuning/evaluation, then the final fit on all data, written as a locked release.
+    The release records which engine built it (metrics.engine)."""
     cfg = cfg or TrainConfig()
-    res = offline(ds, cfg, do_tune=do_tune, do_evaluate=do_evaluate, step=step)
+    res = offline(ds, cfg, do_tune=do_tune, do_evaluate=do_evaluate, step=step, engine=engine)
     t = time.perf_counter()
     step("final fit on all data")
-    model = fit_model(ds, res.config, step=lambda s: step(f"final fit: {s}"))
+    model = engine.fit(ds, res.config, lambda s: step(f"final fit: {s}"))
     res.seconds["fit"] = round(time.perf_counter() - t, 2)
-    model.metrics = res.metrics()
+    model.metrics = {"engine": {"name": engine.name}, **model.metrics, **res.metrics()}
     step("writing and locking the release")
     lock = save_release(model, out, version=version)
     return model, res, lock

@@ -17,7 +17,7 @@ from novarank.candidates import (
     trending,
 )
 from novarank.config import TrainConfig
-from novarank.data.dataset import Dataset
+from novarank.data.dataset import Dataset, ItemTable
 from novarank.data.events import seen_mask, weights_of
 from novarank.model import Model
 
@@ -49,9 +49,9 @@ def user_histories(ds: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     return indptr.astype(np.int64), (key % ds.n_items).astype(np.int32), ts, weight
 
 
-def facet_matrix(ds: Dataset) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray]:
+def facet_matrix(items: ItemTable) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray]:
     """Items x facets (creator and tags), rows L2-normalised; plus creator codes and names."""
-    creator_names, creator_codes = np.unique(ds.items.creator.astype(str), return_inverse=True)
+    creator_names, creator_codes = np.unique(items.creator.astype(str), return_inverse=True)
     creator_codes = creator_codes.astype(np.int32)
     has_creator = creator_names != ""
     creator_codes[~has_creator[creator_codes]] = -1
@@ -63,7 +63,7 @@ def facet_matrix(ds: Dataset) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, np
     rows.append(idx)
     cols.append(remap[creator_codes[idx]])
     names.extend(f"creator:{c}" for c in creator_names[has_creator])
-    tag_lists = [t.split("|") if t else [] for t in ds.items.tags.astype(str)]
+    tag_lists = [t.split("|") if t else [] for t in items.tags.astype(str)]
     vocab: dict[str, int] = {}
     t_rows, t_cols = [], []
     for i, tags in enumerate(tag_lists):
@@ -74,7 +74,7 @@ def facet_matrix(ds: Dataset) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, np
     rows.append(np.asarray(t_rows, dtype=np.int64))
     cols.append(np.asarray(t_cols, dtype=np.int64))
     r, c = np.concatenate(rows), np.concatenate(cols)
-    f = sp.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(ds.n_items, len(names)))
+    f = sp.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(len(items), len(names)))
     norms = np.sqrt(np.asarray(f.multiply(f).sum(1)).ravel())
     f = sp.diags(1.0 / np.maximum(norms, 1e-12)).astype(np.float32) @ f
     return f.tocsr(), np.asarray(names, dtype=object), creator_codes, creator_names.astype(object)
@@ -99,13 +99,28 @@ def fit_model(ds: Dataset, cfg: TrainConfig | None = None, step: Step = _quiet) 
                                             alpha=cfg.als_alpha, iterations=cfg.als_iterations,
                                             seed=cfg.seed))
     step("facets")
-    facets, facet_names, creators, creator_names = facet_matrix(ds)
+    return assemble(ds.name, ds.user_ids, ds.items, (indptr, h_items, h_ts, h_w),
+                    (pop, trend, qual), sims, (users_f, items_f), as_of, cfg, ds.fingerprint())
+
+
+Histories = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # indptr, items, ts, weight
+Scores = tuple[np.ndarray, np.ndarray, np.ndarray]  # popularity, trending, quality
+
+
+def assemble(name: str, user_ids: np.ndarray, items: ItemTable, histories: Histories,
+             scores: Scores, item_item: sp.csr_matrix, factors: tuple[np.ndarray, np.ndarray],
+             as_of: int, cfg: TrainConfig, fingerprint: str) -> Model:
+    """The Model from fitted parts, whichever engine fitted them; facets come from the
+    catalog here."""
+    facets, facet_names, creators, creator_names = facet_matrix(items)
+    indptr, h_items, h_ts, h_w = histories
+    pop, trend, qual = scores
     return Model(
-        name=ds.name, user_ids=ds.user_ids, item_ids=ds.items.ids, titles=ds.items.title,
-        creators=creators, creator_names=creator_names, tags=ds.items.tags,
-        published_at=ds.items.published_at, available=np.ones(ds.n_items, bool),
+        name=name, user_ids=user_ids, item_ids=items.ids, titles=items.title,
+        creators=creators, creator_names=creator_names, tags=items.tags,
+        published_at=items.published_at, available=np.ones(len(items), bool),
         hist_indptr=indptr, hist_items=h_items, hist_ts=h_ts, hist_weight=h_w,
-        popularity=pop, trending=trend, quality=qual, item_item=sims,
-        als_users=users_f, als_items=items_f, facets=facets, facet_names=facet_names,
-        as_of=as_of, config=cfg, data_fingerprint=ds.fingerprint(),
+        popularity=pop, trending=trend, quality=qual, item_item=item_item,
+        als_users=factors[0], als_items=factors[1], facets=facets, facet_names=facet_names,
+        as_of=as_of, config=cfg, data_fingerprint=fingerprint,
     )

@@ -57,18 +57,32 @@ def rollup(
     date: str = typer.Option(None, help="YYYY-MM-DD (UTC); default today"),
     lake: Path = typer.Option(Path("runs/lake")),
     release: Path = typer.Option(None, help="release dir, for catalog coverage"),
+    engine: str = typer.Option("duckdb", help="duckdb (this process) or spark (the same SQL "
+                               "as Spark jobs; pip install 'novarank[spark]')"),
+    master: str = typer.Option(None, help="Spark master (default $SPARK_MASTER, else "
+                               "local[2]; under spark-submit, the submit command's)"),
 ) -> None:
     """Roll one day of the lake up into daily tables, with integrity and reconciliation."""
     from novarank.analytics.rollup import rollup as run
 
-    res = run(lake, _date(date), _catalog_items(release))
+    if engine not in ("duckdb", "spark"):
+        raise typer.BadParameter(f"'{engine}' is not an engine (duckdb or spark)",
+                                 param_hint="--engine")
+    sql = None
+    if engine == "spark":
+        from novarank.spark.rollup import SparkSqlEngine
+        from novarank.spark.session import spark_session
+
+        sql = SparkSqlEngine(spark_session(master))
+    res = run(lake, _date(date), _catalog_items(release), engine=sql)
     print_integrity(res)
     if not res.reconciliation["ok"]:
         raise typer.Exit(1)
 
 
 def print_integrity(res: RollupResult) -> None:
-    t = Table(title=f"integrity {res.date} (sql {res.sql_version}, {res.seconds} s)")
+    t = Table(title=f"integrity {res.date} (sql {res.sql_version} on {res.engine}, "
+                    f"{res.seconds} s)")
     for col in ("type", "raw_rows", "events", "duplicates", "orphans", "late"):
         t.add_column(col, justify="left" if col == "type" else "right")
     for r in res.tables["daily_integrity"]:

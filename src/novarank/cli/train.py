@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -17,23 +18,56 @@ DATA_HELP = ("'ml-100k' (built in), 'synthetic[:users=..,items=..,events=..,seed
              "or a path (MovieLens dir, RecBole .inter, generic CSV/Parquet)")
 
 
+class TrainEngine(StrEnum):
+    local = "local"
+    spark = "spark"
+
+
 @friendly_errors
 def train(
-    data: str = typer.Option(..., help=DATA_HELP),
+    data: str = typer.Option(..., help=DATA_HELP + "; with --engine spark also a Parquet "
+                             "path or prefix read by Spark (parquet:s3a://bucket/interactions)"),
     out: Path = typer.Option(..., help="release directory to create, e.g. releases/v1"),
     tune: bool = typer.Option(True, help="tune blend weights on a validation split"),
     evaluate: bool = typer.Option(True, help="evaluate on the temporal test split"),
     version: str = typer.Option(None, help="release version (default: directory name)"),
+    engine: TrainEngine = typer.Option(TrainEngine.local, help="local: this process; spark: "
+                                       "Spark jobs (pip install 'novarank[spark]')"),
+    master: str = typer.Option(None, help="Spark master (default $SPARK_MASTER, else local[2]; "
+                               "under spark-submit, the submit command's)"),
+    items: str = typer.Option(None, help="item catalog Parquet for a Spark-read --data"),
+    lake: Path = typer.Option(None, help="also train on this telemetry lake's clicks and "
+                              "engagement (users the data knows are matched by their key)"),
+    lake_since: str = typer.Option(None, help="only lake days from this YYYY-MM-DD on"),
 ) -> None:
     """Fit every component, tune, evaluate and write a locked release."""
     with steps("train") as step:
-        step(f"loading {data}")
-        ds = load(data)
-        _, res, lock = train_release(ds, out, TrainConfig(), do_tune=tune, do_evaluate=evaluate,
-                                     version=version, step=step)
+        step(f"loading {data}" + (f" and the lake {lake}" if lake else ""))
+        if engine is TrainEngine.spark:
+            from novarank.spark.engine import SparkEngine
+            from novarank.spark.interactions import with_feedback
+            from novarank.spark.session import spark_session
+
+            spark_engine = SparkEngine(spark_session(master))
+            sdata = spark_engine.read(data, items)
+            if lake:
+                sdata = with_feedback(spark_engine.spark, sdata, str(lake), lake_since)
+            name = sdata.name
+            _, res, lock = train_release(sdata, out, TrainConfig(), do_tune=tune,
+                                         do_evaluate=evaluate, version=version, step=step,
+                                         engine=spark_engine)
+        else:
+            ds = load(data)
+            if lake:
+                from novarank.analytics.feedback import with_feedback as local_feedback
+
+                ds = local_feedback(ds, lake, lake_since)
+            name = ds.name
+            _, res, lock = train_release(ds, out, TrainConfig(), do_tune=tune,
+                                         do_evaluate=evaluate, version=version, step=step)
     if res.report:
-        console.print(metrics_table(res.report.rows, f"offline metrics @10 on {ds.name}",
-                                    cohorts=False))
+        console.print(metrics_table(res.report.rows, f"offline metrics @10 on {name} "
+                                    f"({engine.value} engine)", cohorts=False))
     console.print(f"release [bold]{lock.version}[/] written to {out} "
                   f"({len(lock.files)} files locked, code {lock.code_version})")
 

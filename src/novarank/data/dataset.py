@@ -53,6 +53,12 @@ class ItemTable:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def to_frame(self) -> pd.DataFrame:
+        """The catalog as `Dataset.from_frame` reads it back."""
+        return pd.DataFrame({"item_id": self.ids, "title": self.title,
+                             "creator_id": self.creator, "tags": self.tags,
+                             "published_at": self.published_at, "duration": self.duration})
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -109,7 +115,7 @@ class Dataset:
         else:
             all_ids = pd.Index(ext_items.unique())
         i_codes = all_ids.get_indexer(ext_items)
-        table = _item_table(np.asarray(all_ids, dtype=object), items)
+        table = item_table(np.asarray(all_ids, dtype=object), items)
         return cls(
             name=name,
             user_ids=np.asarray(u_ids, dtype=object),
@@ -190,7 +196,8 @@ class Dataset:
         }
 
 
-def _item_table(ids: np.ndarray, items: pd.DataFrame | None) -> ItemTable:
+def item_table(ids: np.ndarray, items: pd.DataFrame | None) -> ItemTable:
+    """Item metadata for `ids` (catalog rows first, in order), the rest stubbed."""
     table = ItemTable.stub(ids)
     if items is None or not len(items):
         return table

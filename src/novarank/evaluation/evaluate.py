@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -80,7 +81,7 @@ def paired_lift(diffs: list[float], metric: str, baseline: str) -> dict | None:
                                              round(mean + 1.96 * se, 5)]}
 
 
-def evaluate(model: Model, holdout: Holdout, k: int = 10, variant: str = "control",
+def evaluate(model: Model, holdout: Holdout[Any], k: int = 10, variant: str = "control",
              methods: Iterable[str] = METHODS, max_users: int | None = None, seed: int = 0,
              recommender: Recommender | None = None,
              progress: Callable[[int], None] | None = None) -> EvalReport:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ class TuneResult:
 class _Validation:
     """Standardised components of every sampled user's candidates, padded into one tensor."""
 
-    def __init__(self, model: Model, holdout: Holdout, users: np.ndarray, k: int,
+    def __init__(self, model: Model, holdout: Holdout[Any], users: np.ndarray, k: int,
                  ranker: RankerConfig) -> None:
         rec = Recommender(model, ranker)
         rows, masks, truths = [], [], []
@@ -76,7 +77,7 @@ class _Validation:
         return float(((hits * self.disc).sum(1) / self.idcg).mean())
 
 
-def tune(model: Model, holdout: Holdout, k: int = 10, max_users: int = 3_000, seed: int = 0,
+def tune(model: Model, holdout: Holdout[Any], k: int = 10, max_users: int = 3_000, seed: int = 0,
          rounds: int = 3, progress: Callable[[int], None] | None = None) -> TuneResult:
     """Pick the history half-life, then coordinate ascent over the ALS share and four
     signal weights (relevance fixed at 1 as the scale), all on validation NDCG@k."""

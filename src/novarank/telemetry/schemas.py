@@ -51,10 +51,14 @@ EVENT_TYPES = tuple(SCHEMAS)
 ADDED: dict[str, frozenset[str]] = {"request": frozenset({"cohort"})}
 
 
+KEY_SALT = "novarank"
+KEY_CHARS = 20  # hex characters of sha256("<salt>:<user id>") kept
+
+
 @functools.lru_cache(maxsize=65_536)  # a feed hit pays for a hash each time otherwise
-def user_key(user_id: str, salt: str = "novarank") -> str:
+def user_key(user_id: str, salt: str = KEY_SALT) -> str:
     """Stable pseudonymous key: joins across events work, the raw id never reaches the lake."""
-    return hashlib.sha256(f"{salt}:{user_id}".encode()).hexdigest()[:20]
+    return hashlib.sha256(f"{salt}:{user_id}".encode()).hexdigest()[:KEY_CHARS]
 
 
 def table(kind: str, rows: list[dict]) -> pa.Table:

@@ -1,4 +1,4 @@
--- daily_integrity v1: duplicates, orphans and late arrivals per event type.
+-- daily_integrity v2: duplicates, orphans and late arrivals per event type.
 -- Views *_raw hold every row read; the unsuffixed views keep one row per event_id.
 WITH requests AS (SELECT DISTINCT request_id FROM request),
      rankings AS (SELECT DISTINCT request_id FROM ranking),
@@ -13,22 +13,21 @@ WITH requests AS (SELECT DISTINCT request_id FROM request),
                          (SELECT count(*) FROM engagement)
         UNION ALL SELECT 'error', (SELECT count(*) FROM error_raw), (SELECT count(*) FROM error)
      ),
-     -- an orphan has no request and ranking of its own; NOT EXISTS (an anti-join), since a
-     -- NULL request_id among the requests would make every NOT IN false
+     -- an orphan has no request and ranking of its own: an anti-join by LEFT JOIN (the
+     -- distinct ids add no rows), so a NULL request_id is an orphan and a NULL among the
+     -- requests matches nothing
      orphans AS (
         SELECT 'impression' AS type,
-               count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM requests q
-                                                  WHERE q.request_id = i.request_id)
-                                OR NOT EXISTS (SELECT 1 FROM rankings r
-                                               WHERE r.request_id = i.request_id)) AS orphans
+               count(*) FILTER (WHERE q.request_id IS NULL OR r.request_id IS NULL) AS orphans
         FROM impression i
+        LEFT JOIN requests q ON q.request_id = i.request_id
+        LEFT JOIN rankings r ON r.request_id = i.request_id
         UNION ALL
         SELECT 'click',
-               count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM requests q
-                                                  WHERE q.request_id = c.request_id)
-                                OR NOT EXISTS (SELECT 1 FROM rankings r
-                                               WHERE r.request_id = c.request_id))
+               count(*) FILTER (WHERE q.request_id IS NULL OR r.request_id IS NULL)
         FROM click c
+        LEFT JOIN requests q ON q.request_id = c.request_id
+        LEFT JOIN rankings r ON r.request_id = c.request_id
      ),
      late AS (
         SELECT 'request' AS type, count(*) FILTER (WHERE received_ms - ts > 3600000) AS late

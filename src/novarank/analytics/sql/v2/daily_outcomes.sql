@@ -1,26 +1,27 @@
--- daily_outcomes v1: what users did with what they were shown, by variant and release.
+-- daily_outcomes v2: what users did with what they were shown, by variant and release.
 -- `level` is 'group' for a (variant, release) row and 'all' for the day's total; a NULL
 -- variant or release is a real group (events that carried none), not the total.
 WITH shown AS (
-    SELECT GROUPING(variant, release) AS g, variant, release,
+    SELECT grouping_id(variant, release) AS g, variant, release,
            count(*) AS impressions, count(DISTINCT item_id) AS items_shown
     FROM impression GROUP BY GROUPING SETS ((variant, release), ())
 ), clicked AS (
-    SELECT GROUPING(variant, release) AS g, variant, release, count(*) AS clicks
+    SELECT grouping_id(variant, release) AS g, variant, release, count(*) AS clicks
     FROM click GROUP BY GROUPING SETS ((variant, release), ())
 ), engaged AS (
-    SELECT GROUPING(variant, release) AS g, variant, release,
+    SELECT grouping_id(variant, release) AS g, variant, release,
            count(*) FILTER (WHERE kind = 'like')  AS likes,
            count(*) FILTER (WHERE kind = 'share') AS shares,
            count(*) FILTER (WHERE kind = 'skip')  AS skips,
            count(*) FILTER (WHERE kind = 'watch') AS watches,
-           coalesce(sum(value) FILTER (WHERE kind = 'watch'), 0)::DOUBLE AS watched_fraction_sum
+           CAST(coalesce(sum(value) FILTER (WHERE kind = 'watch'), 0) AS DOUBLE)
+               AS watched_fraction_sum
     FROM engagement GROUP BY GROUPING SETS ((variant, release), ())
 ), keys AS (
     SELECT 0 AS g, variant, release FROM shown WHERE g = 0
     UNION SELECT 0, variant, release FROM clicked WHERE g = 0
     UNION SELECT 0, variant, release FROM engaged WHERE g = 0
-    UNION SELECT 3, NULL, NULL
+    UNION SELECT 3, CAST(NULL AS STRING), CAST(NULL AS STRING)
 )
 SELECT CASE k.g WHEN 0 THEN 'group' ELSE 'all' END AS level, k.variant, k.release,
        coalesce(s.impressions, 0) AS impressions, coalesce(c.clicks, 0) AS clicks,
