@@ -9,7 +9,8 @@ from pathlib import Path
 HERE = Path(__file__).parent
 
 # bench_floor.py needs wrk (apt-get install wrk); the soak, outage, abuse and versions
-# benchmarks take long or take arguments and are run on their own
+# benchmarks take long or take arguments and are run on their own, as is bench_spark.py
+# (about 25 minutes on 2 cores)
 for script in ("bench_quality.py", "bench_train.py", "bench_latency.py", "bench_serving.py",
                "bench_floor.py", "bench_telemetry.py", "bench_loadgen.py", "bench_rollout.py",
                "bench_sequential.py", "report.py"):
