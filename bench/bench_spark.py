@@ -3,6 +3,7 @@ the whole process tree (the Python driver and, for Spark, its JVM), quality, and
 grows with data size.
 
 Run: OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/bench_spark.py [--sizes 1000000,10000000]
+     (then e.g. --sizes 30000000 --time-only-above 10000000 --merge for the slope alone)
 Each (engine, size) runs in its own process, so a peak is that run's own. Per run: one
 fit of every artifact on all events (timed), and Recall/NDCG@10 of a fit on the per-user
 temporal split's training part (2,000 sampled users).
@@ -21,7 +22,7 @@ import time
 
 import psutil
 
-from common import write
+from common import RESULTS, write
 
 CORES = 2  # local[2]; the local engine's ALS also uses both cores
 
@@ -56,7 +57,7 @@ class TreePeak:
         return round(self.peak / 2**20, 1)
 
 
-def child(engine: str, events: int) -> dict:
+def child(engine: str, events: int, quality: bool = True) -> dict:
     from novarank.config import TrainConfig
     from novarank.data.loaders import load
     from novarank.pipeline import LOCAL, offline
@@ -91,16 +92,18 @@ def child(engine: str, events: int) -> dict:
     eng.fit(data, cfg, step)  # type: ignore[arg-type]
     step("end")
     fit_s = time.perf_counter() - t
-    res = offline(data, cfg, do_tune=False, max_eval_users=2_000, engine=eng)  # type: ignore
-    assert res.report is not None
-    ranker = res.report.get("ranker")
-    return {"engine": engine, "events": ds.n_events, "users": ds.n_users, "items": ds.n_items,
-            "generate_s": round(gen_s, 2), "session_s": round(start_s, 2),
-            "fit_s": round(fit_s, 2), "stages_s": stages,
-            "evaluate_s": res.seconds.get("evaluate"),
-            "recall": ranker["recall"], "ndcg": ranker["ndcg"],
-            "peak_tree_rss_mb": peak.stop(),
-            "events_per_core_s": round(ds.n_events / fit_s / CORES)}
+    row = {"engine": engine, "events": ds.n_events, "users": ds.n_users, "items": ds.n_items,
+           "generate_s": round(gen_s, 2), "session_s": round(start_s, 2),
+           "fit_s": round(fit_s, 2), "stages_s": stages,
+           "events_per_core_s": round(ds.n_events / fit_s / CORES)}
+    if quality:
+        res = offline(data, cfg, do_tune=False, max_eval_users=2_000, engine=eng)  # type: ignore
+        assert res.report is not None
+        ranker = res.report.get("ranker")
+        row.update(evaluate_s=res.seconds.get("evaluate"), recall=ranker["recall"],
+                   ndcg=ranker["ndcg"])
+    row["peak_tree_rss_mb"] = peak.stop()
+    return row
 
 
 def slope(rows: list[dict]) -> float | None:
@@ -130,6 +133,8 @@ def verdict(runs: dict[str, list[dict]], tolerance: float = 0.01) -> dict[str, b
     out = {}
     for size, pair in sorted(by_size.items()):
         spark, local = pair.get("spark", {}), pair.get("local", {})
+        if spark.get("quality") is False and local.get("quality") is False:
+            continue  # a size run for its time only (--time-only-above)
         out[str(size)] = ("recall" in spark and "recall" in local
                           and spark["recall"] >= local["recall"] - tolerance)
     return out
@@ -139,30 +144,36 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000000,10000000")
     ap.add_argument("--engines", default="local,spark")
-    ap.add_argument("--child", nargs=2, default=None)
+    ap.add_argument("--child", nargs=3, default=None)
+    ap.add_argument("--time-only-above", type=int, default=None,
+                    help="sizes above this are timed without the quality fit")
+    ap.add_argument("--merge", action="store_true",
+                    help="add these runs to bench/results/spark.json (same engine and size: "
+                         "replaced)")
     ap.add_argument("--summarise", action="store_true",
                     help="recompute the derived fields of bench/results/spark.json")
     args = ap.parse_args()
     if args.summarise:
-        from common import RESULTS
-
         runs = json.loads((RESULTS / "spark.json").read_text())["runs"]
         write("spark", summarise(runs))
         return
     if args.child:
-        print(json.dumps(child(args.child[0], int(args.child[1]))))
+        print(json.dumps(child(args.child[0], int(args.child[1]), args.child[2] == "1")))
         return
-    runs: dict[str, list[dict]] = {}
+
+    runs: dict[str, list[dict]] = (json.loads((RESULTS / "spark.json").read_text())["runs"]
+                                   if args.merge else {})
     for engine in args.engines.split(","):
         for size in (int(s) for s in args.sizes.split(",")):
-            proc = subprocess.run([sys.executable, __file__, "--child", engine, str(size)],
-                                  capture_output=True, text=True)
-            if proc.returncode:
-                runs.setdefault(engine, []).append({"events": size, "failed": proc.stderr[-800:]})
-                continue
-            row = json.loads(proc.stdout.strip().splitlines()[-1])
+            quality = args.time_only_above is None or size <= args.time_only_above
+            proc = subprocess.run([sys.executable, __file__, "--child", engine, str(size),
+                                   "1" if quality else "0"], capture_output=True, text=True)
+            row = ({"events": size, "failed": proc.stderr[-800:]} if proc.returncode
+                   else json.loads(proc.stdout.strip().splitlines()[-1]))
+            row["quality"] = quality
             print(json.dumps(row), flush=True)
-            runs.setdefault(engine, []).append(row)
+            kept = [r for r in runs.get(engine, []) if r["events"] != size]
+            runs[engine] = sorted([*kept, row], key=lambda r: r["events"])
     write("spark", summarise(runs))
 
 

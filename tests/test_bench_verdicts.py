@@ -131,3 +131,6 @@ def test_the_spark_verdict_fails_when_spark_ranks_worse_or_a_run_failed():
     crashed = [{"events": 10, "recall": 0.30}, {"events": 100, "failed": "OutOfMemoryError"}]
     assert bench_spark.verdict({"local": local, "spark": crashed}) == {"10": True,
                                                                       "100": False}
+    timed = [{"events": 1000, "fit_s": 9.0, "quality": False}]  # judged for time only
+    assert bench_spark.verdict({"local": [*local, *timed], "spark": [*spark, *timed]}) == {
+        "10": True, "100": False}

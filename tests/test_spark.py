@@ -325,3 +325,31 @@ def test_a_spark_release_passes_the_launch_gates(spark, tmp_path):
         assert verdicts[n] == "GREEN", (n, doc["gates"][n]["details"])
     assert json.loads((tmp_path / "rel" / "release.lock.json").read_text())[
         "metrics"]["engine"]["name"] == "spark"
+
+
+def test_the_cli_trains_and_rolls_up_on_spark(spark, tmp_path):
+    """`novarank train --engine spark --lake` and `novarank rollup --engine spark`, as a
+    user types them (the module's session is reused: one JVM)."""
+    from typer.testing import CliRunner
+
+    from novarank.cli.main import app
+
+    date = _lake(tmp_path / "lake")
+    runner = CliRunner()
+    res = runner.invoke(app, ["rollup", "--engine", "spark", "--lake", str(tmp_path / "lake"),
+                              "--date", date])
+    assert res.exit_code == 0, res.output
+    assert "on spark" in res.output and "exact" in res.output
+    bad = runner.invoke(app, ["rollup", "--engine", "trino", "--lake", str(tmp_path / "lake")])
+    assert bad.exit_code != 0 and "--engine" in bad.output
+    _feedback_lake(tmp_path / "fb", generate(SyntheticConfig(users=60, items=40, events=900,
+                                                             seed=1)).dataset)
+    res = runner.invoke(app, ["train", "--engine", "spark", "--data",
+                              "synthetic:users=60,items=40,events=900,seed=1", "--lake",
+                              str(tmp_path / "fb"), "--out", str(tmp_path / "rel"),
+                              "--no-tune", "--no-evaluate"])
+    assert res.exit_code == 0, res.output
+    from novarank.release import load_release
+
+    model = load_release(tmp_path / "rel")[0]
+    assert "stranger" in model.user_ids.tolist() and "brand-new-item" in model.item_ids.tolist()
