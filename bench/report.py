@@ -71,7 +71,8 @@ def spark(r: dict) -> list[str]:
            "(engine, size) in its own process. *fit* is one fit of every release artifact "
            "on all events; *peak* is the whole process tree (Python driver plus, for "
            "Spark, its JVM); Recall/NDCG@10 of a fit on the per-user temporal split's "
-           "training part (2,000 sampled users). Spark's session start is timed apart.", "",
+           "training part (2,000 sampled users; a size run for its time alone has none). "
+           "Spark's session start is timed apart.", "",
            "| engine | events | users | items | fit s | events / core / s | peak MB | "
            "Recall@10 | NDCG@10 | stages (s) |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
@@ -83,12 +84,14 @@ def spark(r: dict) -> list[str]:
                            "| | | | | | | |")
                 continue
             stages = ", ".join(f"{k} {v}" for k, v in d["stages_s"].items())
+            quality = (f"{d['recall']:.4f} | {d['ndcg']:.4f}" if "recall" in d
+                       else "— | —")
             out.append(f"| {engine} | {d['events']:,} | {d['users']:,} | {d['items']:,} | "
                        f"{d['fit_s']} | {d['events_per_core_s']:,} | "
-                       f"{d['peak_tree_rss_mb']:,} | {d['recall']:.4f} | {d['ndcg']:.4f} | "
-                       f"{stages} |")
+                       f"{d['peak_tree_rss_mb']:,} | {quality} | {stages} |")
     slopes = ", ".join(f"{e} {b}" for e, b in r["slope"].items() if b is not None)
-    out += ["", f"Growth: fit time ∝ events^b with b = {slopes} (between the sizes run). "
+    out += ["", f"Growth: fit time ∝ events^b with b = {slopes} (between the two largest "
+            "sizes run). "
             "On one 2-core machine Spark is slower than the local engine: it pays for a "
             "JVM, serialisation and a shuffle the single process does not need. What it "
             "buys is that the cost spreads over executors.",
@@ -564,6 +567,18 @@ def main() -> None:
                         f" {ro['median_time_to_rollback_s']} s, "
                         f"{ro['failed_outside_canary']} failures outside the canary | ≤ 60 s / "
                         "≤ 5 s, 0 |")
+        sk = _load("spark")
+        if sk:
+            local = {r["events"]: r for r in sk["runs"].get("local", []) if "fit_s" in r}
+            big = max((r for r in sk["runs"].get("spark", []) if "recall" in r
+                       and r["events"] in local), key=lambda r: r["events"], default=None)
+            if big:
+                lo = local[big["events"]]
+                rows.append(f"| Spark local[2] vs the local engine, {big['events']:,} events: "
+                            f"one fit / Recall@10 | {big['fit_s']} s vs {lo['fit_s']} s / "
+                            f"{big['recall']:.4f} vs {lo['recall']:.4f} | Recall within "
+                            f"{sk['targets']['recall_tolerance']} "
+                            f"(**{_ok(sk['pass'][str(big['events'])])}**) |")
         update_readme(rows)
 
 

@@ -42,6 +42,16 @@ def small() -> Dataset:
     return generate(SyntheticConfig(users=300, items=200, events=12_000, seed=3)).dataset
 
 
+def test_no_java_is_a_clear_error(monkeypatch):
+    from novarank.errors import ConfigError
+    from novarank.spark.session import spark_session
+
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(ConfigError, match="needs Java 17"):
+        spark_session("local[1]")
+
+
 def test_spark_fit_computes_what_the_local_engine_computes(spark, small):
     from novarank.spark.fit import fit_model as spark_fit
     from novarank.spark.interactions import from_dataset

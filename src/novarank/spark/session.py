@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
+
+from novarank.errors import ConfigError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -20,6 +24,11 @@ def spark_session(master: str | None = None, app: str = "novarank",
     Under `spark-submit` the master and resources come from the submit command: pass no
     master and nothing here overrides them.
     """
+    if importlib.util.find_spec("pyspark") is None:
+        raise ConfigError("the Spark engine needs pyspark: pip install 'novarank[spark]'")
+    if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+        raise ConfigError("the Spark engine needs Java 17 or later: put `java` on PATH or "
+                          "set JAVA_HOME")
     from pyspark.sql import SparkSession
 
     # pyspark warns on every conversion that it prefers pandas < 3; ours go through Arrow
