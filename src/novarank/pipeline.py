@@ -19,17 +19,15 @@ from novarank.release.lock import ReleaseLock
 from novarank.training import fit_model
 
 Advance = Callable[[int], None]
-
-
-def _silent(_: str) -> None:
-    pass
-
-
 Step = Callable[..., Advance]  # step(name, total=None) -> advance(n)
 
 
 def _quiet(name: str, total: int | None = None) -> Advance:
     return lambda n: None
+
+
+def _silent(_: str) -> None:
+    """An engine's per-stage progress, not shown for the tuning and evaluation fits."""
 
 
 Data = TypeVar("Data")

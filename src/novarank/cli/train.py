@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -12,7 +13,7 @@ from novarank.cli.common import console, friendly_errors, metrics_table, steps
 from novarank.cli.recommend import print_feed
 from novarank.config import TrainConfig
 from novarank.data.loaders import load
-from novarank.pipeline import offline, train_release
+from novarank.pipeline import LOCAL, offline, train_release
 
 DATA_HELP = ("'ml-100k' (built in), 'synthetic[:users=..,items=..,events=..,seed=..]', "
              "or a path (MovieLens dir, RecBole .inter, generic CSV/Parquet)")
@@ -43,28 +44,27 @@ def train(
     """Fit every component, tune, evaluate and write a locked release."""
     with steps("train") as step:
         step(f"loading {data}" + (f" and the lake {lake}" if lake else ""))
+        source: Any
+        trainer: Any
         if engine is TrainEngine.spark:
             from novarank.spark.engine import SparkEngine
             from novarank.spark.interactions import with_feedback
             from novarank.spark.session import spark_session
 
-            spark_engine = SparkEngine(spark_session(master))
-            sdata = spark_engine.read(data, items)
+            trainer = SparkEngine(spark_session(master))
+            source = trainer.read(data, items)
             if lake:
-                sdata = with_feedback(spark_engine.spark, sdata, str(lake), lake_since)
-            name = sdata.name
-            _, res, lock = train_release(sdata, out, TrainConfig(), do_tune=tune,
-                                         do_evaluate=evaluate, version=version, step=step,
-                                         engine=spark_engine)
+                source = with_feedback(trainer.spark, source, str(lake), lake_since)
         else:
-            ds = load(data)
-            if lake:
-                from novarank.analytics.feedback import with_feedback as local_feedback
+            from novarank.analytics.feedback import with_feedback as local_feedback
 
-                ds = local_feedback(ds, lake, lake_since)
-            name = ds.name
-            _, res, lock = train_release(ds, out, TrainConfig(), do_tune=tune,
-                                         do_evaluate=evaluate, version=version, step=step)
+            trainer, source = LOCAL, load(data)
+            if lake:
+                source = local_feedback(source, lake, lake_since)
+        name = source.name
+        _, res, lock = train_release(source, out, TrainConfig(), do_tune=tune,
+                                     do_evaluate=evaluate, version=version, step=step,
+                                     engine=trainer)
     if res.report:
         console.print(metrics_table(res.report.rows, f"offline metrics @10 on {name} "
                                     f"({engine.value} engine)", cohorts=False))

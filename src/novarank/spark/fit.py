@@ -78,8 +78,6 @@ def _item_scores(events: DataFrame, n_items: int, as_of: int, half_life_s: float
            .when(ev == int(Event.RATING),
                  F.least(F.greatest((val - 1.0) / 4.0, F.lit(0.0)), F.lit(1.0))))
     events = events.withColumn("w", w).withColumn("obs", obs.cast("float"))
-    prior_row = events.agg(F.avg("obs")).collect()[0][0]
-    prior = float(prior_row) if prior_row is not None else 0.5
     decayed = F.when((age >= 0) & (F.col("w") > 0),
                      F.col("w") * F.pow(F.lit(2.0), -age / F.lit(half_life_s)))
     zero = F.lit(0.0)
@@ -91,6 +89,8 @@ def _item_scores(events: DataFrame, n_items: int, as_of: int, half_life_s: float
     trend = _dense(per_item, "item", "trending", n_items)
     total = _dense(per_item, "item", "obs_sum", n_items, np.float64)
     count = _dense(per_item, "item", "obs_n", n_items, np.float64)
+    # the catalog-wide mean observation, from the per-item sums (no second pass)
+    prior = float(total.sum() / count.sum()) if count.sum() else 0.5
     quality = ((total + prior * prior_strength) / (count + prior_strength)).astype(np.float32)
     return pop, trend, quality
 

@@ -93,8 +93,10 @@ def index(spark: SparkSession, name: str, raw: DataFrame, catalog: pd.DataFrame 
     from pyspark.sql import functions as F
 
     raw = raw.withColumn("seq", F.monotonically_increasing_id())
-    for col in ("user_id", "item_id", "ts"):
-        if raw.filter(F.col(col).isNull()).limit(1).count():
+    cols = ("user_id", "item_id", "ts")
+    nulls = raw.agg(*[F.count(F.when(F.col(c).isNull(), 1)).alias(c) for c in cols]).first()
+    for col in cols:  # one pass counts all three
+        if nulls is not None and nulls[col]:
             raise DataError("a row has no value", path=name, field=col)
     users = _ordered(raw, "user_id", [] if users is None else users.tolist())
     item_ids = _ordered(raw, "item_id",
