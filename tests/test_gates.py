@@ -199,6 +199,18 @@ def test_skewed_split_and_split_users_fail_gate_4(dry):
     _record_says(dry.deploy.parent / "dup", r, "1 users in two variants")
 
 
+def test_a_share_past_three_standard_errors_alone_does_not_fail_gate_4(dry):
+    """The CI run that went RED: 630 users on the demo's 20/40/40 plan, treatment_a at 0.340 —
+    3.07 standard errors off; three such bands miss a fair split about once in 130 runs — with
+    an anytime-valid p of 0.11. The gate judges the p-value; a band alone is no mismatch."""
+    dry.split = {"control": 20.0, "treatment_a": 40.0, "treatment_b": 40.0}
+    arms = ["control"] * 140 + ["treatment_a"] * 214 + ["treatment_b"] * 276
+    _requests(dry, [(f"u{i}", v) for i, v in enumerate(arms)])
+    r = _judge(dry, 4, dry.g4_ab)
+    assert not r.details["within_tolerance"] and 0.1 < r.details["srm_p_value"] < 0.12
+    assert r.verdict == Verdict.GREEN and "treatment_a" not in r.note
+
+
 def test_a_one_arm_split_judges_allocation_only(dry):
     """The default split {"control": 100} has no sample ratio: no NaN p-value, no RED."""
     dry.split = {"control": 100.0}

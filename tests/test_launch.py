@@ -125,6 +125,23 @@ def test_simulator_cohorts_and_truthful_clicks(synth):
     assert item_id in sim.uploads and sim.click_probs(user, [item_id])[0] > 0
 
 
+def test_who_arrives_depends_on_the_seed_not_on_what_users_did(synth):
+    """The users of a run (and so its A/B allocation) are fixed by the seed: two simulators
+    whose users saw different feeds still bring the same users in the same order."""
+    ds = synth.dataset
+    runs = []
+    for shown in (ds.items.ids[:10].tolist(), ds.items.ids[-3:].tolist()):
+        sim = Simulator(synth.truth, ds.items.ids.tolist(), ds.user_ids.tolist(),
+                        ds.history_sizes(), seed=3)
+        seen = []
+        for _ in range(200):
+            user = sim.pick_user()
+            sim.react(user, shown, "r")
+            seen.append(user.user_id)
+        runs.append(seen)
+    assert runs[0] == runs[1]
+
+
 @pytest.mark.slow
 def test_a_short_baseline_against_a_real_service(tmp_path):
     from novarank.cli.demo_service import TOKEN, free_port, start_server, stop_server

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from novarank.analytics.srm import sample_ratio
+from novarank.analytics.srm import SRM_ALPHA, sample_ratio
 from novarank.launch.gates import GateResult, GateSpec, Measurement
 from novarank.launch.gates import evaluate as run_gate
 from novarank.launch.preflight import PROBES
@@ -36,9 +36,9 @@ SPECS = (
     GateSpec(3, "Candidate cache warmed", "hit_rate_after_warm", ">=", 0.85, 100,
              how="feed hit rate of sampled users before and after the warm plan",
              window="100 users before, 100 after"),
-    GateSpec(4, "A/B assignment live", "srm_p_value", ">=", 0.001, 300,
-             how="chi-square of users per variant vs the planned split; share within 3 "
-                 "standard errors; no user in two variants",
+    GateSpec(4, "A/B assignment live", "srm_p_value", ">=", SRM_ALPHA, 300,
+             how="anytime-valid SRM p-value of users per variant vs the planned split; "
+                 "no user in two variants or outside the plan",
              window="today's feeds in the lake (UTC)"),
     GateSpec(5, "Telemetry flowing", "telemetry_ok", "==", 1, 100, how="request, ranking, "
              "impression, click, error in today's partitions; no orphan impression/click",
@@ -240,9 +240,13 @@ class DryRun:
               "tolerance": {v: x["tolerance"] for v, x in srm["per_variant"].items()},
               "within_tolerance": srm["within_tolerance"], "srm_p_value": srm["p_value"],
               "users_in_two_variants": n_multi}
-        ok = srm["within_tolerance"] and n_multi == 0
+        # judged by the anytime-valid p-value (the spec's threshold), as the Outcomes tile and
+        # the rollout are: three per-variant 3-SE bands, read together at a fixed horizon,
+        # miss a fair 20/40/40 split of 630 users once in 130 runs; they say where a mismatch lies.
+        ok = srm["outside_plan"] == 0 and n_multi == 0
+        broken = not ok or (srm["p_value"] or 0.0) < SRM_ALPHA
         off = [f"{v} {x['observed']:.3f} vs {x['planned']:.3f} (+-{x['tolerance']})"
-               for v, x in srm["per_variant"].items() if not x["within"]]
+               for v, x in srm["per_variant"].items() if broken and not x["within"]]
         note = "; ".join(([f"SRM p={srm['p_value']:.2g}"] if srm["p_value"] is not None else [])
                          + off + ([f"{n_multi} users in two variants"] if n_multi else []))
         return Measurement(srm["p_value"] if ok else 0.0, srm["n"], ev, ev, note=note)

@@ -39,7 +39,11 @@ class Simulator:
     _extra: dict[str, tuple[np.ndarray, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.rng = np.random.default_rng(self.seed)
+        # who arrives and what they do draw from separate streams: the users of a run (and so
+        # its A/B allocation) then depend on the seed alone, not on what the feeds showed
+        arrivals, behaviour = np.random.SeedSequence(self.seed).spawn(2)
+        self.arrivals = np.random.default_rng(arrivals)
+        self.rng = np.random.default_rng(behaviour)
         total = sum(self.cohorts.values())
         if total <= 0 or any(v < 0 for v in self.cohorts.values()):
             raise ValueError(f"cohort proportions must be >= 0 and not all 0: {self.cohorts}")
@@ -57,15 +61,15 @@ class Simulator:
     # ---- users -------------------------------------------------------------------------
     def pick_user(self) -> SimUser:
         names = list(self._shares)
-        cohort = names[int(self.rng.choice(len(names), p=list(self._shares.values())))]
+        cohort = names[int(self.arrivals.choice(len(names), p=list(self._shares.values())))]
         pool = self._pool.get(cohort, np.empty(0, np.int64))
         if cohort == "cold" or not len(pool):
             self._cold += 1
-            base = self.truth.user_factors[self.rng.integers(0, len(self.truth.user_factors))]
-            taste = np.clip(base + self.rng.normal(0, 0.02, base.shape), 0, None)
+            base = self.truth.user_factors[self.arrivals.integers(0, len(self.truth.user_factors))]
+            taste = np.clip(base + self.arrivals.normal(0, 0.02, base.shape), 0, None)
             return SimUser(f"sim-new-{self.seed}-{self._cold}", "cold",
                            (taste / max(taste.sum(), 1e-9)).astype(np.float32))
-        u = int(pool[self.rng.integers(0, len(pool))])
+        u = int(pool[self.arrivals.integers(0, len(pool))])
         return SimUser(self.user_ids[u], cohort, self.truth.user_factors[u])
 
     # ---- items -------------------------------------------------------------------------
@@ -102,7 +106,7 @@ class Simulator:
             self._cold += 1
             return f"sim-new-{self.seed}-{self._cold}"
         pool = self._pool.get(cohort, np.empty(0, np.int64))
-        return self.user_ids[int(pool[self.rng.integers(0, len(pool))])] if len(pool) else None
+        return self.user_ids[int(pool[self.arrivals.integers(0, len(pool))])] if len(pool) else None
 
     def release_users(self, n: int) -> list[str]:
         """n distinct users with release history, most active first."""
