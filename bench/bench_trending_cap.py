@@ -4,7 +4,8 @@ Buys: the single-share takeover replayed (one `share` of an obscure item on a re
 trained 60 days ago, tuned weights: trending as heavy as freshness): how many of 20 users
 get it as their top item, and its largest trending contribution. Costs: Recall@10 and the
 lift over popularity of a tuned offline evaluation (the same as `novarank evaluate`).
-"Without" sets TRENDING_Z_CAP to infinity and lets every event count in full.
+"Without" sets TRENDING_Z_CAP to infinity, drops the deviation floor (TRENDING_MIN_SD) and
+lets every event count in full.
 
 Run: OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/bench_trending_cap.py [--quick]
 """
@@ -17,6 +18,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 from fastapi.testclient import TestClient
 
 from common import write
@@ -33,10 +35,12 @@ from novarank.training import fit_model
 
 def bounded(on: bool) -> None:
     recommender.TRENDING_Z_CAP = 3.0 if on else float("inf")
+    recommender._MIN_SD = _MIN_SD if on else np.zeros_like(_MIN_SD)
     influence.InfluenceCap.admit = _ADMIT if on else (lambda self, u, i, w, now: w)
 
 
 _ADMIT = influence.InfluenceCap.admit
+_MIN_SD = recommender._MIN_SD
 
 
 def takeover(work: Path) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -125,3 +126,17 @@ def test_standardize_takes_each_column_on_its_own():
     np.testing.assert_allclose(z[:, 0], standardize(x[:, 0]), atol=1e-6)
     assert z[:, 1].tolist() == [0.0, 0.0, 0.0]  # constant: no information
     np.testing.assert_allclose(z[:, 2], z[:, 0], atol=1e-6)
+
+
+def test_a_deviation_floor_keeps_one_users_say_to_one_standard_score():
+    """One share (log1p(3)) on one item of a quiet catalog: 22 deviations plain, 1 floored."""
+    from novarank.ranking.recommender import TRENDING_MIN_SD
+
+    x = np.zeros((500, 2), np.float32)
+    x[0, :] = np.log1p(3.0)
+    plain = standardize(x)
+    floored = standardize(x, np.array([0.0, TRENDING_MIN_SD], np.float32))
+    assert plain[0, 0] > 20 and plain[0, 1] > 20  # the floor touches its own column only
+    assert floored[0, 0] > 20 and floored[0, 1] == pytest.approx(1.0, abs=0.01)
+    wide = np.array([[0.0], [10.0]], np.float32)  # a real spread is left as it is
+    assert standardize(wide, np.array([TRENDING_MIN_SD], np.float32)).ravel().tolist() == [-1, 1]

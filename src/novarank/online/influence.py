@@ -3,8 +3,9 @@
 Trending is the signal clients write, so it is the one a single user (or a script with
 one user id) could steer. Per replica and per hour, a user adds to an item at most the
 weight of its strongest event (a share: 3), whatever they repeat, and at most
-`per_user` in total across items. The ranker caps the trending signal itself too
-(ranking/recommender.py: TRENDING_Z_CAP), so even an admitted spike is bounded.
+`per_user` in total across items. The ranker bounds the trending signal itself too
+(ranking/recommender.py: TRENDING_Z_CAP, and TRENDING_MIN_SD, which keeps one user's
+share from counting as more than one standard score), so even an admitted spike is bounded.
 """
 
 from __future__ import annotations

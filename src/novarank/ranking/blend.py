@@ -7,14 +7,17 @@ import numpy as np
 LN2 = np.log(2.0)
 
 
-def standardize(x: np.ndarray) -> np.ndarray:
+def standardize(x: np.ndarray, min_sd: np.ndarray | None = None) -> np.ndarray:
     """z-score over the candidate set, each column of a 2-D array on its own (one pass for
-    all signals); a constant column carries no information -> zeros."""
+    all signals); a constant column carries no information -> zeros. `min_sd` (per
+    column) floors the deviation: a spread smaller than it is noise, not signal."""
     x = np.asarray(x, dtype=np.float32)
     if x.size == 0:
         return x
     sd = x.std(axis=0)
     flat = sd < 1e-9
+    if min_sd is not None:
+        sd = np.maximum(sd, min_sd)
     z = (x - x.mean(axis=0)) / np.where(flat, 1.0, sd).astype(np.float32)
     if flat.any():
         z[..., flat] = 0.0

@@ -25,10 +25,15 @@ from novarank.stores.state import Engagement
 DAY = 86_400
 # raw per-candidate inputs, before they are folded into the five signals
 TRENDING_Z_CAP = 3.0
+# the trending input is log1p(decayed weight), and one user adds at most one share's weight
+# to an item per window (online/influence.py): a spread below that is one user's say, so
+# it is never more than one deviation (a single share took every feed of a quiet catalog)
+TRENDING_MIN_SD = float(np.log1p(max(PREFERENCE_WEIGHT.values())))
 # neighbour sums go through a catalog-wide array when it is at most this many times
 # longer than the neighbour lists (a scan is then cheaper than sorting them)
 DENSE_SUM_RATIO = 16
 COMPONENTS = ("item_item", "als", "freshness", "trending", "affinity", "quality")
+_MIN_SD = np.array([0.0, 0.0, 0.0, TRENDING_MIN_SD, 0.0, 0.0], np.float32)
 
 
 @dataclass(frozen=True)
@@ -215,7 +220,7 @@ class Recommender:
     def signals(self, comps: np.ndarray) -> np.ndarray:
         """Fold the six raw inputs into the five standardised signals (SIGNALS order)."""
         a = self.ranker.als_mix
-        z = standardize(comps)
+        z = standardize(comps, _MIN_SD)
         out = np.empty((len(SIGNALS), len(comps)), np.float32).T  # column-major, as comps
         out[:, 0] = (z[:, 0] + a * z[:, 1]) / (1.0 + a)
         out[:, 1] = z[:, 2]
