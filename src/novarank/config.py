@@ -133,6 +133,12 @@ class ServiceSettings(BaseSettings):
     feed_window: int = Field(default=200, ge=1, le=1000,
                              description="items ranked per feed snapshot")
     snapshot_ttl_s: float = Field(default=1800.0, gt=0, description="how long a cursor stays valid")
+    exploration_epsilon: float = Field(
+        default=0.0, ge=0, le=1, description="chance a first page is a random ordering of the "
+        "ranker's top `exploration_window`, its propensities logged for counterfactual "
+        "estimates (0 = off; first pages then skip the L1 fast path)")
+    exploration_window: int = Field(default=30, ge=2, le=1000,
+                                    description="how deep exploration reaches into the ranking")
     max_batch: int = Field(default=1000, ge=1, description="events per POST /v1/events")
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="largest request body; a "
                                 "larger one is refused with 413 before it is parsed")

@@ -398,3 +398,64 @@ def template(
               "owner": owners.get("primary", {}).get("SRE lead", "?")}
     console.print(ownership.render(owners, kind, fields), markup=False, highlight=False)
 
+
+
+@app.command()
+@friendly_errors
+def estimate(
+    lake: Path = typer.Option(..., help="the telemetry lake the current release logged to"),
+    candidate: Path = typer.Option(..., help="the release to estimate before it takes traffic"),
+    current: Path | None = typer.Option(
+        None, help="the release that logged: replayed the same way as the candidate (so "
+        "what replay cannot reproduce, such as live trending, cancels); default: the "
+        "pages it served"),
+    date: str = typer.Option("", help="UTC day of the logs (default: today)"),
+    k: int = typer.Option(10, min=1, help="page size the CTR is estimated at"),
+    variant: str = typer.Option("control", help="the candidate's weight set"),
+    margin: float = typer.Option(0.05, min=0, help="relative CTR loss the candidate may cost"),
+    min_effective: float = typer.Option(300.0, help="effective requests needed to conclude"),
+    min_support: float = typer.Option(0.95, min=0, max=1,
+                                      help="share of the candidate's slots exploration reached"),
+    out: Path | None = typer.Option(None, help="also write the estimate here (JSON)"),
+) -> None:
+    """Estimate a candidate release's CTR from explored logs, against the current ranker's,
+    and judge it (GREEN / RED / INCONCLUSIVE; the exit code is 0 only for GREEN)."""
+    from novarank.evaluation.counterfactual import compare
+    from novarank.evaluation.counterfactual import estimate as ctr_estimate
+    from novarank.launch.offpolicy import PreTraffic, logged_pages, release_pages
+
+    day = date or datetime.now(UTC).strftime("%Y-%m-%d")
+    pages, keys, times = logged_pages(str(lake), day)
+    if not pages:
+        raise ConfigError(f"no feed ranking with an exploration window on {day} in {lake}: "
+                          "serve with NOVARANK_EXPLORATION_EPSILON > 0 first")
+    cand = release_pages(str(candidate), keys, times, k, variant)
+    base = (release_pages(str(current), keys, times, k, variant) if current
+            else [list(p.window[:k]) for p in pages])  # the logging ranker's own first page
+    now, new = ctr_estimate(pages, base, k), ctr_estimate(pages, cand, k)
+    diff = compare(pages, cand, base, k)
+    rule = PreTraffic(margin, min_effective, min_support)
+    judged = rule.judge(now[rule.estimator], diff[rule.estimator])
+    table = Table(title=f"CTR@{k} from {len(pages):,} logged first pages ({day})")
+    for col in ("estimator", "current", "candidate (95% CI)", "change (95% CI)",
+                "effective requests", "support"):
+        table.add_column(col)
+    for e in ("ips", "snips", "dr"):
+        c, n, d = now[e], new[e], diff[e]
+        table.add_row(e, f"{c.ctr:.4f}", f"{n.ctr:.4f} ({n.ci95[0]:.4f}, {n.ci95[1]:.4f})",
+                      f"{d.ctr:+.4f} ({d.ci95[0]:+.4f}, {d.ci95[1]:+.4f})",
+                      f"{n.effective_requests:,.0f}", f"{n.support:.2f}")
+    console.print(table)
+    console.print(f"pre-traffic estimate ({rule.estimator}): {judged.verdict}: {judged.reason}")
+    if out:
+        out.write_text(json.dumps({
+            "date": day, "candidate": str(candidate), "pages": len(pages), "k": k,
+            "current_release": str(current) if current else "the served pages",
+            "current": {e: x.to_dict() for e, x in now.items()},
+            "candidate_ctr": {e: x.to_dict() for e, x in new.items()},
+            "change": {e: x.to_dict() for e, x in diff.items()},
+            "rule": {"estimator": rule.estimator, "margin": margin,
+                     "min_effective": min_effective, "min_support": min_support},
+            "verdict": judged.verdict, "reason": judged.reason}, indent=2))
+    if judged.verdict != "GREEN":
+        raise typer.Exit(1)

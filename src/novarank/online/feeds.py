@@ -20,7 +20,7 @@ from novarank.online.follower import ReleaseFollower
 from novarank.online.ids import new_id
 from novarank.online.invalidation import Invalidation, feed_key
 from novarank.online.releases import InjectedFault, ReleaseFailure, Routing, Served
-from novarank.online.requests import RequestLog, check_k
+from novarank.online.requests import Explored, RequestLog, check_k
 from novarank.online.results import FeedPage, WarmManifest
 from novarank.online.toggles import Toggles
 from novarank.online.window import (
@@ -30,6 +30,7 @@ from novarank.online.window import (
     decode_cursor,
     rank_window,
 )
+from novarank.ranking.explore import Exploration
 from novarank.ranking.recommender import UserProfile
 
 log = logging.getLogger("novarank.service")
@@ -44,6 +45,10 @@ class FeedPath:
         self._refresh_q: queue.Queue[str] = queue.Queue(
             maxsize=ctx.settings.refresh_ahead_queue)
         self._refresh_pending: set[str] = set()  # bounded by the queue it mirrors
+        s = ctx.settings
+        self.exploration = Exploration(s.exploration_epsilon, s.exploration_window)
+        self._rng = np.random.default_rng()
+        self._rng_lock = threading.Lock()  # a Generator is not safe to share across threads
         ctx.metrics.of(ctx.metrics.entries, "refresh_pending").set_function(
             lambda: len(self._refresh_pending))
 
@@ -101,6 +106,7 @@ class FeedPath:
         s, metrics = self.ctx.settings, self.ctx.metrics
         check_k(k, s.feed_window)
         t0 = time.perf_counter()
+        explore: Explored | None = None
         if cursor:
             snapshot, offset = decode_cursor(cursor)
             found = self._page(snapshot, offset, k, routing, l1_only)
@@ -114,6 +120,8 @@ class FeedPath:
             if not self._canary_fault(served, routing, l1_only):
                 return None
         else:
+            if l1_only and self.exploration.on:
+                return None  # the draw is made once, on the full path, where it can store
             offset = 0
             served = routing.for_user(user_id)
             if not self._canary_fault(served, routing, l1_only):
@@ -125,7 +133,7 @@ class FeedPath:
             key = feed_key(variant, user_id, toggles, served)
             pointer, level = (None, "miss") if refresh else self._lookup(
                 key, s.feed_ttl_s, l1_only)
-            found = None
+            found, window = None, None
             if pointer is not None:
                 found = self._page(pointer.decode(), 0, k, routing, l1_only)
             if found is None:
@@ -136,6 +144,8 @@ class FeedPath:
                 found = self._page(window.meta["snapshot"], 0, k, routing, False, window)
                 assert found is not None  # rendered from the window in hand
             page, served = found[0], found[1]
+            if self.exploration.on:
+                page, explore = self._explore(page, served, k, window)
             metrics.of(metrics.assignments, variant).inc()
         if l1_only:
             metrics.of(metrics.cache, "l1", "hit").inc()
@@ -145,10 +155,32 @@ class FeedPath:
             metrics.of(metrics.fallbacks, "l2_down").inc()
         self.requests.observe("feed", level, t0, k, len(page.ids))
         self.requests.emit("feed", request_id, user_id, page.variant, level, k, page.ids, t0,
-                           served.version, page.cohort)
+                           served.version, page.cohort, explore)
         return FeedPage(request_id, user_id, page.variant, served.version, page.cold,
                         False, level, degraded, page.items_json,
                         page.next_cursor)
+
+    def _explore(self, page: RenderedPage, served: Served, k: int, window: Window | None
+                 ) -> tuple[RenderedPage, Explored | None]:
+        """With chance epsilon, a first page drawn from the ranker's top window, kept as a
+        snapshot of its own so its cursor pages on without repeats. Either way the window
+        and epsilon are logged; a page whose window is no longer cached is not."""
+        s = self.ctx.settings
+        if window is None:
+            raw, _ = self.ctx.cache.get(f"snap:{page.snapshot}", s.snapshot_ttl_s)
+            if raw is None:
+                return page, None
+            window = Window.decode(raw)
+        cat = served.rec.catalog
+        top = cat.item_ids[window.items[: self.exploration.window]].tolist()
+        with self._rng_lock:
+            pick = self.exploration.draw(len(window.items), k, self._rng)
+        if pick is None:
+            return page, Explored(top, self.exploration.epsilon, False)
+        drawn = window.explored(pick)
+        self.ctx.cache.set({f"snap:{drawn.meta['snapshot']}": drawn.encode()}, s.snapshot_ttl_s)
+        return (RenderedPage.of(drawn, 0, k, cat, served.version),
+                Explored(top, self.exploration.epsilon, True))
 
     def _canary_fault(self, served: Served, routing: Routing, l1_only: bool) -> bool:
         """Apply a drill's fault to a canary request. False: not on the event loop (a delay

@@ -4,6 +4,8 @@ sink, the request and ranking events that impressions and clicks join back to.""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from novarank.errors import InputError
 from novarank.online.metrics import ServiceMetrics
@@ -14,6 +16,18 @@ from novarank.telemetry.schemas import user_key
 def check_k(k: int, limit: int) -> None:
     if not 1 <= k <= limit:
         raise InputError("k", f"must be between 1 and {limit}, got {k}")
+
+
+@dataclass(frozen=True, slots=True)
+class Explored:
+    """A first page served with exploration on: the ranker's top window and epsilon."""
+
+    window: list[str]
+    epsilon: float
+    explored: bool
+
+    def fields(self) -> dict[str, Any]:
+        return {"window": self.window, "epsilon": self.epsilon, "explored": self.explored}
 
 
 class RequestLog:
@@ -27,9 +41,10 @@ class RequestLog:
 
     def emit(self, route: str, request_id: str, user_id: str, variant: str, level: str,
              k: int, items: list[str], t0: float, release: str | None = None,
-             cohort: str | None = None) -> None:
+             cohort: str | None = None, explore: Explored | None = None) -> None:
         """The request and its ranking; `release` defaults to the stable one; `cohort` is
-        the user's (feeds), which the canary's per-cohort guardrails group by."""
+        the user's (feeds), which the canary's per-cohort guardrails group by; `explore`,
+        what exploration drew the page from (its propensities follow from it)."""
         if self.events.sink is None:
             return
         ukey = user_key(user_id) if user_id else ""
@@ -41,7 +56,8 @@ class RequestLog:
                          "fallback": level == "fallback", "release": release,
                          "cohort": cohort}),
             ("ranking", {"request_id": request_id, "user_key": ukey, "variant": variant,
-                         "items": items, "release": release})))
+                         "items": items, "release": release,
+                         **(explore.fields() if explore is not None else {})})))
 
     def error(self, route: str, status: int, code: str, message: str,
               user_id: str | None = None, request_id: str | None = None,

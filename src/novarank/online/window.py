@@ -41,6 +41,15 @@ class Window:
                          self.items.astype("<i4").tobytes(), self.scores.astype("<f4").tobytes(),
                          self.reasons.astype("<f4").tobytes(), self.sources.astype("u1").tobytes()])
 
+    def explored(self, first: np.ndarray) -> Window:
+        """A new snapshot showing the rows `first` first, the rest after in their order (so
+        the pages of an explored feed still never repeat an item)."""
+        rest = np.ones(len(self.items), bool)
+        rest[first] = False
+        order = np.concatenate([first, np.flatnonzero(rest)])
+        return Window({**self.meta, "snapshot": new_id()[:16]}, self.items[order],
+                      self.scores[order], self.reasons[order], self.sources[order])
+
     @classmethod
     def decode(cls, raw: bytes) -> Window:
         hlen, n = _HEAD.unpack_from(raw)

@@ -32,8 +32,10 @@ SCHEMAS: dict[str, pa.Schema] = {
                        ("k", pa.int32()), ("returned", pa.int32()),
                        ("latency_ms", pa.float64()), ("fallback", pa.bool_()),
                        ("cohort", pa.string())),  # feeds: new, cold, light, medium, heavy
-    # what was ranked for that request, in order
-    "ranking": _schema(("items", pa.list_(pa.string()))),
+    # what was ranked for that request, in order; with exploration on, the ranker's own top
+    # `window` it drew from, epsilon, and whether this page was drawn (ranking/explore.py)
+    "ranking": _schema(("items", pa.list_(pa.string())), ("window", pa.list_(pa.string())),
+                       ("epsilon", pa.float64()), ("explored", pa.bool_())),
     "impression": _schema(("item_id", pa.string()), ("position", pa.int32())),
     "click": _schema(("item_id", pa.string()), ("position", pa.int32())),
     # watch (value = watched fraction), like, share, skip
@@ -48,7 +50,8 @@ SCHEMAS: dict[str, pa.Schema] = {
 }
 EVENT_TYPES = tuple(SCHEMAS)
 # nullable columns added within a schema version: parts written before them lack them
-ADDED: dict[str, frozenset[str]] = {"request": frozenset({"cohort"})}
+ADDED: dict[str, frozenset[str]] = {"request": frozenset({"cohort"}),
+                                    "ranking": frozenset({"window", "epsilon", "explored"})}
 
 
 KEY_SALT = "novarank"

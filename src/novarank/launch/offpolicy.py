@@ -1,0 +1,193 @@
+"""Off-policy estimates checked against the simulator's truth.
+
+A logging ranker serves simulated users with exploration on; each candidate ranker's CTR
+is then estimated from those logs alone and compared with its true CTR: the expected
+clicks per slot had it served the very same requests, from the simulator's click model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from novarank.evaluation.counterfactual import Estimate, LoggedPage, estimate
+from novarank.launch.simulator import Simulator, SimUser
+from novarank.ranking.explore import Exploration
+from novarank.ranking.recommender import Recommender
+
+Ranker = Callable[[SimUser, int], list[str]]  # (user, n) -> item ids, best first
+
+
+@dataclass(frozen=True)
+class Trial:
+    candidate: str
+    truth: float  # true CTR per slot on the logged requests
+    estimates: dict[str, Estimate]
+
+    def covered(self, estimator: str) -> bool:
+        lo, hi = self.estimates[estimator].ci95
+        return lo <= self.truth <= hi
+
+
+def ranker_of(rec: Recommender, weights: np.ndarray) -> Ranker:
+    """A release's ranking for simulated users (their release history), cached per user:
+    every design compares rankers on the same users again and again."""
+    cache: dict[tuple[str, int], list[str]] = {}
+
+    def rank(user: SimUser, n: int) -> list[str]:
+        if (user.user_id, n) not in cache:
+            r = rec.rank(rec.profile(user.user_id), n, weights, rec.model.as_of)
+            cache[user.user_id, n] = [str(rec.model.item_ids[i])
+                                      for i in np.concatenate([r.items, r.backfill])[:n]]
+        return cache[user.user_id, n]
+    return rank
+
+
+def _true_ctr(sim: Simulator, user: SimUser, page: list[str]) -> float:
+    probs = sim.click_probs(user, page)
+    seen = probs / (1.0 + sim.position_decay * np.arange(len(page)))
+    return float(seen.sum())
+
+
+def log_pages(sim: Simulator, logging: Ranker, exploration: Exploration, requests: int,
+              k: int, seed: int) -> tuple[list[SimUser], list[LoggedPage], float]:
+    """`requests` explored pages served by `logging`, with clicks drawn from the truth; and
+    the CTR those logs actually had."""
+    rng = np.random.default_rng(seed)
+    users, pages = [], []
+    clicks = slots = 0
+    for _ in range(requests):
+        user = sim.pick_user()
+        window = logging(user, max(k, exploration.window))
+        shown, _ = exploration.serve(window, k, rng)
+        probs = sim.click_probs(user, shown)
+        seen = probs / (1.0 + sim.position_decay * np.arange(len(shown)))
+        clicked = frozenset(int(p) for p in np.flatnonzero(rng.random(len(shown)) < seen))
+        users.append(user)
+        pages.append(LoggedPage(tuple(window[: exploration.window]), exploration.epsilon,
+                                tuple(shown), clicked))
+        clicks += len(clicked)
+        slots += len(shown)
+    return users, pages, clicks / max(slots, 1)
+
+
+def trial(sim: Simulator, users: list[SimUser], pages: list[LoggedPage],
+          candidates: Mapping[str, Ranker], k: int) -> list[Trial]:
+    """Each candidate's estimates from the logs beside its true CTR on the same requests."""
+    out = []
+    for name, rank in candidates.items():
+        targets = [rank(u, k) for u in users]
+        truth = sum(_true_ctr(sim, u, t[:k]) for u, t in zip(users, targets, strict=True))
+        out.append(Trial(name, truth / (k * len(users)), estimate(pages, targets, k)))
+    return out
+
+
+def reordered(sim: Simulator, logging: Ranker, window: int, how: str) -> Ranker:
+    """A candidate that reorders the logging ranker's window (full support, so the estimate
+    has no excuse): 'truth' puts the truly best first (better than any real ranker with that
+    window), 'tail' shows the window's last items (worse)."""
+    if how not in ("truth", "tail"):
+        raise ValueError(f"unknown reordering {how!r}")
+
+    def rank(user: SimUser, n: int) -> list[str]:
+        items = logging(user, window)[:window]
+        if how == "tail":
+            return items[::-1][:n]
+        best = np.argsort(-sim.click_probs(user, items), kind="stable")
+        return [items[int(j)] for j in best[:n]]
+    return rank
+
+
+def coverage(trials: list[Trial]) -> dict[str, float]:
+    """Per estimator: the share of trials whose 95% interval held the true CTR."""
+    names = sorted({e for t in trials for e in t.estimates})
+    return {e: sum(t.covered(e) for t in trials) / max(len(trials), 1) for e in names}
+
+
+# ---- from the lake: the pre-traffic estimate of a candidate release ------------------------
+
+@dataclass(frozen=True)
+class Judgement:
+    verdict: str  # GREEN, RED or INCONCLUSIVE (launch/gates.py Verdict values)
+    reason: str
+
+
+@dataclass(frozen=True)
+class PreTraffic:
+    """What the logs say a candidate would do against the release that logged them."""
+
+    margin: float = 0.05  # relative CTR loss the candidate may cost at most
+    min_effective: float = 300.0  # effective requests below which nothing is concluded
+    min_support: float = 0.95  # share of the candidate's slots the logs could have shown
+    estimator: str = "snips"  # robust to a uniform scale error in the propensities
+
+    def judge(self, current: Estimate, difference: Estimate) -> Judgement:
+        lo, hi = difference.ci95
+        floor = -self.margin * current.ctr
+        if difference.support < self.min_support:
+            return Judgement("INCONCLUSIVE", f"support {difference.support:.2f} < "
+                             f"{self.min_support}: the candidate shows items exploration never "
+                             "reached")
+        if difference.effective_requests < self.min_effective:
+            return Judgement("INCONCLUSIVE", f"{difference.effective_requests:.0f} effective "
+                             f"requests < {self.min_effective:.0f}")
+        if lo >= floor:
+            return Judgement("GREEN", f"CTR change {difference.ctr:+.4f} ({lo:+.4f}, {hi:+.4f}) "
+                             f"is above -{self.margin:.0%} of {current.ctr:.4f}")
+        if hi < floor:
+            return Judgement("RED", f"CTR change {difference.ctr:+.4f} ({lo:+.4f}, {hi:+.4f}) "
+                             f"is below -{self.margin:.0%} of {current.ctr:.4f}")
+        return Judgement("INCONCLUSIVE", f"CTR change ({lo:+.4f}, {hi:+.4f}) straddles "
+                         f"-{self.margin:.0%} of {current.ctr:.4f}: more explored traffic needed")
+
+
+def logged_pages(lake: str, date: str) -> tuple[list[LoggedPage], list[str], list[int]]:
+    """The day's first pages that carry their exploration window, with their clicks, and
+    each one's user key and time (unix s)."""
+    import duckdb
+
+    from novarank.analytics.lake import parquet_source, scan
+
+    found = scan(lake, date)
+    rankings, clicks = found.files.get("ranking", []), found.files.get("click", [])
+    if not rankings:
+        return [], [], []
+    con = duckdb.connect()
+    source = parquet_source(rankings)
+    rows = con.sql('SELECT request_id, user_key, "window", epsilon, items, ts FROM '
+                   f'{source} WHERE "window" IS NOT NULL '
+                   "ORDER BY ts, request_id").fetchall()
+    clicked: dict[str, set[int]] = {}
+    if clicks:
+        for rid, pos in con.sql(f"SELECT request_id, position FROM {parquet_source(clicks)} "
+                                "WHERE position IS NOT NULL").fetchall():
+            clicked.setdefault(rid, set()).add(int(pos))
+    con.close()
+    pages = [LoggedPage(tuple(w), float(eps), tuple(items), frozenset(clicked.get(rid, ())))
+             for rid, _, w, eps, items, _ in rows]
+    return pages, [r[1] for r in rows], [int(r[5]) // 1000 for r in rows]
+
+
+def release_pages(release: str, user_keys: list[str], times: list[int], k: int,
+                  variant: str = "control") -> list[list[str]]:
+    """What `release` would have shown each logged request's user at that time, from the
+    release's own history (live engagement since is not replayed). A key the release does
+    not know ranks as a newcomer."""
+    from novarank.ranking.recommender import Recommender
+    from novarank.release import load_release
+    from novarank.telemetry.schemas import user_key
+
+    model, index, _ = load_release(release)
+    rec = Recommender(model, index=index)
+    by_key = {user_key(u): u for u in model.user_ids.tolist()}
+    weights = rec.weights(variant)
+    profiles = {}
+    out = []
+    for key, now in zip(user_keys, times, strict=True):
+        if key not in profiles:
+            profiles[key] = rec.profile(by_key.get(key, f"\x00unknown:{key}"))
+        r = rec.rank(profiles[key], k, weights, now)
+        out.append([str(model.item_ids[i]) for i in np.concatenate([r.items, r.backfill])[:k]])
+    return out
