@@ -8,6 +8,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 import bench_abuse
+import bench_interleaving
+import bench_offpolicy
 import bench_outage
 import bench_soak
 import bench_spark
@@ -134,3 +136,36 @@ def test_the_spark_verdict_fails_when_spark_ranks_worse_or_a_run_failed():
     timed = [{"events": 1000, "fit_s": 9.0, "quality": False}]  # judged for time only
     assert bench_spark.verdict({"local": [*local, *timed], "spark": [*spark, *timed]}) == {
         "10": True, "100": False}
+
+
+def test_the_offpolicy_verdict_fails_when_intervals_miss_the_truth():
+    def row(cand: str, ips: bool, dr: bool) -> dict:
+        return {"candidate": cand, "covered": {"ips": ips, "dr": dr}}
+    rows = [row("better", True, True) for _ in range(9)] + [row("worse", False, True)]
+    assert bench_offpolicy.verdict(rows) == {"dr": True, "ips": True}  # 9 of 10
+    rows.append(row("equal", False, True))
+    assert bench_offpolicy.verdict(rows) == {"dr": True, "ips": False}  # 9 of 11
+    # a candidate without full support is not what the coverage target is about
+    assert bench_offpolicy.verdict([*rows[:10], row("trending_only", False, False)]) == {
+        "dr": True, "ips": True}
+    assert bench_offpolicy.verdict([]) == {}
+
+
+def test_the_interleaving_verdict_fails_when_it_is_not_faster_or_cries_wolf():
+    def runs(median: float, detected: int = 20) -> dict:
+        return {"median": median, "detected": detected, "runs": 20}
+
+    def result(il: dict, ab: dict, right: bool = True, aa: int = 1) -> dict:
+        cand = {"interleaving": il, "ab": ab, "right_way": right}
+        return {"candidates": {c: cand for c in bench_interleaving.CANDIDATES},
+                "aa": runs(0, detected=aa)}
+    assert all(bench_interleaving.verdict(result(runs(400), runs(4000))).values())
+    same = bench_interleaving.verdict(result(runs(100), runs(100)))
+    assert same["relevance_only_found"] and not same["fewer_users_on_the_subtle_difference"]
+    slower = bench_interleaving.verdict(result(runs(400), runs(300)))
+    assert not slower["trending_only_found"]
+    assert not bench_interleaving.verdict(result(runs(400, 19), runs(4000)))[
+        "relevance_only_found"]  # a run that never found it
+    assert not bench_interleaving.verdict(result(runs(400), runs(4000), right=False))[
+        "trending_only_found"]  # found the wrong way round
+    assert not bench_interleaving.verdict(result(runs(400), runs(4000), aa=3))["aa_quiet"]
