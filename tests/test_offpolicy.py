@@ -181,12 +181,15 @@ def test_judging_a_difference_names_its_reason():
 
 
 def test_launch_estimate_from_an_explored_lake(small_release, synth, tmp_path):
+    from datetime import date
+
     from fastapi.testclient import TestClient
     from typer.testing import CliRunner
 
     from novarank.api import create_app
     from novarank.cli.main import app as cli
     from novarank.config import ServiceSettings
+    from novarank.launch.offpolicy import logged_pages, release_pages
     from novarank.release import save_release
 
     path, users, _ = small_release
@@ -207,10 +210,12 @@ def test_launch_estimate_from_an_explored_lake(small_release, synth, tmp_path):
                   if rng.random() < 0.3 / (1 + pos)]
         assert c.post("/v1/events", json=clicks[:900]).status_code in (200, 202)
         assert c.post("/v1/events", json=clicks[900:]).status_code in (200, 202)
-    # the release against itself, both replayed: no difference, so GREEN
+    # replayed at each window's ranking time with the trending the service had, the
+    # release reproduces every first page it served: against itself no difference, GREEN
+    pages, keys, times = logged_pages(str(lake), date.today().isoformat())
+    assert release_pages(str(path), keys, times, 5) == [list(p.window[:5]) for p in pages]
     run = CliRunner().invoke(cli, ["launch", "estimate", "--lake", str(lake), "--candidate",
-                                   str(path), "--current", str(path), "--k", "5",
-                                   "--min-effective", "50", "--min-support", "0.9",
+                                   str(path), "--k", "5", "--min-effective", "50",
                                    "--out", str(tmp_path / "same.json")])
     import json
 
@@ -232,3 +237,15 @@ def test_launch_estimate_from_an_explored_lake(small_release, synth, tmp_path):
     empty = CliRunner().invoke(cli, ["launch", "estimate", "--lake", str(tmp_path / "none"),
                                      "--candidate", str(path)])
     assert empty.exit_code != 0 and "exploration window" in empty.output
+    # a part from before exploration: no window column at all
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from novarank.telemetry.schemas import ADDED, SCHEMAS
+
+    part = tmp_path / "old" / "events" / "ranking" / "event_date=1970-01-01" / "part-0.parquet"
+    part.parent.mkdir(parents=True)
+    legacy = pa.schema([f for f in SCHEMAS["ranking"] if f.name not in ADDED["ranking"]])
+    pq.write_table(pa.Table.from_pylist([{"event_id": "e", "ts": 1, "items": ["a"]}],
+                                        schema=legacy), part)
+    assert logged_pages(str(tmp_path / "old"), "1970-01-01") == ([], [], [])

@@ -145,8 +145,10 @@ class PreTraffic:
 
 def logged_pages(lake: str, date: str) -> tuple[list[LoggedPage], list[str], list[int]]:
     """The day's first pages that carry their exploration window, with their clicks, and
-    each one's user key and time (unix s)."""
+    each one's user key and ranking time (unix s; the request's time for parts written
+    before `ranked_at`)."""
     import duckdb
+    import pyarrow.parquet as pq
 
     from novarank.analytics.lake import parquet_source, scan
 
@@ -154,10 +156,14 @@ def logged_pages(lake: str, date: str) -> tuple[list[LoggedPage], list[str], lis
     rankings, clicks = found.files.get("ranking", []), found.files.get("click", [])
     if not rankings:
         return [], [], []
+    columns = {n for f in rankings for n in pq.read_schema(f).names}
+    if "window" not in columns:  # written before exploration existed
+        return [], [], []
+    ranked_at = "coalesce(ranked_at, ts // 1000)" if "ranked_at" in columns else "ts // 1000"
     con = duckdb.connect()
     source = parquet_source(rankings)
-    rows = con.sql('SELECT request_id, user_key, "window", epsilon, items, ts FROM '
-                   f'{source} WHERE "window" IS NOT NULL '
+    rows = con.sql(f'SELECT request_id, user_key, "window", epsilon, items, {ranked_at} '
+                   f'FROM {source} WHERE "window" IS NOT NULL '
                    "ORDER BY ts, request_id").fetchall()
     clicked: dict[str, set[int]] = {}
     if clicks:
@@ -167,14 +173,15 @@ def logged_pages(lake: str, date: str) -> tuple[list[LoggedPage], list[str], lis
     con.close()
     pages = [LoggedPage(tuple(w), float(eps), tuple(items), frozenset(clicked.get(rid, ())))
              for rid, _, w, eps, items, _ in rows]
-    return pages, [r[1] for r in rows], [int(r[5]) // 1000 for r in rows]
+    return pages, [r[1] for r in rows], [int(r[5]) for r in rows]
 
 
 def release_pages(release: str, user_keys: list[str], times: list[int], k: int,
                   variant: str = "control") -> list[list[str]]:
     """What `release` would have shown each logged request's user at that time, from the
-    release's own history (live engagement since is not replayed). A key the release does
-    not know ranks as a newcomer."""
+    release's own history and its trending decayed to that time, as the service ranks
+    (live engagement and live trending are not replayed). A key the release does not know
+    ranks as a newcomer."""
     from novarank.ranking.recommender import Recommender
     from novarank.release import load_release
     from novarank.telemetry.schemas import user_key
@@ -183,11 +190,9 @@ def release_pages(release: str, user_keys: list[str], times: list[int], k: int,
     rec = Recommender(model, index=index)
     by_key = {user_key(u): u for u in model.user_ids.tolist()}
     weights = rec.weights(variant)
-    profiles = {}
     out = []
     for key, now in zip(user_keys, times, strict=True):
-        if key not in profiles:
-            profiles[key] = rec.profile(by_key.get(key, f"\x00unknown:{key}"))
-        r = rec.rank(profiles[key], k, weights, now)
+        rec.catalog = rec.catalog_at(now)
+        r = rec.rank(rec.profile(by_key.get(key, f"\x00unknown:{key}")), k, weights, now)
         out.append([str(model.item_ids[i]) for i in np.concatenate([r.items, r.backfill])[:k]])
     return out

@@ -175,12 +175,13 @@ class FeedPath:
         top = cat.item_ids[window.items[: self.exploration.window]].tolist()
         with self._rng_lock:
             pick = self.exploration.draw(len(window.items), k, self._rng)
+        ranked_at = window.meta.get("ranked_at")
         if pick is None:
-            return page, Explored(top, self.exploration.epsilon, False)
+            return page, Explored(top, self.exploration.epsilon, False, ranked_at)
         drawn = window.explored(pick)
         self.ctx.cache.set({f"snap:{drawn.meta['snapshot']}": drawn.encode()}, s.snapshot_ttl_s)
         return (RenderedPage.of(drawn, 0, k, cat, served.version),
-                Explored(top, self.exploration.epsilon, True))
+                Explored(top, self.exploration.epsilon, True, ranked_at))
 
     def _canary_fault(self, served: Served, routing: Routing, l1_only: bool) -> bool:
         """Apply a drill's fault to a canary request. False: not on the event loop (a delay

@@ -86,14 +86,12 @@ class LiveCatalog:
     def trend(self, served: Served, now: int) -> None:
         """The release's trending decayed to now, plus the live counters (kept as it was
         while the counters cannot be read)."""
-        m, r = served.rec.model, served.rec.ranker
-        hl = r.trending_half_life_days * DAY
+        hl = served.rec.ranker.trending_half_life_days * DAY
         live = self.live_counts(now, hl, int(4 * hl))
         if live is None:
             return
-        factor = float(np.exp2(-max(0, now - m.as_of) / hl))
         with self._swap:
-            served.rec.catalog = served.rec.catalog.with_trending(m.trending, factor, live)
+            served.rec.catalog = served.rec.catalog_at(now, live)
 
     def refresh_trending(self, loaded: list[Served]) -> None:
         now = int(self.ctx.clock())

@@ -25,9 +25,11 @@ class Explored:
     window: list[str]
     epsilon: float
     explored: bool
+    ranked_at: int | None  # the window's ranking time (unix s): what a replay ranks at
 
     def fields(self) -> dict[str, Any]:
-        return {"window": self.window, "epsilon": self.epsilon, "explored": self.explored}
+        return {"window": self.window, "epsilon": self.epsilon, "explored": self.explored,
+                "ranked_at": self.ranked_at}
 
 
 class RequestLog:

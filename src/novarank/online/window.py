@@ -93,7 +93,7 @@ def rank_window(rec: Recommender, release: str, user_id: str, variant: str, p: U
     n_bf = len(r.backfill)
     return Window(
         meta={"snapshot": new_id()[:16], "user_id": user_id, "variant": variant,
-              "cold": p.cold, "cohort": cohort(p), "release": release},
+              "cold": p.cold, "cohort": cohort(p), "release": release, "ranked_at": now},
         items=np.concatenate([r.items, r.backfill]).astype(np.int32),
         scores=np.concatenate([r.scores, np.zeros(n_bf, np.float32)]),
         reasons=np.vstack([r.contributions.reshape(-1, len(SIGNALS)),

@@ -6,7 +6,7 @@ calls `rank`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,6 +99,14 @@ class Recommender:
         self._neighbours = Rows.of(model.item_item)
         self.full_scan = model.n_items <= self.ranker.full_scan_max
         self.index = index or model.build_index()
+
+    def catalog_at(self, now: int, live: Mapping[str, float] | None = None) -> CatalogView:
+        """The catalog with the release's trending decayed to `now`, plus live engagement:
+        what the service ranks with (online/live.py), and what a replay must rank with."""
+        m = self.model
+        factor = float(np.exp2(-max(0, now - m.as_of) / (self.ranker.trending_half_life_days
+                                                          * DAY)))
+        return self.catalog.with_trending(m.trending, factor, live or {})
 
     def weights(self, variant: str) -> np.ndarray:
         try:

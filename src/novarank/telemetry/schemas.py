@@ -33,9 +33,11 @@ SCHEMAS: dict[str, pa.Schema] = {
                        ("latency_ms", pa.float64()), ("fallback", pa.bool_()),
                        ("cohort", pa.string())),  # feeds: new, cold, light, medium, heavy
     # what was ranked for that request, in order; with exploration on, the ranker's own top
-    # `window` it drew from, epsilon, and whether this page was drawn (ranking/explore.py)
+    # `window` it drew from, epsilon, whether this page was drawn (ranking/explore.py) and
+    # when the window was ranked (unix s: a cached window is older than the request)
     "ranking": _schema(("items", pa.list_(pa.string())), ("window", pa.list_(pa.string())),
-                       ("epsilon", pa.float64()), ("explored", pa.bool_())),
+                       ("epsilon", pa.float64()), ("explored", pa.bool_()),
+                       ("ranked_at", pa.int64())),
     "impression": _schema(("item_id", pa.string()), ("position", pa.int32())),
     "click": _schema(("item_id", pa.string()), ("position", pa.int32())),
     # watch (value = watched fraction), like, share, skip
@@ -51,7 +53,8 @@ SCHEMAS: dict[str, pa.Schema] = {
 EVENT_TYPES = tuple(SCHEMAS)
 # nullable columns added within a schema version: parts written before them lack them
 ADDED: dict[str, frozenset[str]] = {"request": frozenset({"cohort"}),
-                                    "ranking": frozenset({"window", "epsilon", "explored"})}
+                                    "ranking": frozenset({"window", "epsilon", "explored",
+                                                          "ranked_at"})}
 
 
 KEY_SALT = "novarank"
