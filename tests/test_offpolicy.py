@@ -234,6 +234,16 @@ def test_launch_estimate_from_an_explored_lake(small_release, synth, tmp_path):
     r2 = json.loads((tmp_path / "r2.json").read_text())
     assert run.exit_code == 1 and r2["verdict"] == "INCONCLUSIVE", run.output
     assert "support" in r2["reason"]
+    # replay parity: the serving release reproduces its pages; another model under the same
+    # version does not, and the command fails
+    run = CliRunner().invoke(cli, ["launch", "parity", "--lake", str(lake), "--release",
+                                   str(path), "--k", "5", "--out", str(tmp_path / "p.json")])
+    assert run.exit_code == 0, run.output
+    assert json.loads((tmp_path / "p.json").read_text())["exact"] == 1.0
+    save_release(other, tmp_path / "impostor", version="r1")
+    run = CliRunner().invoke(cli, ["launch", "parity", "--lake", str(lake), "--release",
+                                   str(tmp_path / "impostor"), "--k", "5"])
+    assert run.exit_code == 1 and "FAIL" in run.output, run.output
     empty = CliRunner().invoke(cli, ["launch", "estimate", "--lake", str(tmp_path / "none"),
                                      "--candidate", str(path)])
     assert empty.exit_code != 0 and "exploration window" in empty.output
@@ -249,3 +259,14 @@ def test_launch_estimate_from_an_explored_lake(small_release, synth, tmp_path):
     pq.write_table(pa.Table.from_pylist([{"event_id": "e", "ts": 1, "items": ["a"]}],
                                         schema=legacy), part)
     assert logged_pages(str(tmp_path / "old"), "1970-01-01") == ([], [], [])
+
+
+def test_list_agreement_counts_exact_pages_overlap_and_order():
+    from novarank.evaluation.overlap import list_agreement
+
+    got = list_agreement([["a", "b", "c"], ["a", "b", "c"], ["a", "b", "c"]],
+                         [["a", "b", "c"], ["b", "a", "c"], ["x", "y", "z"]], 3)
+    assert got["pages"] == 3 and got["exact"] == pytest.approx(1 / 3, abs=1e-4)
+    assert got["jaccard"] == pytest.approx(2 / 3, abs=1e-4)
+    # tau: 1 for the same order, 1/3 for one swap of three, 0 with nothing in common
+    assert got["kendall_tau"] == pytest.approx((1 + 1 / 3 + 0) / 3, abs=1e-4)

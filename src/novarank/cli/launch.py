@@ -459,3 +459,41 @@ def estimate(
             "verdict": judged.verdict, "reason": judged.reason}, indent=2))
     if judged.verdict != "GREEN":
         raise typer.Exit(1)
+
+
+@app.command()
+@friendly_errors
+def parity(
+    lake: Path = typer.Option(..., help="the telemetry lake the release logged to"),
+    release: Path = typer.Option(..., help="the release that served those pages"),
+    date: str = typer.Option("", help="UTC day of the logs (default: today)"),
+    k: int = typer.Option(10, min=1, help="page size compared"),
+    variant: str = typer.Option("control", help="the weight set the pages were served with"),
+    min_exact: float = typer.Option(0.99, min=0, max=1,
+                                    help="share of pages the replay must reproduce exactly"),
+    out: Path | None = typer.Option(None, help="also write the result here (JSON)"),
+) -> None:
+    """Replay the first pages a release served (logged with exploration on) through the
+    release offline and report how exactly it reproduces them; exit 1 below --min-exact."""
+    from novarank.evaluation.overlap import list_agreement
+    from novarank.launch.offpolicy import logged_pages, release_pages
+    from novarank.release import read_lock
+
+    day = date or datetime.now(UTC).strftime("%Y-%m-%d")
+    version = read_lock(release).version
+    pages, keys, times = logged_pages(str(lake), day, release=version)
+    if not pages:
+        raise ConfigError(f"no feed ranking of release {version} with an exploration window "
+                          f"on {day} in {lake}: serve with NOVARANK_EXPLORATION_EPSILON > 0")
+    replayed = release_pages(str(release), keys, times, k, variant)
+    agree = list_agreement([list(p.window[:k]) for p in pages], replayed, k)
+    ok = agree["exact"] >= min_exact
+    console.print(f"replay parity of {version} over {agree['pages']:,} first pages ({day}), "
+                  f"top {k}: exact {agree['exact']:.2%}, Jaccard {agree['jaccard']:.3f}, "
+                  f"Kendall tau {agree['kendall_tau']:.3f} -> "
+                  f"{'PASS' if ok else 'FAIL'} (exact >= {min_exact:.0%})")
+    if out:
+        out.write_text(json.dumps({"date": day, "release": version, "k": k, **agree,
+                                   "min_exact": min_exact, "pass": ok}, indent=2))
+    if not ok:
+        raise typer.Exit(1)

@@ -32,3 +32,32 @@ def top_k_jaccard(a: Model, b: Model, k: int = 10, max_users: int | None = None,
     return {"users": len(users), "mean": round(float(scores.mean()), 4),
             "p10": round(float(np.percentile(scores, 10)), 4),
             "identical": round(float((scores == 1.0).mean()), 4)}
+
+
+def list_agreement(served: list[list[str]], replayed: list[list[str]], k: int
+                   ) -> dict[str, float | int]:
+    """How far a replay reproduces what was served, page by page: the share of top k
+    identical in order, the mean Jaccard, and the mean Kendall tau over the items both hold
+    (pages sharing fewer than two count as 0)."""
+    from scipy.stats import kendalltau
+
+    if len(served) != len(replayed):
+        raise ValueError(f"{len(served)} served pages but {len(replayed)} replayed")
+    exact, jaccard, tau = [], [], []
+    for a, b in zip(served, replayed, strict=True):
+        a, b = a[:k], b[:k]
+        exact.append(a == b)
+        union = set(a) | set(b)
+        jaccard.append(len(set(a) & set(b)) / len(union) if union else 1.0)
+        common = [i for i in a if i in set(b)]
+        if len(common) < 2:
+            tau.append(1.0 if a == b else 0.0)
+            continue
+        t = kendalltau(range(len(common)), [b.index(i) for i in common]).statistic
+        tau.append(float(t) if np.isfinite(t) else 0.0)
+    if not served:
+        return {"pages": 0, "exact": float("nan"), "jaccard": float("nan"),
+                "kendall_tau": float("nan")}
+    return {"pages": len(served), "exact": round(float(np.mean(exact)), 4),
+            "jaccard": round(float(np.mean(jaccard)), 4),
+            "kendall_tau": round(float(np.mean(tau)), 4)}

@@ -143,14 +143,15 @@ class PreTraffic:
                          f"-{self.margin:.0%} of {current.ctr:.4f}: more explored traffic needed")
 
 
-def logged_pages(lake: str, date: str) -> tuple[list[LoggedPage], list[str], list[int]]:
+def logged_pages(lake: str, date: str, release: str | None = None
+                 ) -> tuple[list[LoggedPage], list[str], list[int]]:
     """The day's first pages that carry their exploration window, with their clicks, and
     each one's user key and ranking time (unix s; the request's time for parts written
-    before `ranked_at`)."""
+    before `ranked_at`); with `release`, only the pages that release served."""
     import duckdb
     import pyarrow.parquet as pq
 
-    from novarank.analytics.lake import parquet_source, scan
+    from novarank.analytics.lake import parquet_source, scan, sql_str
 
     found = scan(lake, date)
     rankings, clicks = found.files.get("ranking", []), found.files.get("click", [])
@@ -162,8 +163,9 @@ def logged_pages(lake: str, date: str) -> tuple[list[LoggedPage], list[str], lis
     ranked_at = "coalesce(ranked_at, ts // 1000)" if "ranked_at" in columns else "ts // 1000"
     con = duckdb.connect()
     source = parquet_source(rankings)
+    only = f" AND release = {sql_str(release)}" if release is not None else ""
     rows = con.sql(f'SELECT request_id, user_key, "window", epsilon, items, {ranked_at} '
-                   f'FROM {source} WHERE "window" IS NOT NULL '
+                   f'FROM {source} WHERE "window" IS NOT NULL{only} '
                    "ORDER BY ts, request_id").fetchall()
     clicked: dict[str, set[int]] = {}
     if clicks:
