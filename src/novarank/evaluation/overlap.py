@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from novarank.evaluation.evaluate import rank_functions
@@ -53,8 +55,8 @@ def list_agreement(served: list[list[str]], replayed: list[list[str]], k: int
         if len(common) < 2:
             tau.append(1.0 if a == b else 0.0)
             continue
-        t = kendalltau(range(len(common)), [b.index(i) for i in common]).statistic
-        tau.append(float(t) if np.isfinite(t) else 0.0)
+        res: Any = kendalltau(range(len(common)), [b.index(i) for i in common])  # no stubs
+        tau.append(float(res.statistic) if np.isfinite(res.statistic) else 0.0)
     if not served:
         return {"pages": 0, "exact": float("nan"), "jaccard": float("nan"),
                 "kendall_tau": float("nan")}
