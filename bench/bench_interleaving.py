@@ -73,8 +73,7 @@ def main() -> None:
     truth_users = [truth_sim.pick_user() for _ in range(3000)]
 
     def true_ctr(name: str) -> float:
-        return float(np.mean([(truth_sim.click_probs(u, ranks[name](u, 10))
-                               / (1 + truth_sim.position_decay * np.arange(10))).mean()
+        return float(np.mean([truth_sim.seen_probs(u, ranks[name](u, 10)).mean()
                               for u in truth_users]))
 
     out: dict = {"world": SyntheticConfig().__dict__, "seeds": a.seeds,

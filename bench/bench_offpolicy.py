@@ -109,9 +109,9 @@ def main() -> None:
     cfg = SyntheticConfig()
     world = generate(cfg)
     ds = world.dataset
-    calibration = {"synthetic": profile(ds).to_dict(), "movielens": profile(load("ml-100k"))}
-    calibration["differences"] = differences(profile(ds), calibration["movielens"])
-    calibration["movielens"] = calibration["movielens"].to_dict()
+    synthetic, movielens = profile(ds), profile(load("ml-100k"))
+    calibration = {"synthetic": synthetic.to_dict(), "movielens": movielens.to_dict(),
+                   "differences": differences(synthetic, movielens)}
     model = fit_model(ds, TrainConfig(tune=False))
     rec = Recommender(model)
     ranks = rankers(rec)

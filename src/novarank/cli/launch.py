@@ -420,8 +420,9 @@ def estimate(
 ) -> None:
     """Estimate a candidate release's CTR from explored logs, against the current ranker's,
     and judge it (GREEN / RED / INCONCLUSIVE; the exit code is 0 only for GREEN)."""
-    from novarank.evaluation.counterfactual import compare
+    from novarank.evaluation.counterfactual import ClickModel, compare
     from novarank.evaluation.counterfactual import estimate as ctr_estimate
+    from novarank.launch.gates import Verdict
     from novarank.launch.offpolicy import PreTraffic, logged_pages, release_pages
 
     day = date or datetime.now(UTC).strftime("%Y-%m-%d")
@@ -432,8 +433,9 @@ def estimate(
     cand = release_pages(str(candidate), keys, times, k, variant)
     base = (release_pages(str(current), keys, times, k, variant) if current
             else [list(p.window[:k]) for p in pages])  # the logging ranker's own first page
-    now, new = ctr_estimate(pages, base, k), ctr_estimate(pages, cand, k)
-    diff = compare(pages, cand, base, k)
+    cm = ClickModel.fit(pages, k)  # one click model for all three: the same logs
+    now, new = ctr_estimate(pages, base, k, cm), ctr_estimate(pages, cand, k, cm)
+    diff = compare(pages, cand, base, k, cm)
     rule = PreTraffic(margin, min_effective, min_support)
     judged = rule.judge(now[rule.estimator], diff[rule.estimator])
     table = Table(title=f"CTR@{k} from {len(pages):,} logged first pages ({day})")
@@ -457,7 +459,7 @@ def estimate(
             "rule": {"estimator": rule.estimator, "margin": margin,
                      "min_effective": min_effective, "min_support": min_support},
             "verdict": judged.verdict, "reason": judged.reason}, indent=2))
-    if judged.verdict != "GREEN":
+    if judged.verdict is not Verdict.GREEN:
         raise typer.Exit(1)
 
 

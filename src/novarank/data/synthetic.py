@@ -87,6 +87,12 @@ class TasteModel:
         dot = np.einsum("ij,ij->i", self.user_factors[users], self.item_factors[items])
         return self.scale * dot + self.item_quality[items] + self.bias
 
+    def choice_utility(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Logits of each user (n,) for the items offered to them (n, c), without the bias:
+        a constant changes no choice."""
+        dot = np.einsum("nk,nck->nc", self.user_factors[users], self.item_factors[items])
+        return self.scale * dot + self.item_quality[items]
+
     def click_prob(self, user: int, items: np.ndarray) -> np.ndarray:
         items = np.asarray(items)
         return _sigmoid(self.logit(np.full(len(items), user), items))
@@ -173,10 +179,8 @@ def generate(cfg: SyntheticConfig = SyntheticConfig()) -> SyntheticData:
         hi = min(lo + chunk, n_exp)
         draw = rng.random((hi - lo, c)) * cum_pop[n_live[lo:hi] - 1, None]
         cand = by_pub[np.minimum(np.searchsorted(cum_pop, draw), n_live[lo:hi, None] - 1)]
-        taste = truth.user_factors[users[lo:hi]]
-        dot = np.einsum("nk,nck->nc", taste, truth.item_factors[cand])
         gumbel = -np.log(-np.log(rng.random((hi - lo, c), dtype=np.float32) + 1e-12))
-        util = truth.scale * dot + truth.item_quality[cand] + gumbel
+        util = truth.choice_utility(users[lo:hi], cand) + gumbel
         chosen[lo:hi] = cand[np.arange(hi - lo), util.argmax(1)]
 
     # outcomes -----------------------------------------------------------------------------

@@ -100,12 +100,6 @@ def _slot_weights(page: LoggedPage, target: Sequence[str], k: int) -> np.ndarray
     return w
 
 
-def _interval(values: np.ndarray, scale: float) -> tuple[float, float, float]:
-    mean = float(values.mean())
-    se = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("inf")
-    return mean / scale, (mean - Z95 * se) / scale, (mean + Z95 * se) / scale
-
-
 @dataclass(frozen=True)
 class _PerRequest:
     ips: np.ndarray  # weighted clicks per request
@@ -164,11 +158,12 @@ def estimate(pages: Sequence[LoggedPage], targets: Sequence[Sequence[str]], k: i
 
 
 def compare(pages: Sequence[LoggedPage], candidate: Sequence[Sequence[str]],
-            current: Sequence[Sequence[str]], k: int) -> dict[str, Estimate]:
+            current: Sequence[Sequence[str]], k: int, click_model: ClickModel | None = None
+            ) -> dict[str, Estimate]:
     """The candidate's CTR minus the current ranker's, paired request by request on the
     same logs (so the interval is that of the difference, much narrower than two apart).
     Effective size and support are the candidate's."""
-    cm = ClickModel.fit(pages, k)
+    cm = click_model or ClickModel.fit(pages, k)
     a, b = _per_request(pages, candidate, k, cm), _per_request(pages, current, k, cm)
     ra, ia = _snips_influence(a)
     rb, ib = _snips_influence(b)

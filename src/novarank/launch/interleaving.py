@@ -12,7 +12,7 @@ import numpy as np
 
 from novarank.analytics.sequential import TAU, mean_difference, two_sided_p
 from novarank.launch.offpolicy import Ranker
-from novarank.launch.simulator import Simulator, SimUser
+from novarank.launch.simulator import Simulator
 from novarank.ranking.interleave import team_draft
 
 TAU_PREFERENCE = 0.05  # the scale of a per-page preference (-1..1) the test finds fastest
@@ -27,12 +27,6 @@ class Detection:
     p_value: float
 
 
-def _clicks(sim: Simulator, user: SimUser, page: list[str], rng: np.random.Generator
-            ) -> list[int]:
-    seen = sim.click_probs(user, page) / (1.0 + sim.position_decay * np.arange(len(page)))
-    return np.flatnonzero(rng.random(len(page)) < seen).tolist()
-
-
 def interleaved(sim: Simulator, a: Ranker, b: Ranker, k: int, max_users: int, seed: int,
                 alpha: float = 0.05, every: int = 50) -> Detection:
     rng = np.random.default_rng(seed)
@@ -41,7 +35,7 @@ def interleaved(sim: Simulator, a: Ranker, b: Ranker, k: int, max_users: int, se
     for n in range(1, max_users + 1):
         user = sim.pick_user()
         page = team_draft(a(user, k), b(user, k), k, rng)
-        prefs.append(-float(page.credit(_clicks(sim, user, page.items, rng))))  # + favours B
+        prefs.append(-float(page.credit(sim.clicks(user, page.items, rng))))  # + favours B
         if n % every == 0:
             d = np.asarray(prefs)
             var = float(d.var(ddof=1)) / n
@@ -60,7 +54,7 @@ def ab_test(sim: Simulator, a: Ranker, b: Ranker, k: int, max_users: int, seed: 
         user = sim.pick_user()
         arm = int(rng.random() < 0.5)
         page = (a, b)[arm](user, k)
-        ctr[arm].append(len(_clicks(sim, user, page, rng)) / k)
+        ctr[arm].append(len(sim.clicks(user, page, rng)) / k)
         if n % every == 0 and min(len(ctr[0]), len(ctr[1])) > 1:
             est, var = mean_difference(ctr[1], ctr[0])
             p = two_sided_p(est, var, TAU["ctr"]) if var > 0 else 1.0

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from novarank.evaluation.counterfactual import Estimate, LoggedPage, estimate
+from novarank.launch.gates import Verdict
 from novarank.launch.simulator import Simulator, SimUser
 from novarank.ranking.explore import Exploration
 from novarank.ranking.recommender import Recommender
@@ -45,12 +46,6 @@ def ranker_of(rec: Recommender, weights: np.ndarray) -> Ranker:
     return rank
 
 
-def _true_ctr(sim: Simulator, user: SimUser, page: list[str]) -> float:
-    probs = sim.click_probs(user, page)
-    seen = probs / (1.0 + sim.position_decay * np.arange(len(page)))
-    return float(seen.sum())
-
-
 def log_pages(sim: Simulator, logging: Ranker, exploration: Exploration, requests: int,
               k: int, seed: int) -> tuple[list[SimUser], list[LoggedPage], float]:
     """`requests` explored pages served by `logging`, with clicks drawn from the truth; and
@@ -62,9 +57,7 @@ def log_pages(sim: Simulator, logging: Ranker, exploration: Exploration, request
         user = sim.pick_user()
         window = logging(user, max(k, exploration.window))
         shown, _ = exploration.serve(window, k, rng)
-        probs = sim.click_probs(user, shown)
-        seen = probs / (1.0 + sim.position_decay * np.arange(len(shown)))
-        clicked = frozenset(int(p) for p in np.flatnonzero(rng.random(len(shown)) < seen))
+        clicked = frozenset(sim.clicks(user, shown, rng))
         users.append(user)
         pages.append(LoggedPage(tuple(window[: exploration.window]), exploration.epsilon,
                                 tuple(shown), clicked))
@@ -79,7 +72,8 @@ def trial(sim: Simulator, users: list[SimUser], pages: list[LoggedPage],
     out = []
     for name, rank in candidates.items():
         targets = [rank(u, k) for u in users]
-        truth = sum(_true_ctr(sim, u, t[:k]) for u, t in zip(users, targets, strict=True))
+        truth = sum(float(sim.seen_probs(u, t[:k]).sum())
+                    for u, t in zip(users, targets, strict=True))
         out.append(Trial(name, truth / (k * len(users)), estimate(pages, targets, k)))
     return out
 
@@ -110,7 +104,7 @@ def coverage(trials: list[Trial]) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class Judgement:
-    verdict: str  # GREEN, RED or INCONCLUSIVE (launch/gates.py Verdict values)
+    verdict: Verdict  # GREEN, RED or INCONCLUSIVE
     reason: str
 
 
@@ -126,21 +120,22 @@ class PreTraffic:
     def judge(self, current: Estimate, difference: Estimate) -> Judgement:
         lo, hi = difference.ci95
         floor = -self.margin * current.ctr
+        change = f"CTR change {difference.ctr:+.4f} ({lo:+.4f}, {hi:+.4f})"
+        bar = f"-{self.margin:.0%} of {current.ctr:.4f}"
         if difference.support < self.min_support:
-            return Judgement("INCONCLUSIVE", f"support {difference.support:.2f} < "
-                             f"{self.min_support}: the candidate shows items exploration never "
-                             "reached")
+            return Judgement(Verdict.INCONCLUSIVE,
+                             f"support {difference.support:.2f} < {self.min_support}: the "
+                             "candidate shows items exploration never reached")
         if difference.effective_requests < self.min_effective:
-            return Judgement("INCONCLUSIVE", f"{difference.effective_requests:.0f} effective "
-                             f"requests < {self.min_effective:.0f}")
+            return Judgement(Verdict.INCONCLUSIVE,
+                             f"{difference.effective_requests:.0f} effective requests < "
+                             f"{self.min_effective:.0f}")
         if lo >= floor:
-            return Judgement("GREEN", f"CTR change {difference.ctr:+.4f} ({lo:+.4f}, {hi:+.4f}) "
-                             f"is above -{self.margin:.0%} of {current.ctr:.4f}")
+            return Judgement(Verdict.GREEN, f"{change} is above {bar}")
         if hi < floor:
-            return Judgement("RED", f"CTR change {difference.ctr:+.4f} ({lo:+.4f}, {hi:+.4f}) "
-                             f"is below -{self.margin:.0%} of {current.ctr:.4f}")
-        return Judgement("INCONCLUSIVE", f"CTR change ({lo:+.4f}, {hi:+.4f}) straddles "
-                         f"-{self.margin:.0%} of {current.ctr:.4f}: more explored traffic needed")
+            return Judgement(Verdict.RED, f"{change} is below {bar}")
+        return Judgement(Verdict.INCONCLUSIVE, f"CTR change ({lo:+.4f}, {hi:+.4f}) straddles "
+                         f"{bar}: more explored traffic needed")
 
 
 def logged_pages(lake: str, date: str, release: str | None = None
@@ -192,9 +187,11 @@ def release_pages(release: str, user_keys: list[str], times: list[int], k: int,
     rec = Recommender(model, index=index)
     by_key = {user_key(u): u for u in model.user_ids.tolist()}
     weights = rec.weights(variant)
-    out = []
+    out: list[list[str]] = []
+    at = None
     for key, now in zip(user_keys, times, strict=True):
-        rec.catalog = rec.catalog_at(now)
+        if now != at:  # a catalog-wide decay and sort: once per second of logs, not per page
+            rec.catalog, at = rec.catalog_at(now), now
         r = rec.rank(rec.profile(by_key.get(key, f"\x00unknown:{key}")), k, weights, now)
         out.append([str(model.item_ids[i]) for i in np.concatenate([r.items, r.backfill])[:k]])
     return out

@@ -87,6 +87,16 @@ class Simulator:
             out[n] = 1.0 / (1.0 + np.exp(-logit))
         return out
 
+    def seen_probs(self, user: SimUser, items: list[str]) -> np.ndarray:
+        """P(click) of each item where it is shown: its click probability, discounted by
+        the attention its position gets (the position-based click model)."""
+        return self.click_probs(user, items) / (1.0 + self.position_decay
+                                                * np.arange(len(items)))
+
+    def clicks(self, user: SimUser, items: list[str], rng: np.random.Generator) -> list[int]:
+        """The positions clicked on a page, drawn from `seen_probs` with the caller's stream."""
+        return np.flatnonzero(rng.random(len(items)) < self.seen_probs(user, items)).tolist()
+
     def new_upload(self, now: int) -> tuple[str, dict[str, Any]]:
         """A new item with a truth vector near an existing one (same niche, new video)."""
         base = int(self.rng.integers(0, len(self.item_ids)))
