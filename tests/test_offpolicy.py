@@ -55,6 +55,9 @@ def test_estimators_on_a_case_worked_by_hand():
     assert off["ips"].support == pytest.approx(0.75)
     with pytest.raises(ValueError, match="candidate pages"):
         estimate(pages, targets[:1], 2)
+    short = [LoggedPage(("a", "b"), 0.5, ("b", "a", "c"), frozenset())]
+    with pytest.raises(ValueError, match="depth of 2"):  # the window is 2 deep, the page 3
+        estimate(short, [("a", "b", "c")], 3)
 
 
 @pytest.fixture(scope="module")
@@ -244,6 +247,12 @@ def test_launch_estimate_from_an_explored_lake(small_release, synth, tmp_path):
     run = CliRunner().invoke(cli, ["launch", "parity", "--lake", str(lake), "--release",
                                    str(tmp_path / "impostor"), "--k", "5"])
     assert run.exit_code == 1 and "FAIL" in run.output, run.output
+    # a page size past the 5 served (from a window of 20): positions never shown
+    for command in (["estimate", "--candidate"], ["parity", "--release"]):
+        deep = CliRunner().invoke(cli, ["launch", command[0], "--lake", str(lake), command[1],
+                                        str(path), "--k", "25"])
+        assert deep.exit_code != 0 and "depth (5" in deep.output, deep.output
+        assert "got 25" in deep.output
     empty = CliRunner().invoke(cli, ["launch", "estimate", "--lake", str(tmp_path / "none"),
                                      "--candidate", str(path)])
     assert empty.exit_code != 0 and "exploration window" in empty.output

@@ -423,13 +423,14 @@ def estimate(
     from novarank.evaluation.counterfactual import ClickModel, compare
     from novarank.evaluation.counterfactual import estimate as ctr_estimate
     from novarank.launch.gates import Verdict
-    from novarank.launch.offpolicy import PreTraffic, logged_pages, release_pages
+    from novarank.launch.offpolicy import PreTraffic, check_depth, logged_pages, release_pages
 
     day = date or datetime.now(UTC).strftime("%Y-%m-%d")
     pages, keys, times = logged_pages(str(lake), day)
     if not pages:
         raise ConfigError(f"no feed ranking with an exploration window on {day} in {lake}: "
                           "serve with NOVARANK_EXPLORATION_EPSILON > 0 first")
+    check_depth(pages, k)
     cand = release_pages(str(candidate), keys, times, k, variant)
     base = (release_pages(str(current), keys, times, k, variant) if current
             else [list(p.window[:k]) for p in pages])  # the logging ranker's own first page
@@ -478,7 +479,7 @@ def parity(
     """Replay the first pages a release served (logged with exploration on) through the
     release offline and report how exactly it reproduces them; exit 1 below --min-exact."""
     from novarank.evaluation.overlap import list_agreement
-    from novarank.launch.offpolicy import logged_pages, release_pages
+    from novarank.launch.offpolicy import check_depth, logged_pages, release_pages
     from novarank.release import read_lock
 
     day = date or datetime.now(UTC).strftime("%Y-%m-%d")
@@ -487,6 +488,7 @@ def parity(
     if not pages:
         raise ConfigError(f"no feed ranking of release {version} with an exploration window "
                           f"on {day} in {lake}: serve with NOVARANK_EXPLORATION_EPSILON > 0")
+    check_depth(pages, k)
     replayed = release_pages(str(release), keys, times, k, variant)
     agree = list_agreement([list(p.window[:k]) for p in pages], replayed, k)
     ok = agree["exact"] >= min_exact

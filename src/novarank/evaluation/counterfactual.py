@@ -91,6 +91,12 @@ class ClickModel:
         return min(1.0, float(self.by_position[position]) * self.item_lift.get(item, 1.0))
 
 
+def depth(pages: Sequence[LoggedPage]) -> int:
+    """The deepest page size the logs can weigh: every page showed that many items, drawn
+    from a window at least that deep."""
+    return min(min(len(pg.shown), len(pg.window)) for pg in pages)
+
+
 def _slot_weights(page: LoggedPage, target: Sequence[str], k: int) -> np.ndarray:
     """Per position: 1/P(shown item there) where the candidate would show that same item."""
     w = np.zeros(k)
@@ -114,6 +120,9 @@ def _per_request(pages: Sequence[LoggedPage], targets: Sequence[Sequence[str]], 
         raise ValueError(f"{len(pages)} logged pages but {len(targets)} candidate pages")
     if not pages:
         raise ValueError("no logged pages to estimate from")
+    if k > depth(pages):
+        raise ValueError(f"k={k} reaches past the logged pages' depth of {depth(pages)}: "
+                         "positions never shown or never explored weigh nothing")
     n = len(pages)
     ips, weight, dr = np.zeros(n), np.zeros(n), np.zeros(n)
     supported = slots = 0

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from novarank.evaluation.counterfactual import Estimate, LoggedPage, estimate
+from novarank.evaluation.counterfactual import Estimate, LoggedPage, depth, estimate
 from novarank.launch.gates import Verdict
 from novarank.launch.simulator import Simulator, SimUser
 from novarank.ranking.explore import Exploration
@@ -171,6 +171,16 @@ def logged_pages(lake: str, date: str, release: str | None = None
     pages = [LoggedPage(tuple(w), float(eps), tuple(items), frozenset(clicked.get(rid, ())))
              for rid, _, w, eps, items, _ in rows]
     return pages, [r[1] for r in rows], [int(r[5]) for r in rows]
+
+
+def check_depth(pages: list[LoggedPage], k: int) -> None:
+    """Refuse a page size the logs cannot speak for: past the pages served (no click was
+    possible there) or past the exploration window (no chance was logged)."""
+    from novarank.errors import InputError
+
+    if k > depth(pages):
+        raise InputError("k", f"must be at most the logged pages' depth ({depth(pages)}: the "
+                         f"page size served and the exploration window), got {k}")
 
 
 def release_pages(release: str, user_keys: list[str], times: list[int], k: int,
