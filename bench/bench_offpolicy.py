@@ -50,6 +50,9 @@ def rankers(rec: Recommender) -> dict[str, Ranker]:
             "trending_only": make(relevance=0, freshness=0, trending=1, affinity=0, quality=0)}
 
 
+ESTIMATORS = ("ips", "snips", "dr", "pbm")
+
+
 def verdict(trials: list[dict], target: float = TARGET_COVERAGE) -> dict[str, bool]:
     """Per estimator: do the 95% intervals of full-support candidates cover the truth at
     least `target` of the time?"""
@@ -153,7 +156,7 @@ def main() -> None:
                    "ci_width": round(float(np.mean([r["estimates"][e]["ci95"][1]
                                                     - r["estimates"][e]["ci95"][0]
                                                     for r in mine])), 5)}
-               for e in ("ips", "snips", "dr")}}
+               for e in ESTIMATORS}}
     det, logged = float(np.mean(cost["deterministic_ctr"])), float(np.mean(cost["logged_ctr"]))
     write("offpolicy", {
         "world": cfg.__dict__, "calibration": calibration, "seeds": a.seeds,

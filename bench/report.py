@@ -530,10 +530,10 @@ def offpolicy(r: dict) -> list[str]:
            "logged window (full support); relevance_only and trending_only are real rerankings "
            "whose pages leave the window (partial support).", "",
            "| candidate | true CTR | support | IPS coverage · mean error · CI width "
-           "| SNIPS | DR |", "|---|---:|---:|---|---|---|"]
+           "| SNIPS | DR | PBM (the gate's) |", "|---|---:|---:|---|---|---|---|"]
     for cand, s in r["summary"].items():
         cells = [f"{s[e]['coverage']:.0%} · {s[e]['mean_error']:+.4f} · {s[e]['ci_width']:.4f}"
-                 for e in ("ips", "snips", "dr")]
+                 for e in ("ips", "snips", "dr", "pbm") if e in s]
         out.append(f"| {cand} | {s['truth_mean']:.4f} | {s['support']:.2f} | "
                    + " | ".join(cells) + " |")
     c = r["exploration_cost"]
@@ -658,10 +658,11 @@ def main() -> None:
         if op:
             full = [op["summary"][c] for c in ("better", "equal", "worse")]
             cov = " / ".join(f"{sum(s[e]['coverage'] for s in full) / len(full):.0%}"
-                             for e in ("ips", "snips", "dr"))
+                             for e in ("ips", "snips", "dr", "pbm") if e in full[0])
             rows.append(f"| counterfactual CTR from explored logs ({op['seeds']} seeds): 95% "
                         f"interval coverage of the true CTR over better, equal and worse "
-                        f"candidates, IPS / SNIPS / DR | {cov} | ≥ {op['target_coverage']:.0%} |")
+                        f"candidates, IPS / SNIPS / DR / PBM | {cov} | "
+                        f"≥ {op['target_coverage']:.0%} |")
         il = _load("interleaving")
         if il:
             c = il["candidates"]["relevance_only"]

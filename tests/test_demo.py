@@ -19,9 +19,9 @@ def test_demo_runs_end_to_end_and_ends_with_the_record(tmp_path):
     assert "go/no-go:" in res.stdout and "Traceback" not in res.stdout + res.stderr
     pack = tmp_path / "dryrun"
     gates = {g["number"]: g for g in json.loads((pack / "gates.json").read_text())["gates"]}
-    assert len(gates) == 11  # the preflight (0) and gates 1-10
+    assert len(gates) == 13  # the preflight (0), gates 1-10, parity (11), the estimate (12)
     assert gates[9]["verdict"] == "GREEN", gates[9]["details"]  # both drills ran and passed
-    # the README's claim: on the demo world all eleven measured gates are GREEN, so GO
+    # the README's claim: on the demo world all thirteen measured gates are GREEN, so GO
     not_green = {n: (g["verdict"], g["note"]) for n, g in gates.items()
                  if g["verdict"] != "GREEN"}
     assert not not_green, not_green

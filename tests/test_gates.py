@@ -10,10 +10,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from novarank.analytics.srm import sample_ratio
+from novarank.config import TrainConfig
 from novarank.launch.dryrun import SPEC, DryRun, write_pack
 from novarank.launch.gates import (
     GateSpec,
@@ -24,6 +26,7 @@ from novarank.launch.gates import (
 )
 from novarank.launch.simulator import Simulator
 from novarank.telemetry.sinks import LakeWriter
+from novarank.training import fit_model
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -359,7 +362,8 @@ def test_dry_run_end_to_end(tmp_path):
     doc = json.loads((tmp_path / "pack" / "gates.json").read_text())
     verdicts = {g["number"]: g["verdict"] for g in doc["gates"]}
     by_number = {g["number"]: g for g in doc["gates"]}
-    assert len(verdicts) == 11
+    assert len(verdicts) == 13
+    assert verdicts[11] == "GREEN", by_number[11]["details"]  # replay reproduces its pages
     for n in (0, 1, 2, 3, 5, 6, 10):
         assert verdicts[n] == "GREEN", (n, by_number[n]["details"])
     drill = by_number[9]["details"]["automatic_rollback"]
@@ -555,3 +559,85 @@ def test_staging_mode_without_its_prometheus_is_inconclusive(dry):
     dry.staging = True
     r = _judge(dry, 8, dry.g8_alerts)
     assert r.verdict == Verdict.INCONCLUSIVE and "--prometheus-url" in r.note
+
+
+def _explored_lake(release: Path, users: list[str], lake: Path, tmp_path: Path,
+                   pages: int = 240) -> None:
+    """Serve `pages` first pages of `release` with exploration on, clicks between them (so
+    live engagement and live trending move the rankings), into `lake`."""
+    from fastapi.testclient import TestClient
+
+    from novarank.api import create_app
+    from novarank.config import ServiceSettings
+
+    settings = ServiceSettings(release=release, state_url=f"sqlite:///{tmp_path}/explored.db",
+                               events_url=f"file://{lake}", exploration_epsilon=0.3,
+                               rate_limits={"catalog": 20.0, "events": 5000.0, "miss": 0.0})
+    rng = np.random.default_rng(3)
+    with TestClient(create_app(settings)) as c:
+        for n in range(pages):
+            user = users[n % 120]
+            feed = c.get(f"/v1/users/{user}/feed?k=10").json()
+            clicks = [{"type": "click", "user_id": user, "item_id": it["item_id"],
+                       "request_id": feed["request_id"], "position": pos}
+                      for pos, it in enumerate(feed["items"]) if rng.random() < 0.3 / (1 + pos)]
+            if clicks:
+                c.post("/v1/events", json=clicks)
+            if n % 60 == 59:
+                svc = c.app.state.service
+                svc.live.refresh_trending(svc.routing.loaded())
+
+
+def test_a_release_that_does_not_reproduce_its_pages_fails_gate_11(dry, tmp_path, synth):
+    from novarank.release import save_release
+
+    users = [str(u) for u in synth.dataset.user_ids[:120]]
+    _explored_lake(dry.release, users, dry.lake, tmp_path)
+    r = _judge(dry, 11, dry.g11_parity)
+    assert r.verdict == Verdict.GREEN and r.value == 1.0 and r.samples == 240, r.note
+    assert set(r.details["signal_drift"].values()) == {0.0}
+    # another model under the same version: the pages it serves are not the ones logged
+    other = fit_model(synth.dataset, TrainConfig(als_iterations=3, als_factors=4, neighbours=5,
+                                                 tune=False, seed=9))
+    save_release(other, tmp_path / "impostor", version="r1")
+    dry.release = tmp_path / "impostor"
+    r = _judge(dry, 11, dry.g11_parity)
+    assert r.verdict == Verdict.RED and r.value < 0.5, (r.value, r.note)
+    assert "pages reproduced; drifting: relevance" in r.note
+    _record_says(tmp_path, r, "pages reproduced")
+
+
+def test_gate_12_is_green_only_when_the_estimate_clears_the_margin(dry, tmp_path, synth,
+                                                                    monkeypatch):
+    users = [str(u) for u in synth.dataset.user_ids[:120]]
+    explored = tmp_path / "production"
+    assert _judge(dry, 12, dry.g12_estimate).verdict == Verdict.INCONCLUSIVE  # no logs given
+    _explored_lake(dry.release, users, explored, tmp_path, pages=360)
+    dry.explored = explored
+    # the release against its own logs: no change, a zero-width interval, enough weight
+    r = _judge(dry, 12, dry.g12_estimate)
+    assert r.verdict == Verdict.GREEN and r.value == pytest.approx(0.0, abs=1e-9), r.note
+    assert r.samples >= 300
+    # what the estimate says decides: below the margin RED, across it INCONCLUSIVE
+    from novarank.launch import offpolicy
+
+    real = offpolicy.pre_traffic
+
+    def shifted(lo: float, hi: float):
+        def fake(*args, **kwargs):
+            res = real(*args, **kwargs)
+            res["change"]["pbm"]["ci95"] = [lo, hi]
+            judged = offpolicy.PreTraffic().judge(
+                offpolicy.Estimate("pbm", res["current"]["pbm"]["ctr"], (0, 1), 1, 1e4, 1.0),
+                offpolicy.Estimate("pbm", (lo + hi) / 2, (lo, hi), 1, 1e4, 1.0))
+            return {**res, "verdict": judged.verdict, "reason": judged.reason}
+        return fake
+
+    ctr = r.details["current"]["pbm"]["ctr"]
+    monkeypatch.setattr(offpolicy, "pre_traffic", shifted(-0.2 * ctr, -0.1 * ctr))
+    r = _judge(dry, 12, dry.g12_estimate)
+    assert r.verdict == Verdict.RED and "is below -5%" in r.note, r.note
+    _record_says(tmp_path, r, "is below -5%")
+    monkeypatch.setattr(offpolicy, "pre_traffic", shifted(-0.1 * ctr, 0.01))
+    r = _judge(dry, 12, dry.g12_estimate)
+    assert r.verdict == Verdict.INCONCLUSIVE and "straddles" in r.note, r.note

@@ -101,7 +101,7 @@ def test_intervals_cover_the_true_ctr_of_better_equal_and_worse_candidates(world
 def test_wrong_propensities_break_the_coverage(world):
     """Logs that understate the exploration (0.02 claimed, 0.2 served) overweight every
     explored slot: IPS and DR stop covering the truth. (SNIPS divides a uniform scale error
-    away, one reason it is the estimate the gate reads.)"""
+    away.)"""
     cov = coverage(_trials(world, range(6), lie=0.02))
     assert cov["ips"] < 0.5 and cov["dr"] < 0.9, cov
 
@@ -191,8 +191,8 @@ def test_launch_estimate_from_an_explored_lake(small_release, synth, tmp_path):
 
     from novarank.api import create_app
     from novarank.cli.main import app as cli
-    from novarank.config import ServiceSettings
-    from novarank.launch.offpolicy import logged_pages, release_pages
+    from novarank.config import SIGNALS, ServiceSettings
+    from novarank.launch.replay import RankContext, logged_pages, replay, signal_drift, trending_log
     from novarank.release import save_release
 
     path, users, _ = small_release
@@ -203,20 +203,33 @@ def test_launch_estimate_from_an_explored_lake(small_release, synth, tmp_path):
                                rate_limits={"catalog": 20.0, "events": 5000.0, "miss": 0.0})
     rng = np.random.default_rng(1)
     with TestClient(create_app(settings)) as c:
-        # every page is served before any click arrives: live engagement would change the
-        # served rankings, and the estimate replays the release's own history only
-        feeds = [(users[n % 200], c.get(f"/v1/users/{users[n % 200]}/feed?k=5").json())
-                 for n in range(600)]
-        clicks = [{"type": "click", "user_id": user, "item_id": it["item_id"],
-                   "request_id": feed["request_id"], "position": pos}
-                  for user, feed in feeds for pos, it in enumerate(feed["items"])
-                  if rng.random() < 0.3 / (1 + pos)]
-        assert c.post("/v1/events", json=clicks[:900]).status_code in (200, 202)
-        assert c.post("/v1/events", json=clicks[900:]).status_code in (200, 202)
-    # replayed at each window's ranking time with the trending the service had, the
-    # release reproduces every first page it served: against itself no difference, GREEN
-    pages, keys, times = logged_pages(str(lake), date.today().isoformat())
-    assert release_pages(str(path), keys, times, 5) == [list(p.window[:5]) for p in pages]
+        # clicks arrive between the feeds: live engagement and live trending change the
+        # rankings served, and each page logs what its ranking read so replay can follow
+        for n in range(600):
+            user = users[n % 200]
+            feed = c.get(f"/v1/users/{user}/feed?k=5").json()
+            clicks = [{"type": "click", "user_id": user, "item_id": it["item_id"],
+                       "request_id": feed["request_id"], "position": pos}
+                      for pos, it in enumerate(feed["items"]) if rng.random() < 0.3 / (1 + pos)]
+            if clicks:
+                assert c.post("/v1/events", json=clicks).status_code in (200, 202)
+            if n % 100 == 99:
+                svc = c.app.state.service
+                svc.live.refresh_trending(svc.routing.loaded())
+    # replayed with the inputs each page logged (its ranking time, the user's live
+    # engagement, the trending read then), the release reproduces every first page it served
+    day = date.today().isoformat()
+    pages, contexts = logged_pages(str(lake), day)
+    assert all(ctx.live is not None for ctx in contexts)
+    assert sum(len(ctx.live or ()) for ctx in contexts) > 300  # live engagement was read
+    assert len({ctx.trending for ctx in contexts}) > 1  # and trending moved
+    again = replay(str(path), contexts, trending_log(str(lake), day), 20)
+    assert [r.items[:5] for r in again] == [list(p.window[:5]) for p in pages]
+    assert signal_drift(contexts, again) == pytest.approx(dict.fromkeys(SIGNALS, 0.0), abs=1e-4)
+    # without the logged inputs (the release's history and trending only) it does not
+    bare = [RankContext(c.user_key, c.release, c.ranked_at) for c in contexts]
+    assert [r.items[:5] for r in replay(str(path), bare, {}, 20)] != [list(p.window[:5])
+                                                                      for p in pages]
     run = CliRunner().invoke(cli, ["launch", "estimate", "--lake", str(lake), "--candidate",
                                    str(path), "--k", "5", "--min-effective", "50",
                                    "--out", str(tmp_path / "same.json")])
@@ -267,7 +280,7 @@ def test_launch_estimate_from_an_explored_lake(small_release, synth, tmp_path):
     legacy = pa.schema([f for f in SCHEMAS["ranking"] if f.name not in ADDED["ranking"]])
     pq.write_table(pa.Table.from_pylist([{"event_id": "e", "ts": 1, "items": ["a"]}],
                                         schema=legacy), part)
-    assert logged_pages(str(tmp_path / "old"), "1970-01-01") == ([], [], [])
+    assert logged_pages(str(tmp_path / "old"), "1970-01-01") == ([], [])
 
 
 def test_list_agreement_counts_exact_pages_overlap_and_order():

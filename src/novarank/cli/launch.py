@@ -1,5 +1,5 @@
 """`novarank launch baseline|dry-run|sign|notify`: the phased 24-hour baseline, the staging
-dry-run with the eleven gates, and the go/no-go record's sign-off and notices."""
+dry-run with its launch gates, and the go/no-go record's sign-off and notices."""
 
 from __future__ import annotations
 
@@ -10,13 +10,18 @@ import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import httpx
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from novarank.cli.common import console, friendly_errors
 from novarank.errors import ConfigError
+
+if TYPE_CHECKING:
+    from novarank.launch.simulator import Simulator
 
 app = typer.Typer(help="The launch harness: baseline, staging dry-run and go/no-go record.",
                   no_args_is_help=True)
@@ -160,10 +165,20 @@ def dry_run(
                                   "offline quality must not fall behind it)"),
     recall_floor: float = typer.Option(0.0, help="this data set's absolute Recall@10 floor "
                                        "(the movie checklist's 0.15 suits MovieLens)"),
+    explored: Path = typer.Option(None, help="with --url: the lake of the release this one "
+                                  "replaces, served with exploration on (gate 12 estimates "
+                                  "this release from it); without --url the dry-run serves "
+                                  "that release itself first"),
+    explored_date: str = typer.Option(None, help="UTC day of --explored's logs (default: "
+                                      "today)"),
+    explored_sessions: int = typer.Option(1500, min=1, help="without --url: sessions the "
+                                          "replaced release serves with exploration on"),
+    exploration: float = typer.Option(0.2, min=0, max=1, help="without --url: exploration "
+                                      "epsilon of both services (gates 11 and 12 need it)"),
     out: Path = typer.Option(Path("runs/dryrun"), help="evidence pack directory"),
     seed: int = typer.Option(0),
 ) -> None:
-    """Run the eleven launch gates against a service and write the evidence pack."""
+    """Run the launch gates against a service and write the evidence pack."""
     from novarank.cli.demo_service import DEMO_KEY, TOKEN, free_port, start_server, stop_server
     from novarank.launch.dryrun import DryRun, snapshot, write_logs, write_pack
     from novarank.launch.gates import decide
@@ -180,17 +195,25 @@ def dry_run(
     staging = url is not None
     if url is None:
         console.print(f"building and serving a release (and a canary) from {data} …")
-        release, model_truth, t_users, t_items = build_world(data, out, "dryrun", evaluate=True,
-                                                        canary=True, release=release)
+        release, model_truth, t_users, t_items = build_world(
+            data, out, "dryrun", evaluate=True, canary=True, release=release, previous=True)
         for stale in ("state.db", "state.db-wal", "state.db-shm"):
             (out / stale).unlink(missing_ok=True)
         shutil.rmtree(out / "lake", ignore_errors=True)
+        console.print(f"the replaced release serves {explored_sessions} sessions with "
+                      f"exploration {exploration} (gate 12's logs) …")
+        explored = serve_explored(out / "previous", out / "production", exploration,
+                                  explored_sessions,
+                                  simulator_for(out / "previous", model_truth, t_users,
+                                                t_items, None, seed + 1)[0],
+                                  out / "previous-since.jsonl")
         port = free_port()
         service_log, canary = out / "service.log", out / "canary"
         state_url = f"sqlite:///{out.resolve()}/state.db"
         proc = start_server(release, out.resolve(), port, log=service_log, env={
             "NOVARANK_DRILLS_ENABLED": "true",  # gate 9 injects a fault on its canary
             "NOVARANK_SPLIT": json.dumps(plan),
+            "NOVARANK_EXPLORATION_EPSILON": str(exploration),  # gate 11 replays its pages
             "NOVARANK_VARIANT_WEIGHTS": json.dumps({v: {"trending": 0.5 + 0.5 * n}
                                                     for n, v in enumerate(plan)
                                                     if v != "control"})})
@@ -206,7 +229,7 @@ def dry_run(
                      canary=canary, state_url=state_url, fault=fault, replaces=replaces,
                      recall_floor=recall_floor, staging=staging,
                      prometheus_url=prometheus_url, alertmanager_url=alertmanager_url,
-                     pack=out, key=key)
+                     pack=out, key=key, explored=explored, explored_day=explored_date)
         with console.status("running the gates …"):
             results, traffic = run.run(code_version(), lock.version)
             artifacts = run.artifacts or snapshot(url, out)
@@ -229,6 +252,32 @@ def dry_run(
                       f"{'' if r.value is None else f'{r.value:.4g}'}")
     console.print(f"go/no-go: [bold]{decision['decision']}[/] "
                   f"({len(decision['blocking'])} blocking); record: {path}")
+
+
+def serve_explored(release: Path, workdir: Path, epsilon: float, n: int, sim: Simulator,
+                   since: Path | None = None) -> Path:
+    """Serve `release` with exploration on to `n` simulated sessions, as production would
+    have before the dry-run: the logs gate 12 estimates the new release from. `since`: the
+    events after the release's training (JSON lines), posted first, as its service would
+    have recorded them live."""
+    from novarank.cli.demo_service import DEMO_KEY, free_port, start_server, stop_server
+    from novarank.launch.dryrun import sessions
+
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    port = free_port()
+    proc = start_server(release, workdir.resolve(), port, log=workdir / "service.log",
+                        env={"NOVARANK_EXPLORATION_EPSILON": str(epsilon)})
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30,
+                          headers={"Authorization": f"Bearer {DEMO_KEY}"}) as http:
+            rows = [json.loads(ln) for ln in since.read_text().splitlines()] if since else []
+            for start in range(0, len(rows), 1000):
+                http.post("/v1/events", json=rows[start:start + 1000]).raise_for_status()
+            sessions(http, sim, n)
+    finally:
+        stop_server(proc)  # flushes the telemetry
+    return workdir.resolve() / "lake"
 
 
 @app.command()
@@ -420,47 +469,28 @@ def estimate(
 ) -> None:
     """Estimate a candidate release's CTR from explored logs, against the current ranker's,
     and judge it (GREEN / RED / INCONCLUSIVE; the exit code is 0 only for GREEN)."""
-    from novarank.evaluation.counterfactual import ClickModel, compare
-    from novarank.evaluation.counterfactual import estimate as ctr_estimate
     from novarank.launch.gates import Verdict
-    from novarank.launch.offpolicy import PreTraffic, check_depth, logged_pages, release_pages
+    from novarank.launch.offpolicy import PreTraffic, pre_traffic
 
     day = date or datetime.now(UTC).strftime("%Y-%m-%d")
-    pages, keys, times = logged_pages(str(lake), day)
-    if not pages:
-        raise ConfigError(f"no feed ranking with an exploration window on {day} in {lake}: "
-                          "serve with NOVARANK_EXPLORATION_EPSILON > 0 first")
-    check_depth(pages, k)
-    cand = release_pages(str(candidate), keys, times, k, variant)
-    base = (release_pages(str(current), keys, times, k, variant) if current
-            else [list(p.window[:k]) for p in pages])  # the logging ranker's own first page
-    cm = ClickModel.fit(pages, k)  # one click model for all three: the same logs
-    now, new = ctr_estimate(pages, base, k, cm), ctr_estimate(pages, cand, k, cm)
-    diff = compare(pages, cand, base, k, cm)
     rule = PreTraffic(margin, min_effective, min_support)
-    judged = rule.judge(now[rule.estimator], diff[rule.estimator])
-    table = Table(title=f"CTR@{k} from {len(pages):,} logged first pages ({day})")
+    res = pre_traffic(str(lake), str(candidate), day, k, rule,
+                      str(current) if current else None, variant)
+    table = Table(title=f"CTR@{k} from {res['pages']:,} logged first pages ({day})")
     for col in ("estimator", "current", "candidate (95% CI)", "change (95% CI)",
                 "effective requests", "support"):
         table.add_column(col)
-    for e in ("ips", "snips", "dr"):
-        c, n, d = now[e], new[e], diff[e]
-        table.add_row(e, f"{c.ctr:.4f}", f"{n.ctr:.4f} ({n.ci95[0]:.4f}, {n.ci95[1]:.4f})",
-                      f"{d.ctr:+.4f} ({d.ci95[0]:+.4f}, {d.ci95[1]:+.4f})",
-                      f"{n.effective_requests:,.0f}", f"{n.support:.2f}")
+    for e in ("ips", "snips", "dr", "pbm"):
+        c, n, d = res["current"][e], res["candidate_ctr"][e], res["change"][e]
+        table.add_row(e, f"{c['ctr']:.4f}",
+                      f"{n['ctr']:.4f} ({n['ci95'][0]:.4f}, {n['ci95'][1]:.4f})",
+                      f"{d['ctr']:+.4f} ({d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f})",
+                      f"{n['effective_requests']:,.0f}", f"{n['support']:.2f}")
     console.print(table)
-    console.print(f"pre-traffic estimate ({rule.estimator}): {judged.verdict}: {judged.reason}")
+    console.print(f"pre-traffic estimate ({rule.estimator}): {res['verdict']}: {res['reason']}")
     if out:
-        out.write_text(json.dumps({
-            "date": day, "candidate": str(candidate), "pages": len(pages), "k": k,
-            "current_release": str(current) if current else "the served pages",
-            "current": {e: x.to_dict() for e, x in now.items()},
-            "candidate_ctr": {e: x.to_dict() for e, x in new.items()},
-            "change": {e: x.to_dict() for e, x in diff.items()},
-            "rule": {"estimator": rule.estimator, "margin": margin,
-                     "min_effective": min_effective, "min_support": min_support},
-            "verdict": judged.verdict, "reason": judged.reason}, indent=2))
-    if judged.verdict is not Verdict.GREEN:
+        out.write_text(json.dumps(res, indent=2, default=str))
+    if res["verdict"] is not Verdict.GREEN:
         raise typer.Exit(1)
 
 
@@ -477,27 +507,20 @@ def parity(
     out: Path | None = typer.Option(None, help="also write the result here (JSON)"),
 ) -> None:
     """Replay the first pages a release served (logged with exploration on) through the
-    release offline and report how exactly it reproduces them; exit 1 below --min-exact."""
-    from novarank.evaluation.overlap import list_agreement
-    from novarank.launch.offpolicy import check_depth, logged_pages, release_pages
-    from novarank.release import read_lock
+    release offline, with the inputs each page logged, and report how exactly it
+    reproduces them and how far each signal drifts; exit 1 below --min-exact."""
+    from novarank.launch.replay import parity as replay_parity
 
     day = date or datetime.now(UTC).strftime("%Y-%m-%d")
-    version = read_lock(release).version
-    pages, keys, times = logged_pages(str(lake), day, release=version)
-    if not pages:
-        raise ConfigError(f"no feed ranking of release {version} with an exploration window "
-                          f"on {day} in {lake}: serve with NOVARANK_EXPLORATION_EPSILON > 0")
-    check_depth(pages, k)
-    replayed = release_pages(str(release), keys, times, k, variant)
-    agree = list_agreement([list(p.window[:k]) for p in pages], replayed, k)
-    ok = agree["exact"] >= min_exact
-    console.print(f"replay parity of {version} over {agree['pages']:,} first pages ({day}), "
-                  f"top {k}: exact {agree['exact']:.2%}, Jaccard {agree['jaccard']:.3f}, "
-                  f"Kendall tau {agree['kendall_tau']:.3f} -> "
-                  f"{'PASS' if ok else 'FAIL'} (exact >= {min_exact:.0%})")
+    res = replay_parity(str(lake), str(release), day, k, variant)
+    ok = res.exact >= min_exact
+    drift = ", ".join(f"{s} {d:.3f}" for s, d in res.signal_drift.items())
+    console.print(f"replay parity of {res.release} over {res.pages:,} first pages "
+                  f"({day}), top {k}: exact {res.exact:.2%}, Jaccard {res.jaccard:.3f}, "
+                  f"Kendall tau {res.kendall_tau:.3f}; signal drift: {drift or 'not logged'}"
+                  f" -> {'PASS' if ok else 'FAIL'} (exact >= {min_exact:.0%})")
     if out:
-        out.write_text(json.dumps({"date": day, "release": version, "k": k, **agree,
-                                   "min_exact": min_exact, "pass": ok}, indent=2))
+        out.write_text(json.dumps({**res.to_dict(), "min_exact": min_exact, "pass": ok},
+                                  indent=2))
     if not ok:
         raise typer.Exit(1)

@@ -10,7 +10,15 @@ each slot is weighed on its own — the "independent" item-position IPS of Li et
   by that item's chance of being there;
 - **SNIPS**: the same, divided by the mean weight (lower variance, slightly biased);
 - **DR**: a click model's prediction for what the candidate shows, corrected by the
-  weighted error on the slots where the candidate and the log agree.
+  weighted error on the slots where the candidate and the log agree;
+- **PBM**: the position-based model's item-level IPS. Under that model a click on item i
+  at position q tells what i would do at any position p, scaled by the examination ratio
+  theta_p / theta_q, so a slot counts the logged click of its item wherever the page showed
+  it, divided by the chance the page showed it at all. A candidate that reorders the
+  logging ranker's top k keeps full weight (the item-position estimators above need an
+  explored page to put each item exactly where the candidate does, so their effective size
+  collapses); the price is the model's assumption and an examination curve fitted on the
+  explored pages, where every position gets items at random: theta_p = 1 / (1 + a p).
 
 The intervals are normal over requests (each request is one independent draw). A slot
 where the candidate shows an item the logging window never held has no support: IPS and
@@ -106,16 +114,54 @@ def _slot_weights(page: LoggedPage, target: Sequence[str], k: int) -> np.ndarray
     return w
 
 
+def examination(pages: Sequence[LoggedPage], k: int) -> np.ndarray:
+    """theta_p = 1 / (1 + a p), fitted (least squares over a grid of a, the scale in closed
+    form) to the CTR by position of the explored pages: their items are a random draw of
+    the window at every position, so CTR by position there is examination times a
+    constant. Flat (1) when no page was explored."""
+    shown, clicks = np.zeros(k), np.zeros(k)
+    for pg in pages:
+        if pg.shown[:k] == pg.window[:k]:
+            continue  # the ranker's own order (or a draw that happened to equal it)
+        n = min(k, len(pg.shown))
+        shown[:n] += 1
+        for p in pg.clicked:
+            if p < k:
+                clicks[p] += 1
+    if not shown.any() or not clicks.any():
+        return np.ones(k)
+    ctr, q = clicks / np.maximum(shown, 1), np.arange(k)
+    best, best_err = 0.0, np.inf
+    for a in np.linspace(0.0, 5.0, 501):
+        f = 1.0 / (1.0 + a * q)
+        scale = float((shown * ctr * f).sum() / max(float((shown * f * f).sum()), 1e-12))
+        err = float((shown * (ctr - scale * f) ** 2).sum())
+        if err < best_err:
+            best, best_err = float(a), err
+    return 1.0 / (1.0 + best * q)
+
+
+def shown_chance(window: Sequence[str], epsilon: float, item: str, k: int) -> float:
+    """P(item shown anywhere on a k-item page) under the exploration that logged `window`:
+    in the ranker's top k, or one of the k drawn from the window when explored."""
+    if item not in window:
+        return 0.0
+    top = item in window[:k]
+    return (1.0 - epsilon) * top + epsilon * min(k, len(window)) / len(window)
+
+
 @dataclass(frozen=True)
 class _PerRequest:
     ips: np.ndarray  # weighted clicks per request
     weight: np.ndarray  # sum of slot weights per request (k on average under full support)
     dr: np.ndarray
+    pbm: np.ndarray  # position-corrected clicks of the candidate's items, per request
+    pbm_weight: np.ndarray
     support: float
 
 
 def _per_request(pages: Sequence[LoggedPage], targets: Sequence[Sequence[str]], k: int,
-                 cm: ClickModel) -> _PerRequest:
+                 cm: ClickModel, theta: np.ndarray) -> _PerRequest:
     if len(pages) != len(targets):
         raise ValueError(f"{len(pages)} logged pages but {len(targets)} candidate pages")
     if not pages:
@@ -125,18 +171,25 @@ def _per_request(pages: Sequence[LoggedPage], targets: Sequence[Sequence[str]], 
                          "positions never shown or never explored weigh nothing")
     n = len(pages)
     ips, weight, dr = np.zeros(n), np.zeros(n), np.zeros(n)
+    pbm, pbm_weight = np.zeros(n), np.zeros(n)
     supported = slots = 0
     for j, (pg, tgt) in enumerate(zip(pages, targets, strict=True)):
         w = _slot_weights(pg, tgt, k)
         r = np.array([float(p in pg.clicked) for p in range(k)])
         ips[j] = float((w * r).sum())
         weight[j] = float(w.sum())
+        where = {item: q for q, item in enumerate(pg.shown[:k])}
         for p, item in enumerate(tgt[:k]):
             slots += 1
             supported += propensity(pg.window, pg.epsilon, item, p) > 0
             q = cm.predict(item, p)
             dr[j] += q + (w[p] * (r[p] - q) if w[p] else 0.0)
-    return _PerRequest(ips, weight, dr, supported / max(slots, 1))
+            at = where.get(item)
+            if at is not None:
+                wp = float(theta[p] / theta[at]) / shown_chance(pg.window, pg.epsilon, item, k)
+                pbm[j] += wp * r[at]
+                pbm_weight[j] += wp
+    return _PerRequest(ips, weight, dr, pbm, pbm_weight, supported / max(slots, 1))
 
 
 def _snips_influence(v: _PerRequest) -> tuple[float, np.ndarray]:
@@ -151,19 +204,23 @@ def _snips_influence(v: _PerRequest) -> tuple[float, np.ndarray]:
 def _normal(name: str, centre: float, influence: np.ndarray, v: _PerRequest) -> Estimate:
     n = len(influence)
     se = float(influence.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
-    ess = float(v.weight.sum() ** 2 / max(float((v.weight ** 2).sum()), 1e-12))
+    w = v.pbm_weight if name == "pbm" else v.weight
+    ess = float(w.sum() ** 2 / max(float((w ** 2).sum()), 1e-12))
     return Estimate(name, centre, (centre - Z95 * se, centre + Z95 * se), n, ess, v.support)
 
 
 def estimate(pages: Sequence[LoggedPage], targets: Sequence[Sequence[str]], k: int,
-             click_model: ClickModel | None = None) -> dict[str, Estimate]:
-    """IPS, SNIPS and DR estimates of the CTR the candidate (one target page per logged page)
-    would have had on the logged requests."""
-    v = _per_request(pages, targets, k, click_model or ClickModel.fit(pages, k))
+             click_model: ClickModel | None = None, theta: np.ndarray | None = None
+             ) -> dict[str, Estimate]:
+    """IPS, SNIPS, DR and PBM estimates of the CTR the candidate (one target page per logged
+    page) would have had on the logged requests."""
+    theta = examination(pages, k) if theta is None else theta
+    v = _per_request(pages, targets, k, click_model or ClickModel.fit(pages, k), theta)
     ratio, infl = _snips_influence(v)
     return {"ips": _normal("ips", float(v.ips.mean()) / k, v.ips / k, v),
             "snips": _normal("snips", ratio, infl, v),
-            "dr": _normal("dr", float(v.dr.mean()) / k, v.dr / k, v)}
+            "dr": _normal("dr", float(v.dr.mean()) / k, v.dr / k, v),
+            "pbm": _normal("pbm", float(v.pbm.mean()) / k, v.pbm / k, v)}
 
 
 def compare(pages: Sequence[LoggedPage], candidate: Sequence[Sequence[str]],
@@ -173,9 +230,12 @@ def compare(pages: Sequence[LoggedPage], candidate: Sequence[Sequence[str]],
     same logs (so the interval is that of the difference, much narrower than two apart).
     Effective size and support are the candidate's."""
     cm = click_model or ClickModel.fit(pages, k)
-    a, b = _per_request(pages, candidate, k, cm), _per_request(pages, current, k, cm)
+    theta = examination(pages, k)
+    a, b = _per_request(pages, candidate, k, cm, theta), _per_request(pages, current, k, cm,
+                                                                      theta)
     ra, ia = _snips_influence(a)
     rb, ib = _snips_influence(b)
     return {"ips": _normal("ips", float((a.ips - b.ips).mean()) / k, (a.ips - b.ips) / k, a),
             "snips": _normal("snips", ra - rb, ia - ib, a),
-            "dr": _normal("dr", float((a.dr - b.dr).mean()) / k, (a.dr - b.dr) / k, a)}
+            "dr": _normal("dr", float((a.dr - b.dr).mean()) / k, (a.dr - b.dr) / k, a),
+            "pbm": _normal("pbm", float((a.pbm - b.pbm).mean()) / k, (a.pbm - b.pbm) / k, a)}

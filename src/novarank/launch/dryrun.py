@@ -1,4 +1,4 @@
-"""The staging dry-run: drive a service with simulated users, run the eleven gates in
+"""The staging dry-run: drive a service with simulated users, run the launch gates in
 order, and write the evidence pack (gates.json, GO_NO_GO.md, one snippet per gate)."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import httpx
 from novarank.analytics.srm import SRM_ALPHA, sample_ratio
 from novarank.launch.gates import GateResult, GateSpec, Measurement
 from novarank.launch.gates import evaluate as run_gate
+from novarank.launch.offpolicy import PreTraffic
 from novarank.launch.preflight import PROBES
 from novarank.launch.simulator import Simulator
 from novarank.ops.ownership import ROLES
@@ -63,6 +64,17 @@ SPECS = (
              "covers the launch window without a gap; escalation L1-L4 complete; "
              "deploy/ownership.yaml: the four owners reachable, P1-P4 routed",
              window="now + 7 days", conclusive_miss=True),
+    GateSpec(11, "Replay parity", "exact_match", ">=", 0.99, 100, how="the release's "
+             "first pages replayed offline with the inputs each logged (ranking time, live "
+             "engagement, trending read, weights): top 10 identical in order; Jaccard, "
+             "Kendall tau and each signal's drift beside it (launch/replay.py)",
+             window="today's explored first pages of the release (UTC)"),
+    GateSpec(12, "Pre-traffic estimate", "ctr_change_lower_bound", ">=",
+             -PreTraffic.margin, int(PreTraffic.min_effective), how="the release's CTR@10 "
+             "estimated (PBM) from the explored logs of the release it replaces, against "
+             "that release: the 95% lower bound of the relative change, before any canary; "
+             f"support >= {PreTraffic.min_support} (launch/offpolicy.py)",
+             window="the replaced release's explored first pages (UTC day of the logs)"),
 )
 SPEC = {s.number: s for s in SPECS}
 COHORT_LATENCY_MS = 50.0
@@ -91,6 +103,8 @@ class DryRun:
     pack: Path | None = None  # where the metric snapshot and dashboard screenshot go
     recall_floor: float = 0.0  # this data set's absolute Recall@10 floor (gate 7)
     key: str | None = None  # the simulated traffic's API key (read, events); else the token
+    explored: Path | None = None  # the replaced release's explored logs (gate 12)
+    explored_day: str | None = None  # their UTC day (default: today)
 
     def __post_init__(self) -> None:
         self.admin = {"Authorization": f"Bearer {self.token}"}
@@ -195,15 +209,7 @@ class DryRun:
 
     def traffic(self) -> dict[str, int]:
         """Simulated sessions, plus one bad request and one bad event (the error path)."""
-        n = {"sessions": 0, "events": 0}
-        for _ in range(self.sessions):
-            user = self.sim.pick_user()
-            feed = self.http.get(f"/v1/users/{user.user_id}/feed", params={"k": 10}).json()
-            events = self.sim.react(user, [i["item_id"] for i in feed["items"]],
-                                    feed["request_id"])
-            self.http.post("/v1/events", json=events)
-            n["sessions"] += 1
-            n["events"] += len(events)
+        n = sessions(self.http, self.sim, self.sessions)
         self.http.get("/v1/users/x/feed", params={"k": 0})
         self.http.post("/v1/events", json=[{"type": "teleport", "user_id": "x", "item_id": "y"}])
         time.sleep(2.5)  # one telemetry flush interval, and then some
@@ -397,6 +403,33 @@ class DryRun:
         return Measurement(1 if not problems else 0, hours, ev, ev,
                            note="; ".join(problems)[:300])
 
+    def g11_parity(self) -> Measurement:
+        from novarank.launch.replay import parity
+
+        res = parity(str(self.lake), str(self.release), self.day, 10)
+        drift = {s: d for s, d in res.signal_drift.items() if d > 1e-3}
+        note = "" if res.exact >= SPEC[11].threshold else (
+            f"{res.exact:.2%} of {res.pages} pages reproduced; drifting: "
+            + (", ".join(f"{s} {d:.3f}" for s, d in drift.items()) or "no signal"))
+        return Measurement(res.exact, res.pages, res.to_dict(), res.to_dict(), note=note)
+
+    def g12_estimate(self) -> Measurement:
+        from novarank.launch.offpolicy import pre_traffic
+
+        if self.explored is None:
+            return Measurement(None, 0, note="no explored logs of the replaced release: give "
+                               "--explored LAKE (its lake, served with exploration on)")
+        rule = PreTraffic()
+        res = pre_traffic(str(self.explored), str(self.release), self.explored_day or self.day,
+                          10, rule)
+        change, now = res["change"][rule.estimator], res["current"][rule.estimator]
+        lower = change["ci95"][0] / now["ctr"] if now["ctr"] > 0 else None
+        inconclusive = res["verdict"] == "INCONCLUSIVE"
+        return Measurement(None if inconclusive else lower, int(change["effective_requests"]),
+                           res, {k: res[k] for k in ("pages", "current", "change", "verdict",
+                                                     "reason")},
+                           note="" if res["verdict"] == "GREEN" else res["reason"])
+
     # ---- the run -----------------------------------------------------------------------------
     def run(self, code_version: str, release_version: str) -> tuple[list[GateResult], dict]:
         steps = {0: self.g0_preflight, 1: self.g1_lock, 2: self.g2_smoke, 3: self.g3_cache}
@@ -405,7 +438,8 @@ class DryRun:
         traffic = self.traffic()
         for n, fn in ((4, self.g4_ab), (5, self.g5_telemetry), (6, self.g6_rollups),
                       (7, self.g7_tiles), (8, self.g8_alerts), (9, self.g9_drills),
-                      (10, self.g10_oncall)):
+                      (10, self.g10_oncall), (11, self.g11_parity),
+                      (12, self.g12_estimate)):
             results.append(run_gate(SPEC[n], fn, code_version=code_version,
                                     release=release_version))
             if n == 7 and self.pack is not None:
@@ -413,6 +447,19 @@ class DryRun:
                 # the drills, whose injected faults are judged by gate 9, not by the tiles
                 self.artifacts = snapshot(self.url, self.pack)
         return results, traffic
+
+
+def sessions(http: httpx.Client, sim: Simulator, n: int) -> dict[str, int]:
+    """`n` simulated sessions: a first page, then the user's impressions and clicks."""
+    done = {"sessions": 0, "events": 0}
+    for _ in range(n):
+        user = sim.pick_user()
+        feed = http.get(f"/v1/users/{user.user_id}/feed", params={"k": 10}).json()
+        events = sim.react(user, [i["item_id"] for i in feed["items"]], feed["request_id"])
+        http.post("/v1/events", json=events)
+        done["sessions"] += 1
+        done["events"] += len(events)
+    return done
 
 
 def snapshot(url: str, out: Path) -> dict[str, str]:
@@ -491,9 +538,9 @@ def write_pack(out: Path, results: list[GateResult], decision: dict, meta: dict)
                      f"{' (waived: ' + r.waiver + ')' if r.waiver else ''} | {v} | "
                      f"{r.objective} | {r.samples} (min {r.min_samples}) | {r.window} | "
                      f"{r.how} |")
-    lines.append(f"| 11 | Go/no-go decision | **{decision['decision']}** | "
+    lines.append(f"| — | Go/no-go decision | **{decision['decision']}** | "
                  f"{len(decision['blocking'])} blocking | all GREEN or waived YELLOW | — | — | "
-                 "gates 1-10 |")
+                 f"gates 0-{results[-1].number if results else 0} |")
     if decision["blocking"]:
         lines += ["", "## Blocking", ""]
         lines += [f"- gate {b['gate']} ({b['name']}, {b['verdict']}): {b['why']}"

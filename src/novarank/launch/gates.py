@@ -103,7 +103,7 @@ def evaluate(spec: GateSpec, measure: Callable[[], Measurement], *, code_version
 
 
 def decide(results: list[GateResult], waivers: dict[int, str] | None = None) -> dict[str, Any]:
-    """Gate 11: GO only when every gate is GREEN, or YELLOW with a recorded waiver."""
+    """The decision: GO only when every gate is GREEN, or YELLOW with a recorded waiver."""
     waivers = waivers or {}
     blocking = []
     for r in results:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from novarank.evaluation.counterfactual import Estimate, LoggedPage, depth, estimate
+from novarank.evaluation.counterfactual import Estimate, LoggedPage, estimate
 from novarank.launch.gates import Verdict
 from novarank.launch.simulator import Simulator, SimUser
 from novarank.ranking.explore import Exploration
@@ -115,7 +116,7 @@ class PreTraffic:
     margin: float = 0.05  # relative CTR loss the candidate may cost at most
     min_effective: float = 300.0  # effective requests below which nothing is concluded
     min_support: float = 0.95  # share of the candidate's slots the logs could have shown
-    estimator: str = "snips"  # robust to a uniform scale error in the propensities
+    estimator: str = "pbm"  # reordering the top k keeps its effective size (see counterfactual)
 
     def judge(self, current: Estimate, difference: Estimate) -> Judgement:
         lo, hi = difference.ci95
@@ -138,70 +139,34 @@ class PreTraffic:
                          f"{bar}: more explored traffic needed")
 
 
-def logged_pages(lake: str, date: str, release: str | None = None
-                 ) -> tuple[list[LoggedPage], list[str], list[int]]:
-    """The day's first pages that carry their exploration window, with their clicks, and
-    each one's user key and ranking time (unix s; the request's time for parts written
-    before `ranked_at`); with `release`, only the pages that release served."""
-    import duckdb
-    import pyarrow.parquet as pq
+def pre_traffic(lake: str, candidate: str, date: str, k: int, rule: PreTraffic,
+                current: str | None = None, variant: str = "control") -> dict[str, Any]:
+    """The candidate's CTR@k estimated from the day's explored logs against the current
+    ranker's (the pages it served, or `current` replayed the same way as the candidate),
+    judged by `rule`."""
+    from novarank.errors import ConfigError
+    from novarank.evaluation.counterfactual import ClickModel, compare
+    from novarank.launch.replay import check_depth, logged_pages, replay, trending_log
 
-    from novarank.analytics.lake import parquet_source, scan, sql_str
-
-    found = scan(lake, date)
-    rankings, clicks = found.files.get("ranking", []), found.files.get("click", [])
-    if not rankings:
-        return [], [], []
-    columns = {n for f in rankings for n in pq.read_schema(f).names}
-    if "window" not in columns:  # written before exploration existed
-        return [], [], []
-    ranked_at = "coalesce(ranked_at, ts // 1000)" if "ranked_at" in columns else "ts // 1000"
-    con = duckdb.connect()
-    source = parquet_source(rankings)
-    only = f" AND release = {sql_str(release)}" if release is not None else ""
-    rows = con.sql(f'SELECT request_id, user_key, "window", epsilon, items, {ranked_at} '
-                   f'FROM {source} WHERE "window" IS NOT NULL{only} '
-                   "ORDER BY ts, request_id").fetchall()
-    clicked: dict[str, set[int]] = {}
-    if clicks:
-        for rid, pos in con.sql(f"SELECT request_id, position FROM {parquet_source(clicks)} "
-                                "WHERE position IS NOT NULL").fetchall():
-            clicked.setdefault(rid, set()).add(int(pos))
-    con.close()
-    pages = [LoggedPage(tuple(w), float(eps), tuple(items), frozenset(clicked.get(rid, ())))
-             for rid, _, w, eps, items, _ in rows]
-    return pages, [r[1] for r in rows], [int(r[5]) for r in rows]
-
-
-def check_depth(pages: list[LoggedPage], k: int) -> None:
-    """Refuse a page size the logs cannot speak for: past the pages served (no click was
-    possible there) or past the exploration window (no chance was logged)."""
-    from novarank.errors import InputError
-
-    if k > depth(pages):
-        raise InputError("k", f"must be at most the logged pages' depth ({depth(pages)}: the "
-                         f"page size served and the exploration window), got {k}")
-
-
-def release_pages(release: str, user_keys: list[str], times: list[int], k: int,
-                  variant: str = "control") -> list[list[str]]:
-    """What `release` would have shown each logged request's user at that time, from the
-    release's own history and its trending decayed to that time, as the service ranks
-    (live engagement and live trending are not replayed). A key the release does not know
-    ranks as a newcomer."""
-    from novarank.ranking.recommender import Recommender
-    from novarank.release import load_release
-    from novarank.telemetry.schemas import user_key
-
-    model, index, _ = load_release(release)
-    rec = Recommender(model, index=index)
-    by_key = {user_key(u): u for u in model.user_ids.tolist()}
-    weights = rec.weights(variant)
-    out: list[list[str]] = []
-    at = None
-    for key, now in zip(user_keys, times, strict=True):
-        if now != at:  # a catalog-wide decay and sort: once per second of logs, not per page
-            rec.catalog, at = rec.catalog_at(now), now
-        r = rec.rank(rec.profile(by_key.get(key, f"\x00unknown:{key}")), k, weights, now)
-        out.append([str(model.item_ids[i]) for i in np.concatenate([r.items, r.backfill])[:k]])
-    return out
+    pages, contexts = logged_pages(lake, date)
+    if not pages:
+        raise ConfigError(f"no feed ranking with an exploration window on {date} in {lake}: "
+                          "serve with NOVARANK_EXPLORATION_EPSILON > 0 first")
+    check_depth(pages, k)
+    trending = trending_log(lake, date)
+    cand = [r.items for r in replay(candidate, contexts, trending, k, variant,
+                                    logged_weights=False)]
+    base = ([r.items for r in replay(current, contexts, trending, k, variant)] if current
+            else [list(p.window[:k]) for p in pages])  # the logging ranker's own first page
+    cm = ClickModel.fit(pages, k)  # one click model for all three: the same logs
+    now, new = estimate(pages, base, k, cm), estimate(pages, cand, k, cm)
+    diff = compare(pages, cand, base, k, cm)
+    judged = rule.judge(now[rule.estimator], diff[rule.estimator])
+    return {"date": date, "candidate": candidate, "pages": len(pages), "k": k,
+            "current_release": current or "the served pages",
+            "current": {e: x.to_dict() for e, x in now.items()},
+            "candidate_ctr": {e: x.to_dict() for e, x in new.items()},
+            "change": {e: x.to_dict() for e, x in diff.items()},
+            "rule": {"estimator": rule.estimator, "margin": rule.margin,
+                     "min_effective": rule.min_effective, "min_support": rule.min_support},
+            "verdict": judged.verdict, "reason": judged.reason}

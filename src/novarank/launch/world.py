@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from novarank.config import TrainConfig
+from novarank.data.dataset import Dataset
 from novarank.data.loaders import load
 from novarank.data.synthetic import SyntheticConfig, TasteModel, generate
 from novarank.launch.simulator import DEFAULT_COHORTS, Simulator, oracle
@@ -18,14 +19,18 @@ from novarank.release import load_release, save_release
 from novarank.release.lock import ReleaseLock
 from novarank.training import fit_model
 
+PREVIOUS_SHARE = 0.98  # the release before: the same config on all but the newest 2% of events
+
 
 def build_world(data: str, workdir: Path, version: str = "baseline", evaluate: bool = False,
-                canary: bool = False, release: Path | None = None
+                canary: bool = False, release: Path | None = None, previous: bool = False
                 ) -> tuple[Path, TasteModel, list[str], list[str]]:
     """Train a release for the run (or take `release`, trained on the same `data`) and
     return (release, truth, truth user ids, item ids). With `canary`, also a second
     release of the same data (more ALS factors) in workdir/canary, version
-    `<version>-canary`: what the rollback drill rolls out."""
+    `<version>-canary`: what the rollback drill rolls out. With `previous`, the release it
+    replaces in workdir/previous (`<version>-previous`): the release's own configuration
+    fitted without the newest events, as yesterday's retrain would have been."""
     if data.startswith("synthetic"):
         synth = generate(SyntheticConfig.parse(data))
         ds, truth = synth.dataset, synth.truth
@@ -47,7 +52,39 @@ def build_world(data: str, workdir: Path, version: str = "baseline", evaluate: b
         shutil.rmtree(workdir / "canary", ignore_errors=True)
         save_release(fit_model(ds, TrainConfig(tune=False, als_factors=96)), workdir / "canary",
                      version=f"{version}-canary")
+    if previous:
+        from novarank.release import read_lock
+
+        cfg = TrainConfig(**{**read_lock(release).config, "tune": False})
+        older = ds.ts <= np.quantile(ds.ts, PREVIOUS_SHARE)
+        shutil.rmtree(workdir / "previous", ignore_errors=True)
+        save_release(fit_model(ds.subset(older), cfg), workdir / "previous",
+                     version=f"{version}-previous")
+        write_since(ds.subset(~older), workdir / "previous-since.jsonl")
     return release, truth, ds.user_ids.tolist(), ds.items.ids.tolist()
+
+
+def write_since(ds: Dataset, path: Path) -> int:
+    """The events a release's training did not see, as `/v1/events` bodies (JSON lines):
+    what its service had recorded live by the time it served (kinds the API does not take
+    are left out). Returns how many were written."""
+    import json
+
+    from novarank.data.events import Event
+
+    kinds = {"impression", "click", "watch", "like", "share", "skip"}
+    n = 0
+    with path.open("w") as f:
+        for u, i, e, v, t in zip(ds.user.tolist(), ds.item.tolist(), ds.event.tolist(),
+                                 ds.value.tolist(), ds.ts.tolist(), strict=True):
+            kind = Event(e).name.lower()
+            if kind not in kinds:
+                continue
+            row = {"type": kind, "user_id": str(ds.user_ids[u]), "item_id": str(ds.items.ids[i]),
+                   "ts": int(t), **({"value": float(v)} if kind == "watch" else {})}
+            f.write(json.dumps(row) + "\n")
+            n += 1
+    return n
 
 
 def saved_truth(truth: Path) -> tuple[TasteModel, list[str], list[str]]:

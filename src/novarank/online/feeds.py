@@ -175,13 +175,12 @@ class FeedPath:
         top = cat.item_ids[window.items[: self.exploration.window]].tolist()
         with self._rng_lock:
             pick = self.exploration.draw(len(window.items), k, self._rng)
-        ranked_at = window.meta.get("ranked_at")
+        logged = Explored.of(window, top, self.exploration, pick is not None)
         if pick is None:
-            return page, Explored(top, self.exploration.epsilon, False, ranked_at)
+            return page, logged
         drawn = window.explored(pick)
         self.ctx.cache.set({f"snap:{drawn.meta['snapshot']}": drawn.encode()}, s.snapshot_ttl_s)
-        return (RenderedPage.of(drawn, 0, k, cat, served.version),
-                Explored(top, self.exploration.epsilon, True, ranked_at))
+        return RenderedPage.of(drawn, 0, k, cat, served.version), logged
 
     def _canary_fault(self, served: Served, routing: Routing, l1_only: bool) -> bool:
         """Apply a drill's fault to a canary request. False: not on the event loop (a delay
@@ -269,7 +268,8 @@ class FeedPath:
         p = p if p is not None else self.audience.profile(user_id, served)
         return rank_window(served.rec, served.version, user_id, variant, p,
                            self.audience.weights(variant, toggles, served),
-                           self.ctx.settings.feed_window, int(self.ctx.clock()))
+                           self.ctx.settings.feed_window, int(self.ctx.clock()),
+                           inputs=self.exploration.on)
 
     def _fallback_feed(self, user_id: str, k: int, variant: str, t0: float,
                        served: Served) -> FeedPage:

@@ -11,6 +11,7 @@ import numpy as np
 
 from novarank.online.context import ServiceContext
 from novarank.online.health import StoreHealth
+from novarank.online.ids import new_id
 from novarank.online.influence import InfluenceCap
 from novarank.online.releases import Served
 from novarank.ranking.recommender import Recommender
@@ -90,8 +91,16 @@ class LiveCatalog:
         live = self.live_counts(now, hl, int(4 * hl))
         if live is None:
             return
+        read = new_id()[:16]
         with self._swap:
-            served.rec.catalog = served.rec.catalog_at(now, live)
+            served.rec.catalog = served.rec.catalog_at(now, live, read)
+        if self.ctx.settings.exploration_epsilon > 0:
+            # what a replay of a window ranked with this read needs (its ranking event
+            # names the read): one event per release and refresh, with exploration on
+            items = sorted(live)
+            self.ctx.events.emit("trending", {"release": served.version, "read_id": read,
+                                              "at": now, "items": items,
+                                              "counts": [float(live[i]) for i in items]})
 
     def refresh_trending(self, loaded: list[Served]) -> None:
         now = int(self.ctx.clock())

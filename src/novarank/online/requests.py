@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from novarank.errors import InputError
 from novarank.online.metrics import ServiceMetrics
 from novarank.telemetry.emitter import Emitter
 from novarank.telemetry.schemas import user_key
+
+if TYPE_CHECKING:
+    from novarank.online.window import Window
+    from novarank.ranking.explore import Exploration
 
 
 def check_k(k: int, limit: int) -> None:
@@ -20,16 +24,35 @@ def check_k(k: int, limit: int) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Explored:
-    """A first page served with exploration on: the ranker's top window and epsilon."""
+    """A first page served with exploration on: the ranker's top window and epsilon, and
+    what a replay of that ranking needs besides the release (`parity.py`): when it was
+    ranked, the live engagement and trending it read, the weights, and each signal's
+    contribution summed over the window (to name which signal drifts)."""
 
     window: list[str]
     epsilon: float
     explored: bool
     ranked_at: int | None  # the window's ranking time (unix s): what a replay ranks at
+    inputs: dict[str, Any] | None = None  # Window.meta["inputs"] (online/window.py)
+    signals: list[float] | None = None
+
+    @classmethod
+    def of(cls, window: Window, top: list[str], exploration: Exploration,
+           drawn: bool) -> Explored:
+        rows = window.reasons[: exploration.window]
+        return cls(top, exploration.epsilon, drawn, window.meta.get("ranked_at"),
+                   window.meta.get("inputs"), [round(float(x), 5) for x in rows.sum(0)])
 
     def fields(self) -> dict[str, Any]:
-        return {"window": self.window, "epsilon": self.epsilon, "explored": self.explored,
-                "ranked_at": self.ranked_at}
+        out: dict[str, Any] = {"window": self.window, "epsilon": self.epsilon,
+                               "explored": self.explored, "ranked_at": self.ranked_at,
+                               "signals": self.signals}
+        if self.inputs is not None:
+            live = self.inputs["live"]
+            out.update(live_events=[e for e, _ in live], live_items=[i for _, i in live],
+                       trending_id=self.inputs["trending"],
+                       weights=self.inputs["weights"], forgotten=self.inputs["forgotten"])
+        return out
 
 
 class RequestLog:

@@ -87,13 +87,20 @@ def cohort(p: UserProfile) -> str:
 
 
 def rank_window(rec: Recommender, release: str, user_id: str, variant: str, p: UserProfile,
-                weights: np.ndarray, size: int, now: int) -> Window:
-    """Rank `size` items for the user (ranked, then backfill) as a new snapshot."""
+                weights: np.ndarray, size: int, now: int, inputs: bool = False) -> Window:
+    """Rank `size` items for the user (ranked, then backfill) as a new snapshot. With
+    `inputs`, the snapshot also keeps what a replay needs besides the release: the live
+    engagement merged in, when trending was read, the weights (toggles applied)."""
     r = rec.rank(p, size, weights, now)
     n_bf = len(r.backfill)
+    meta = {"snapshot": new_id()[:16], "user_id": user_id, "variant": variant,
+            "cold": p.cold, "cohort": cohort(p), "release": release, "ranked_at": now}
+    if inputs:
+        meta["inputs"] = {"live": [[e.event, e.item_id] for e in p.live],
+                          "trending": p.catalog.trending_id,
+                          "weights": [float(w) for w in weights], "forgotten": p.forgotten}
     return Window(
-        meta={"snapshot": new_id()[:16], "user_id": user_id, "variant": variant,
-              "cold": p.cold, "cohort": cohort(p), "release": release, "ranked_at": now},
+        meta=meta,
         items=np.concatenate([r.items, r.backfill]).astype(np.int32),
         scores=np.concatenate([r.scores, np.zeros(n_bf, np.float32)]),
         reasons=np.vstack([r.contributions.reshape(-1, len(SIGNALS)),

@@ -40,6 +40,8 @@ class CatalogView:
     trending_order: np.ndarray
     fresh_order: np.ndarray
     version: int = 0  # last catalog change applied
+    trending_at: int = 0  # when trending was decayed and live engagement read (0: never)
+    trending_id: str = ""  # that read's id: its `trending` event holds the live counts
 
     @property
     def n_items(self) -> int:
@@ -118,7 +120,8 @@ class CatalogView:
                        trending_order=_order_desc(trending), version=version)
 
     def with_trending(self, base: np.ndarray, base_factor: float,
-                      live: Mapping[str, float]) -> CatalogView:
+                      live: Mapping[str, float], at: int = 0, read: str = ""
+                      ) -> CatalogView:
         """Trending = the release's counts decayed to now + live engagement (decayed)."""
         trending = np.zeros(self.n_items, np.float32)
         trending[: len(base)] = np.asarray(base) * base_factor
@@ -126,4 +129,5 @@ class CatalogView:
             i = self.index.get(item_id)
             if i is not None:
                 trending[i] += w
-        return replace(self, trending=trending, trending_order=_order_desc(trending))
+        return replace(self, trending=trending, trending_order=_order_desc(trending),
+                       trending_at=at, trending_id=read)

@@ -48,6 +48,8 @@ class UserProfile:
     recent: np.ndarray  # positive items, newest first (<= max_history)
     recency: np.ndarray  # weight per recent item
     catalog: CatalogView  # the snapshot read once for this request
+    live: tuple[Engagement, ...] = ()  # the live engagement merged in (what a replay needs)
+    forgotten: bool = False  # the user's rows in the release were ignored
 
     @property
     def cold(self) -> bool:
@@ -100,13 +102,14 @@ class Recommender:
         self.full_scan = model.n_items <= self.ranker.full_scan_max
         self.index = index or model.build_index()
 
-    def catalog_at(self, now: int, live: Mapping[str, float] | None = None) -> CatalogView:
+    def catalog_at(self, now: int, live: Mapping[str, float] | None = None, read: str = ""
+                   ) -> CatalogView:
         """The catalog with the release's trending decayed to `now`, plus live engagement:
         what the service ranks with (online/live.py), and what a replay must rank with."""
         m = self.model
         factor = float(np.exp2(-max(0, now - m.as_of) / (self.ranker.trending_half_life_days
                                                           * DAY)))
-        return self.catalog.with_trending(m.trending, factor, live or {})
+        return self.catalog.with_trending(m.trending, factor, live or {}, now, read)
 
     def weights(self, variant: str) -> np.ndarray:
         try:
@@ -146,7 +149,7 @@ class Recommender:
             pos = pos[np.sort(first)]
         pos = pos[: r.max_history]
         recency = np.exp2(-np.arange(len(pos), dtype=np.float32) / r.history_half_life)
-        return UserProfile(u, seen, pos, recency, cat)
+        return UserProfile(u, seen, pos, recency, cat, tuple(live), not use_release)
 
     # ---- candidates ----------------------------------------------------------------------
     def neighbour_scores(self, p: UserProfile) -> tuple[np.ndarray, np.ndarray]:

@@ -33,11 +33,24 @@ SCHEMAS: dict[str, pa.Schema] = {
                        ("latency_ms", pa.float64()), ("fallback", pa.bool_()),
                        ("cohort", pa.string())),  # feeds: new, cold, light, medium, heavy
     # what was ranked for that request, in order; with exploration on, the ranker's own top
-    # `window` it drew from, epsilon, whether this page was drawn (ranking/explore.py) and
-    # when the window was ranked (unix s: a cached window is older than the request)
+    # `window` it drew from, epsilon, whether this page was drawn (ranking/explore.py),
+    # when the window was ranked (unix s: a cached window is older than the request); and
+    # what a replay needs besides the release: the live engagement merged in (event codes
+    # and items, newest first), which read of trending it ranked with (the `trending`
+    # event of that id holds its time and live counts), the weights, and each signal's
+    # contribution summed over the window (launch/replay.py)
     "ranking": _schema(("items", pa.list_(pa.string())), ("window", pa.list_(pa.string())),
                        ("epsilon", pa.float64()), ("explored", pa.bool_()),
-                       ("ranked_at", pa.int64())),
+                       ("ranked_at", pa.int64()), ("live_events", pa.list_(pa.int16())),
+                       ("live_items", pa.list_(pa.string())), ("trending_id", pa.string()),
+                       ("weights", pa.list_(pa.float64())), ("forgotten", pa.bool_()),
+                       ("signals", pa.list_(pa.float64()))),
+    # with exploration on, each read of live trending by a release: its id, the time it
+    # decayed to (unix s) and the live engagement counts, so a replay ranks with the
+    # trending that was live
+    "trending": _schema(("read_id", pa.string()), ("at", pa.int64()),
+                        ("items", pa.list_(pa.string())),
+                        ("counts", pa.list_(pa.float64()))),
     "impression": _schema(("item_id", pa.string()), ("position", pa.int32())),
     "click": _schema(("item_id", pa.string()), ("position", pa.int32())),
     # watch (value = watched fraction), like, share, skip
@@ -54,7 +67,10 @@ EVENT_TYPES = tuple(SCHEMAS)
 # nullable columns added within a schema version: parts written before them lack them
 ADDED: dict[str, frozenset[str]] = {"request": frozenset({"cohort"}),
                                     "ranking": frozenset({"window", "epsilon", "explored",
-                                                          "ranked_at"})}
+                                                          "ranked_at", "live_events",
+                                                          "live_items", "trending_id",
+                                                          "weights", "forgotten",
+                                                          "signals"})}
 
 
 KEY_SALT = "novarank"
