@@ -549,8 +549,7 @@ def offpolicy(r: dict) -> list[str]:
             f"{c['first_page_latency']['off']['p99_us']} µs, on "
             f"{c['first_page_latency']['on']['p50_us']} / "
             f"{c['first_page_latency']['on']['p99_us']} µs (on: the window read for the log, "
-            f"and a new snapshot for an explored page; over HTTP, first pages also leave the "
-            f"L1 fast path).", "",
+            f"and a new snapshot for an explored page).", "",
             "The world's calibration against MovieLens-100K (Recall@10 lift over popularity; "
             "share of positives on the top 10% of items; taste concentration):", "",
             "| data | item-item | ALS | ranker | top-10% share | taste |",

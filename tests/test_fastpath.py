@@ -204,3 +204,33 @@ def test_the_hand_split_query_reads_what_parse_qsl_reads():
         assert feed_params(text.encode()) == reference(text.encode())
 
     check()
+
+
+def test_with_exploration_first_pages_stay_on_the_fast_path_and_draw_once(small_release,
+                                                                          tmp_path):
+    """A first page with exploration on is answered from L1 when its draw keeps the
+    ranker's page; a draw that comes up is stored on the full path with that same draw, and
+    neither spends the miss budget (only ranking does), so the explored share stays epsilon."""
+    import pyarrow.parquet as pq
+
+    path, users, _ = small_release
+    settings = ServiceSettings(release=path, state_url=f"sqlite:///{tmp_path}/s.db",
+                               events_url=f"file://{tmp_path}/lake", auth="on",
+                               admin_token=TOKEN, exploration_epsilon=0.3,
+                               rate_limits={"miss": 1.0})  # a burst of two misses
+    with TestClient(create_app(settings)) as c:
+        answered: list[bool] = []
+        real = c.app.fast_feed.answer
+
+        async def spy(scope, send):
+            answered.append(await real(scope, send))
+            return answered[-1]
+
+        c.app.fast_feed.answer = spy
+        got = [c.get(f"/v1/users/{users[0]}/feed?k=5", headers=KEY) for _ in range(200)]
+        assert {r.status_code for r in got} == {200}  # one miss, then no budget spent
+        assert all(answered) and [r.json()["cache"] for r in got[1:]].count("miss") == 0
+    rows = pq.read_table(tmp_path / "lake" / "events" / "ranking").to_pylist()
+    flags = [r["explored"] for r in rows if r["request_id"] in
+             {g.json()["request_id"] for g in got}]
+    assert len(flags) == 200 and 35 <= sum(flags) <= 85  # 0.3 of 200: one draw per request

@@ -10,7 +10,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
@@ -27,6 +26,7 @@ from novarank.launch.gates import (
 from novarank.launch.simulator import Simulator
 from novarank.telemetry.sinks import LakeWriter
 from novarank.training import fit_model
+from tests.explored import serve_explored
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -561,38 +561,11 @@ def test_staging_mode_without_its_prometheus_is_inconclusive(dry):
     assert r.verdict == Verdict.INCONCLUSIVE and "--prometheus-url" in r.note
 
 
-def _explored_lake(release: Path, users: list[str], lake: Path, tmp_path: Path,
-                   pages: int = 240) -> None:
-    """Serve `pages` first pages of `release` with exploration on, clicks between them (so
-    live engagement and live trending move the rankings), into `lake`."""
-    from fastapi.testclient import TestClient
-
-    from novarank.api import create_app
-    from novarank.config import ServiceSettings
-
-    settings = ServiceSettings(release=release, state_url=f"sqlite:///{tmp_path}/explored.db",
-                               events_url=f"file://{lake}", exploration_epsilon=0.3,
-                               rate_limits={"catalog": 20.0, "events": 5000.0, "miss": 0.0})
-    rng = np.random.default_rng(3)
-    with TestClient(create_app(settings)) as c:
-        for n in range(pages):
-            user = users[n % 120]
-            feed = c.get(f"/v1/users/{user}/feed?k=10").json()
-            clicks = [{"type": "click", "user_id": user, "item_id": it["item_id"],
-                       "request_id": feed["request_id"], "position": pos}
-                      for pos, it in enumerate(feed["items"]) if rng.random() < 0.3 / (1 + pos)]
-            if clicks:
-                c.post("/v1/events", json=clicks)
-            if n % 60 == 59:
-                svc = c.app.state.service
-                svc.live.refresh_trending(svc.routing.loaded())
-
-
 def test_a_release_that_does_not_reproduce_its_pages_fails_gate_11(dry, tmp_path, synth):
     from novarank.release import save_release
 
     users = [str(u) for u in synth.dataset.user_ids[:120]]
-    _explored_lake(dry.release, users, dry.lake, tmp_path)
+    serve_explored(dry.release, users, dry.lake, tmp_path / "explored.db", 240, seed=3)
     r = _judge(dry, 11, dry.g11_parity)
     assert r.verdict == Verdict.GREEN and r.value == 1.0 and r.samples == 240, r.note
     assert set(r.details["signal_drift"].values()) == {0.0}
@@ -612,7 +585,7 @@ def test_gate_12_is_green_only_when_the_estimate_clears_the_margin(dry, tmp_path
     users = [str(u) for u in synth.dataset.user_ids[:120]]
     explored = tmp_path / "production"
     assert _judge(dry, 12, dry.g12_estimate).verdict == Verdict.INCONCLUSIVE  # no logs given
-    _explored_lake(dry.release, users, explored, tmp_path, pages=360)
+    serve_explored(dry.release, users, explored, tmp_path / "explored.db", 360, seed=3)
     dry.explored = explored
     # the release against its own logs: no change, a zero-width interval, enough weight
     r = _judge(dry, 12, dry.g12_estimate)

@@ -186,36 +186,20 @@ def test_judging_a_difference_names_its_reason():
 def test_launch_estimate_from_an_explored_lake(small_release, synth, tmp_path):
     from datetime import date
 
-    from fastapi.testclient import TestClient
     from typer.testing import CliRunner
 
-    from novarank.api import create_app
     from novarank.cli.main import app as cli
-    from novarank.config import SIGNALS, ServiceSettings
+    from novarank.config import SIGNALS
     from novarank.launch.replay import RankContext, logged_pages, replay, signal_drift, trending_log
     from novarank.release import save_release
+    from tests.explored import serve_explored
 
     path, users, _ = small_release
     lake = tmp_path / "lake"
-    settings = ServiceSettings(release=path, state_url=f"sqlite:///{tmp_path}/s.db",
-                               events_url=f"file://{lake}", exploration_epsilon=0.3,
-                               exploration_window=20,  # first pages spend the miss budget
-                               rate_limits={"catalog": 20.0, "events": 5000.0, "miss": 0.0})
-    rng = np.random.default_rng(1)
-    with TestClient(create_app(settings)) as c:
-        # clicks arrive between the feeds: live engagement and live trending change the
-        # rankings served, and each page logs what its ranking read so replay can follow
-        for n in range(600):
-            user = users[n % 200]
-            feed = c.get(f"/v1/users/{user}/feed?k=5").json()
-            clicks = [{"type": "click", "user_id": user, "item_id": it["item_id"],
-                       "request_id": feed["request_id"], "position": pos}
-                      for pos, it in enumerate(feed["items"]) if rng.random() < 0.3 / (1 + pos)]
-            if clicks:
-                assert c.post("/v1/events", json=clicks).status_code in (200, 202)
-            if n % 100 == 99:
-                svc = c.app.state.service
-                svc.live.refresh_trending(svc.routing.loaded())
+    # clicks arrive between the feeds: live engagement and live trending change the
+    # rankings served, and each page logs what its ranking read so replay can follow
+    serve_explored(path, users[:200], lake, tmp_path / "s.db", 600, k=5, window=20, seed=1,
+                   refresh_every=100)
     # replayed with the inputs each page logged (its ranking time, the user's live
     # engagement, the trending read then), the release reproduces every first page it served
     day = date.today().isoformat()

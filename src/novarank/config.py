@@ -136,7 +136,7 @@ class ServiceSettings(BaseSettings):
     exploration_epsilon: float = Field(
         default=0.0, ge=0, le=1, description="chance a first page is a random ordering of the "
         "ranker's top `exploration_window`, its propensities logged for counterfactual "
-        "estimates (0 = off; first pages then skip the L1 fast path)")
+        "estimates (0 = off)")
     exploration_window: int = Field(default=30, ge=2, le=1000,
                                     description="how deep exploration reaches into the ranking")
     max_batch: int = Field(default=1000, ge=1, description="events per POST /v1/events")

@@ -25,6 +25,7 @@ import asyncio
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -35,6 +36,7 @@ from novarank.api.ratelimit import Buckets, caller
 from novarank.api.routes.feeds import CURSOR, FAILED
 from novarank.errors import RateLimited
 from novarank.keys import Keyring, Principal
+from novarank.online.results import FeedPage
 
 PREFIX, SUFFIX = "/v1/users/", "/feed"
 TEMPLATE = "/v1/users/{user_id}/feed"  # the route's label in the request metrics
@@ -124,16 +126,17 @@ class FastFeed:
             page = feeds.from_l1(user, k, cursor, count_failures=False)
         except Exception:  # the full app meets it again, answers and counts it
             return False
-        if page is None:
-            client = scope.get("client")
-            who, rate = caller(principal, client[0] if client else None, "miss")
-            try:
-                self.buckets.take(who, "miss", 1.0, rate)
-            except RateLimited:  # nothing spent: the full app refuses it with 429
-                return False
+        if not isinstance(page, FeedPage):
+            if page is None:  # a miss: an explored draw to store (a Drawn) is none
+                client = scope.get("client")
+                who, rate = caller(principal, client[0] if client else None, "miss")
+                try:
+                    self.buckets.take(who, "miss", 1.0, rate)
+                except RateLimited:  # nothing spent: the full app refuses it with 429
+                    return False
             try:
                 page = await asyncio.get_running_loop().run_in_executor(
-                    self.pool, feeds.feed, user, k, cursor)
+                    self.pool, partial(feeds.feed, drawn=page), user, k, cursor)
             except Exception as exc:  # ranked once: the route raises it, the app answers
                 scope[FAILED] = exc
                 return False

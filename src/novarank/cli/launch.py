@@ -171,7 +171,7 @@ def dry_run(
                                   "that release itself first"),
     explored_date: str = typer.Option(None, help="UTC day of --explored's logs (default: "
                                       "today)"),
-    explored_sessions: int = typer.Option(1500, min=1, help="without --url: sessions the "
+    explored_sessions: int = typer.Option(3000, min=1, help="without --url: sessions the "
                                           "replaced release serves with exploration on"),
     exploration: float = typer.Option(0.2, min=0, max=1, help="without --url: exploration "
                                       "epsilon of both services (gates 11 and 12 need it)"),

@@ -9,6 +9,7 @@ import queue
 import random
 import threading
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import orjson
@@ -37,6 +38,13 @@ log = logging.getLogger("novarank.service")
 COLD_USER = "\x00cold"  # the shared window of users with no history (never a real id)
 
 
+@dataclass(frozen=True, slots=True)
+class Drawn:
+    """An exploration draw made on the L1 probe, carried to the full path that stores it."""
+
+    pick: np.ndarray
+
+
 class FeedPath:
     def __init__(self, ctx: ServiceContext, releases: ReleaseFollower, audience: Audience,
                  invalidation: Invalidation, requests: RequestLog) -> None:
@@ -53,32 +61,37 @@ class FeedPath:
             lambda: len(self._refresh_pending))
 
     def feed(self, user_id: str, k: int = 10, cursor: str | None = None,
-             override: str | None = None, *, refresh: bool = False) -> FeedPage:
-        """One page of the user's feed (see `_feed`)."""
-        page = self._guarded(user_id, k, cursor, override, l1_only=False, refresh=refresh)
-        assert page is not None  # only the L1 probe answers None
+             override: str | None = None, *, refresh: bool = False,
+             drawn: Drawn | None = None) -> FeedPage:
+        """One page of the user's feed (see `_feed`); `drawn`: the exploration draw the L1
+        probe made for this request (it is made once)."""
+        page = self._guarded(user_id, k, cursor, override, l1_only=False, refresh=refresh,
+                             drawn=drawn)
+        assert isinstance(page, FeedPage)  # only the L1 probe answers None or a draw
         return page
 
     def from_l1(self, user_id: str, k: int = 10, cursor: str | None = None,
                 override: str | None = None, *, count_failures: bool = True
-                ) -> FeedPage | None:
+                ) -> FeedPage | Drawn | None:
         """The page if process memory alone can answer it, else None (touches no store):
-        the async route's fast path, on the event loop, before it offloads. A caller that
-        hands every failure on to the full path, which fails again and counts it there,
-        passes `count_failures=False` (api/fastpath.py), so a failure is counted once."""
+        the async route's fast path, on the event loop, before it offloads. A `Drawn`: a
+        first page whose exploration draw came up, to be stored on the full path with that
+        draw (`feed(..., drawn=)`), which is no miss. A caller that hands every failure on
+        to the full path, which fails again and counts it there, passes
+        `count_failures=False` (api/fastpath.py), so a failure is counted once."""
         return self._guarded(user_id, k, cursor, override, l1_only=True, refresh=False,
                              count_failures=count_failures)
 
     def _guarded(self, user_id: str, k: int, cursor: str | None, override: str | None, *,
-                 l1_only: bool, refresh: bool, count_failures: bool = True
-                 ) -> FeedPage | None:
+                 l1_only: bool, refresh: bool, count_failures: bool = True,
+                 drawn: Drawn | None = None) -> FeedPage | Drawn | None:
         """The routing is read once, before any ranking: an unexpected error is a
         ReleaseFailure of the release the user was routed to, so a canary that raises at
         request time counts against the canary."""
         routing, metrics = self.releases.routing, self.ctx.metrics
         try:
             page = self._feed(routing, user_id, k, cursor, override, l1_only=l1_only,
-                              refresh=refresh)
+                              refresh=refresh, drawn=drawn)
         except ReleaseFailure as exc:
             if count_failures:
                 metrics.of(metrics.release_requests, exc.release, "error").inc()
@@ -92,12 +105,13 @@ class FeedPath:
                 log.exception("feed failed in release %s", release)
             raise ReleaseFailure(release, f"internal error ({type(exc).__name__}) in "
                                  f"release {release}") from exc
-        if page is not None:
+        if isinstance(page, FeedPage):
             metrics.of(metrics.release_requests, page.release, "ok").inc()
         return page
 
     def _feed(self, routing: Routing, user_id: str, k: int, cursor: str | None,
-              override: str | None, *, l1_only: bool, refresh: bool) -> FeedPage | None:
+              override: str | None, *, l1_only: bool, refresh: bool,
+              drawn: Drawn | None = None) -> FeedPage | Drawn | None:
         """One page of the user's feed. The first page ranks a window of `feed_window`
         items and caches it as a snapshot; cursors page through that snapshot, so pages
         never repeat an item. With `l1_only` nothing but process memory is touched and
@@ -120,8 +134,6 @@ class FeedPath:
             if not self._canary_fault(served, routing, l1_only):
                 return None
         else:
-            if l1_only and self.exploration.on:
-                return None  # the draw is made once, on the full path, where it can store
             offset = 0
             served = routing.for_user(user_id)
             if not self._canary_fault(served, routing, l1_only):
@@ -145,7 +157,10 @@ class FeedPath:
                 assert found is not None  # rendered from the window in hand
             page, served = found[0], found[1]
             if self.exploration.on:
-                page, explore = self._explore(page, served, k, window)
+                done = self._explore(page, served, k, window, l1_only, drawn)
+                if not isinstance(done, tuple):
+                    return done  # None: the window is not in L1; or a draw to store
+                page, explore = done
             metrics.of(metrics.assignments, variant).inc()
         if l1_only:
             metrics.of(metrics.cache, "l1", "hit").inc()
@@ -160,27 +175,37 @@ class FeedPath:
                         False, level, degraded, page.items_json,
                         page.next_cursor)
 
-    def _explore(self, page: RenderedPage, served: Served, k: int, window: Window | None
-                 ) -> tuple[RenderedPage, Explored | None]:
+    def _explore(self, page: RenderedPage, served: Served, k: int, window: Window | None,
+                 l1_only: bool = False, drawn: Drawn | None = None
+                 ) -> tuple[RenderedPage, Explored | None] | Drawn | None:
         """With chance epsilon, a first page drawn from the ranker's top window, kept as a
         snapshot of its own so its cursor pages on without repeats. Either way the window
-        and epsilon are logged; a page whose window is no longer cached is not."""
+        and epsilon are logged; a page whose window is no longer cached is not. With
+        `l1_only` nothing is stored: None when the window is not in L1, and a draw that
+        came up is handed to the full path (`Drawn`), so each request draws once."""
         s = self.ctx.settings
         if window is None:
-            raw, _ = self.ctx.cache.get(f"snap:{page.snapshot}", s.snapshot_ttl_s)
+            key = f"snap:{page.snapshot}"
+            raw = (self.ctx.cache.l1.get_many([key])[0] if l1_only
+                   else self.ctx.cache.get(key, s.snapshot_ttl_s)[0])
             if raw is None:
-                return page, None
+                return None if l1_only else (page, None)
             window = Window.decode(raw)
         cat = served.rec.catalog
         top = cat.item_ids[window.items[: self.exploration.window]].tolist()
-        with self._rng_lock:
-            pick = self.exploration.draw(len(window.items), k, self._rng)
+        if drawn is not None and int(drawn.pick.max()) < len(window.items):
+            pick = drawn.pick
+        else:  # (a window that changed length since the probe's draw draws afresh)
+            with self._rng_lock:
+                pick = self.exploration.draw(len(window.items), k, self._rng)
+            if pick is not None and l1_only:
+                return Drawn(pick)
         logged = Explored.of(window, top, self.exploration, pick is not None)
         if pick is None:
             return page, logged
-        drawn = window.explored(pick)
-        self.ctx.cache.set({f"snap:{drawn.meta['snapshot']}": drawn.encode()}, s.snapshot_ttl_s)
-        return RenderedPage.of(drawn, 0, k, cat, served.version), logged
+        shown = window.explored(pick)
+        self.ctx.cache.set({f"snap:{shown.meta['snapshot']}": shown.encode()}, s.snapshot_ttl_s)
+        return RenderedPage.of(shown, 0, k, cat, served.version), logged
 
     def _canary_fault(self, served: Served, routing: Routing, l1_only: bool) -> bool:
         """Apply a drill's fault to a canary request. False: not on the event loop (a delay

@@ -14,6 +14,7 @@ from novarank.api.common import JSON, Service, errors, int_param
 from novarank.api.models import CreatorsResponse, FeedResponse, SearchResponse, TrendingResponse
 from novarank.api.ratelimit import spend
 from novarank.errors import InputError
+from novarank.online.results import FeedPage
 from novarank.online.service import RankingService
 
 router = APIRouter(prefix="/v1", tags=["feeds"], responses=errors(401, 403, 422, 500))
@@ -67,10 +68,12 @@ async def feed(request: Request, user_id: str) -> Response:
     if failed is not None:  # ranked on the fast path (api/fastpath.py), failed there
         raise failed
     page = None if refresh else service.feeds.from_l1(user_id, k, cursor, x_variant_override)
-    if page is None:
-        spend(request, "miss")  # ranking (or an L2 read) costs the key's miss budget
-        page = await run_in_threadpool(partial(service.feeds.feed, refresh=refresh),
-                                       user_id, k, cursor, x_variant_override)
+    if not isinstance(page, FeedPage):
+        if page is None:  # ranking (or an L2 read) costs the key's miss budget
+            spend(request, "miss")  # (an explored draw to store, a Drawn, does not)
+        page = await run_in_threadpool(partial(service.feeds.feed, refresh=refresh,
+                                               drawn=page), user_id, k, cursor,
+                                       x_variant_override)
     return Response(page.json(), media_type="application/json")
 
 
