@@ -614,3 +614,23 @@ def test_gate_12_is_green_only_when_the_estimate_clears_the_margin(dry, tmp_path
     monkeypatch.setattr(offpolicy, "pre_traffic", shifted(-0.1 * ctr, 0.01))
     r = _judge(dry, 12, dry.g12_estimate)
     assert r.verdict == Verdict.INCONCLUSIVE and "straddles" in r.note, r.note
+
+
+def test_a_backlog_refused_for_its_budget_is_sent_again_not_lost(monkeypatch):
+    import httpx
+
+    from novarank.launch import dryrun
+
+    monkeypatch.setattr(dryrun.time, "sleep", lambda s: None)
+    taken: list[int] = []
+    answers = iter([429, 202, 429, 429, 202])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        status = next(answers)
+        if status == 202:
+            taken.append(len(json.loads(request.content)))
+        return httpx.Response(status, headers={"Retry-After": "1"}, json={})
+
+    with httpx.Client(base_url="http://x", transport=httpx.MockTransport(handler)) as http:
+        refused = dryrun.post_events(http, [{"i": i} for i in range(1500)])
+    assert refused == 3 and taken == [1000, 500]  # every row taken once

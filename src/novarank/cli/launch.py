@@ -261,7 +261,7 @@ def serve_explored(release: Path, workdir: Path, epsilon: float, n: int, sim: Si
     events after the release's training (JSON lines), posted first, as its service would
     have recorded them live."""
     from novarank.cli.demo_service import DEMO_KEY, free_port, start_server, stop_server
-    from novarank.launch.dryrun import sessions
+    from novarank.launch.dryrun import post_events, sessions
 
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
@@ -271,9 +271,8 @@ def serve_explored(release: Path, workdir: Path, epsilon: float, n: int, sim: Si
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30,
                           headers={"Authorization": f"Bearer {DEMO_KEY}"}) as http:
-            rows = [json.loads(ln) for ln in since.read_text().splitlines()] if since else []
-            for start in range(0, len(rows), 1000):
-                http.post("/v1/events", json=rows[start:start + 1000]).raise_for_status()
+            if since:
+                post_events(http, [json.loads(ln) for ln in since.read_text().splitlines()])
             sessions(http, sim, n)
     finally:
         stop_server(proc)  # flushes the telemetry

@@ -224,13 +224,13 @@ def estimate(pages: Sequence[LoggedPage], targets: Sequence[Sequence[str]], k: i
 
 
 def compare(pages: Sequence[LoggedPage], candidate: Sequence[Sequence[str]],
-            current: Sequence[Sequence[str]], k: int, click_model: ClickModel | None = None
-            ) -> dict[str, Estimate]:
+            current: Sequence[Sequence[str]], k: int, click_model: ClickModel | None = None,
+            theta: np.ndarray | None = None) -> dict[str, Estimate]:
     """The candidate's CTR minus the current ranker's, paired request by request on the
     same logs (so the interval is that of the difference, much narrower than two apart).
     Effective size and support are the candidate's."""
     cm = click_model or ClickModel.fit(pages, k)
-    theta = examination(pages, k)
+    theta = examination(pages, k) if theta is None else theta
     a, b = _per_request(pages, candidate, k, cm, theta), _per_request(pages, current, k, cm,
                                                                       theta)
     ra, ia = _snips_influence(a)

@@ -462,6 +462,21 @@ def sessions(http: httpx.Client, sim: Simulator, n: int) -> dict[str, int]:
     return done
 
 
+def post_events(http: httpx.Client, rows: list[dict], batch: int = 1000) -> int:
+    """POST `rows` to /v1/events in batches; a batch refused for the key's budget (429: none
+    of it was taken) is sent again after Retry-After. Returns the batches refused."""
+    refused = 0
+    for start in range(0, len(rows), batch):
+        while True:
+            r = http.post("/v1/events", json=rows[start:start + batch])
+            if r.status_code != 429:
+                r.raise_for_status()
+                break
+            refused += 1
+            time.sleep(float(r.headers.get("retry-after", "1")))
+    return refused
+
+
 def snapshot(url: str, out: Path) -> dict[str, str]:
     """While the service still runs: its novarank_* metrics, the numbers behind /dashboard
     and its screenshot, all at one moment (after gate 7, before the drills)."""

@@ -145,7 +145,7 @@ def pre_traffic(lake: str, candidate: str, date: str, k: int, rule: PreTraffic,
     ranker's (the pages it served, or `current` replayed the same way as the candidate),
     judged by `rule`."""
     from novarank.errors import ConfigError
-    from novarank.evaluation.counterfactual import ClickModel, compare
+    from novarank.evaluation.counterfactual import ClickModel, compare, examination
     from novarank.launch.replay import check_depth, logged_pages, replay, trending_log
 
     pages, contexts = logged_pages(lake, date)
@@ -158,9 +158,10 @@ def pre_traffic(lake: str, candidate: str, date: str, k: int, rule: PreTraffic,
                                     logged_weights=False)]
     base = ([r.items for r in replay(current, contexts, trending, k, variant)] if current
             else [list(p.window[:k]) for p in pages])  # the logging ranker's own first page
-    cm = ClickModel.fit(pages, k)  # one click model for all three: the same logs
-    now, new = estimate(pages, base, k, cm), estimate(pages, cand, k, cm)
-    diff = compare(pages, cand, base, k, cm)
+    # one click model and one examination curve for all three: the same logs
+    cm, theta = ClickModel.fit(pages, k), examination(pages, k)
+    now, new = estimate(pages, base, k, cm, theta), estimate(pages, cand, k, cm, theta)
+    diff = compare(pages, cand, base, k, cm, theta)
     judged = rule.judge(now[rule.estimator], diff[rule.estimator])
     return {"date": date, "candidate": candidate, "pages": len(pages), "k": k,
             "current_release": current or "the served pages",
