@@ -568,7 +568,8 @@ def test_a_release_that_does_not_reproduce_its_pages_fails_gate_11(dry, tmp_path
     serve_explored(dry.release, users, dry.lake, tmp_path / "explored.db", 240, seed=3)
     r = _judge(dry, 11, dry.g11_parity)
     assert r.verdict == Verdict.GREEN and r.value == 1.0 and r.samples == 240, r.note
-    assert set(r.details["signal_drift"].values()) == {0.0}
+    # the logged sums are rounded to 5 decimals: a replay matches them to that
+    assert max(r.details["signal_drift"].values()) < 1e-4, r.details["signal_drift"]
     # another model under the same version: the pages it serves are not the ones logged
     other = fit_model(synth.dataset, TrainConfig(als_iterations=3, als_factors=4, neighbours=5,
                                                  tune=False, seed=9))
