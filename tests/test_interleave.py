@@ -1,5 +1,6 @@
-"""Team-draft interleaving: a fair merge of two pages, and on the simulator a known
-difference found with far fewer users than an A/B test needs."""
+"""Team-draft interleaving: a fair merge of two pages (and of two releases' windows, as
+served), the test on served pages' clicks, and on the simulator a known difference found
+with far fewer users than an A/B test needs."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from hypothesis import strategies as st
 
 from novarank.config import TrainConfig, Weights
 from novarank.data.synthetic import SyntheticConfig, generate
-from novarank.launch.interleaving import ab_test, interleaved
+from novarank.launch.interleaving import ab_test, interleaved, preference_of
 from novarank.launch.offpolicy import ranker_of
 from novarank.launch.simulator import Simulator
+from novarank.online.window import Window, interleave
 from novarank.ranking.interleave import A, B, team_draft
 from novarank.ranking.recommender import Recommender
 from novarank.training import fit_model
@@ -58,6 +60,72 @@ def world():
 
 
 @pytest.mark.slow
+def _window(release: str, ids: list[str], catalog: list[str], seed: int) -> Window:
+    rng = np.random.default_rng(seed)
+    n = len(ids)
+    return Window({"snapshot": release, "user_id": "u", "variant": "control", "cold": False,
+                   "release": release, "inputs": {"live": []}},
+                  np.asarray([catalog.index(i) for i in ids], np.int32),
+                  rng.random(n).astype(np.float32), rng.random((n, 5)).astype(np.float32),
+                  rng.integers(0, 2, n).astype(np.uint8))
+
+
+def _catalog(ids: list[str]):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(item_ids=np.asarray(ids, dtype=object),
+                           index={x: i for i, x in enumerate(ids)})
+
+
+def test_two_windows_merge_by_item_id_each_row_kept_from_the_release_that_placed_it():
+    stable_ids = [f"i{j}" for j in range(30)]
+    canary_ids = [f"i{j}" for j in range(5, 40)]  # the canary's catalog lacks i0..i4
+    s_cat, c_cat = _catalog(stable_ids), _catalog(canary_ids)
+    rng = np.random.default_rng(0)
+    stable = _window("v1", list(rng.permutation(stable_ids)[:20]), stable_ids, 1)
+    canary = _window("v2", list(rng.permutation(canary_ids)[:20]), canary_ids, 2)
+    out = interleave(stable, s_cat, canary, c_cat, np.random.default_rng(3))
+    shown = c_cat.item_ids[out.items].tolist()
+    teams = out.meta["teams"]
+    assert len(set(shown)) == len(shown) and len(teams) == len(shown)
+    assert not set(shown) & {"i0", "i1", "i2", "i3", "i4"}  # not in the canary's catalog
+    for r, (item, team) in enumerate(zip(shown, teams, strict=True)):
+        src, cat = (stable, s_cat) if team == 0 else (canary, c_cat)
+        row = cat.item_ids[src.items].tolist().index(item)
+        assert src.scores[row] == out.scores[r] and (src.reasons[row] == out.reasons[r]).all()
+        assert src.sources[row] == out.sources[r]
+    first = teams[:10]
+    assert abs(first.count(0) - first.count(1)) <= 1  # a draft: each team every other slot
+    assert out.meta["interleaved"] == ["v1", "v2"] and "inputs" not in out.meta
+    assert out.meta["snapshot"] not in ("v1", "v2")
+    # as long as the longer window, each item one of the two placed
+    showable = set(c_cat.item_ids[canary.items].tolist()) | (
+        set(s_cat.item_ids[stable.items].tolist()) & set(canary_ids))
+    assert set(shown) <= showable and len(shown) == 20
+
+
+def test_the_served_preference_finds_the_preferred_release_and_stays_quiet_on_chance():
+    rng = np.random.default_rng(0)
+
+    def pages(n: int, canary_ctr: float, stable_ctr: float) -> list[tuple[list[int], set[int]]]:
+        out = []
+        for _ in range(n):
+            teams = [int(t) for t in rng.permutation([0, 1] * 5)]
+            out.append((teams, {p for p, t in enumerate(teams)
+                                if rng.random() < (canary_ctr if t else stable_ctr)}))
+        return out
+
+    better = preference_of("v2", pages(2000, 0.12, 0.08))
+    assert better.winner(0.05) == "canary" and better.credit_share > 0.55
+    worse = preference_of("v2", pages(2000, 0.08, 0.12))
+    assert worse.winner(0.05) == "stable" and worse.mean < 0
+    same = [preference_of("v2", pages(500, 0.1, 0.1)).winner(0.05) for _ in range(20)]
+    assert same.count(None) >= 18
+    # a click outside the page's slots (a position the page never had) is not credited
+    assert preference_of("v2", [([1, 0], {5})]).clicks == {"canary": 0, "stable": 0}
+    assert preference_of("v2", []).winner(0.05) is None
+
+
 def test_interleaving_finds_a_known_difference_with_fewer_users(world):
     """relevance_only has a lower true CTR than control (the simulator's truth): both designs
     find it, and interleaving with a fraction of the users."""

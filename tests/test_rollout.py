@@ -346,6 +346,97 @@ def test_canary_that_fails_to_load_is_rolled_back(world, tmp_path):
     assert client.get(f"/v1/users/{rel['users'][0]}/feed").json()["release"] == "v1"
 
 
+def test_an_interleaving_serves_merged_pages_and_concludes_for_the_release_users_prefer(
+        world):
+    """Users who click what the canary ranks and the stable release does not: the
+    interleaved share is served pages drawn from both releases, each slot's release logged,
+    and the controller concludes for the canary; the other users see the stable release."""
+    import duckdb
+
+    _, client, ctl, rel = world
+    svc = client.app.state.service
+    users = rel["users"][:80]
+    with pytest.raises(ConfigError, match="one share below 100"):
+        ctl.start(rel["v2"], [20, 50], stable=rel["v1"], mode="interleave")
+    doc = ctl.start(rel["v2"], [50], RolloutPolicy(**{**POLICY, "max_step_seconds": 60}),
+                    stable=rel["v1"], mode="interleave")
+    deadline = time.monotonic() + 5
+    while not svc.routing.interleave and time.monotonic() < deadline:
+        time.sleep(0.05)
+    toggles = svc.toggles.current()
+    own = {(s.version, u): set(s.rec.catalog.item_ids[svc.feeds.rank(
+        u, svc.audience.variant(u, None, toggles), toggles, s).items[:10]].tolist())
+        for s in svc.routing.loaded() for u in users}
+    served: dict[str, set[str]] = {"v1": set(), "v2": set()}
+    t0 = time.monotonic()
+    while doc.status == "running" and time.monotonic() - t0 < 40:
+        for u in users:
+            body = client.get(f"/v1/users/{u}/feed", params={"k": 10}).json()
+            ids = [it["item_id"] for it in body["items"]]
+            served[body["release"]].add(u)
+            if body["release"] == "v2":  # every item one of the two placed near the top
+                assert set(ids) <= own["v1", u] | own["v2", u] | _deeper(svc, u, toggles)
+            liked = [{"type": "click", "user_id": u, "item_id": i, "position": p,
+                      "request_id": body["request_id"]} for p, i in enumerate(ids)
+                     if i in own["v2", u] - own["v1", u]]
+            if liked:
+                assert client.post("/v1/events", json=liked).status_code in (200, 202)
+        doc = ctl.tick()
+    assert doc.status == "concluded", doc.reason
+    assert doc.history[-1]["event"] == "conclude" and doc.history[-1]["winner"] == "canary"
+    assert doc.reason.startswith("users prefer the canary release v2")
+    assert doc.history[-1]["interleaving"]["credit_share"] > 0.7
+    assert served["v1"] and served["v2"] and not served["v1"] & served["v2"]  # sticky
+    ev = ctl.lake / "events"
+    teams = duckdb.sql(f"SELECT release, teams FROM read_parquet('{ev}/ranking/*/*.parquet', "
+                       "union_by_name=true)").fetchall()
+    assert {len(t) for r, t in teams if r == "v2"} == {10}
+    assert all(t is None for r, t in teams if r == "v1")
+    assert {x for r, t in teams if r == "v2" for x in t} == {0, 1}
+    from typer.testing import CliRunner
+
+    from novarank.cli.main import app
+
+    said = CliRunner().invoke(app, ["launch", "interleaving", "--lake", str(ctl.lake),
+                                    "--canary", "v2"])
+    assert said.exit_code == 0 and "users prefer the canary" in said.output, said.output
+    quiet = CliRunner().invoke(app, ["launch", "interleaving", "--lake", str(ctl.lake),
+                                     "--canary", "v1"])  # v1 served no interleaved page
+    assert quiet.exit_code == 1 and "0 pages" in quiet.output
+    # concluded: the interleaved users are back on the stable release
+    time.sleep(0.4)
+    assert {client.get(f"/v1/users/{u}/feed").json()["release"] for u in users} == {"v1"}
+
+
+def _deeper(svc, user: str, toggles) -> set[str]:
+    """Either release's next items: a team skips what the other already showed."""
+    return {x for s in svc.routing.loaded() for x in s.rec.catalog.item_ids[svc.feeds.rank(
+        user, svc.audience.variant(user, None, toggles), toggles, s).items[:20]].tolist()}
+
+
+def test_an_interleaved_feed_pages_on_without_repeats_each_page_crediting_its_slots(world):
+    import duckdb
+
+    _, client, ctl, rel = world
+    svc = client.app.state.service
+    ctl.start(rel["v2"], [50], RolloutPolicy(**POLICY), stable=rel["v1"], mode="interleave")
+    deadline = time.monotonic() + 5
+    while not svc.routing.interleave and time.monotonic() < deadline:
+        time.sleep(0.05)
+    u = next(u for u in rel["users"] if svc.routing.for_user(u) is svc.routing.canary)
+    first = client.get(f"/v1/users/{u}/feed", params={"k": 5}).json()
+    second = client.get(f"/v1/users/{u}/feed", params={"k": 5, "cursor": first["next_cursor"]}
+                        ).json()
+    ids = [it["item_id"] for b in (first, second) for it in b["items"]]
+    assert first["release"] == second["release"] == "v2" and len(set(ids)) == 10
+    svc.events.flush()
+    rows = dict(duckdb.sql(f"SELECT request_id, teams FROM read_parquet("
+                           f"'{ctl.lake}/events/ranking/*/*.parquet', union_by_name=true)"
+                           ).fetchall())
+    both = rows[first["request_id"]] + rows[second["request_id"]]
+    assert len(both) == 10 and set(both) == {0, 1}
+
+
 def test_start_refuses_what_it_cannot_roll_out(world, tmp_path):
     _, _, ctl, rel = world
     with pytest.raises(ConfigError, match="pass --stable"):
@@ -439,6 +530,12 @@ def test_rollout_cli(releases, tmp_path):
     assert run(app, ["rollout", "abort", "--reason", "drill over", *where]).exit_code == 0
     again = run(app, ["rollout", "resume", "--no-watch", *where])
     assert again.exit_code == 2 and "aborted, not paused" in again.output
+    bad = run(app, ["rollout", "start", "--canary", str(releases["v2"]), "--mode", "blend",
+                    "--no-watch", *where])
+    assert bad.exit_code == 2 and "mode: canary or interleave" in bad.output
+    ok = run(app, ["rollout", "start", "--canary", str(releases["v2"]), "--mode", "interleave",
+                   "--steps", "20", "--no-watch", *where])
+    assert ok.exit_code == 0 and "interleaving" in ok.output and "at 20%" in ok.output
 
 
 def test_a_step_of_100_swaps_at_once_and_undoes_a_promotion(world):

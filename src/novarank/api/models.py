@@ -269,6 +269,8 @@ class RolloutView(BaseModel):
     stable: str
     canary: str | None
     canary_percent: float
+    interleave: bool = Field(False, description="the canary's share is served pages merged "
+                             "from both releases (rollout mode interleave)")
     fault: dict[str, Any] | None
     fault_refused: dict[str, Any] | None = Field(None, description="the document's drill "
                                                  "fault, ignored: drills are off here")

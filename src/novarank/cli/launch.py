@@ -523,3 +523,38 @@ def parity(
                                   indent=2))
     if not ok:
         raise typer.Exit(1)
+
+
+@app.command()
+@friendly_errors
+def interleaving(
+    lake: Path = typer.Option(..., help="the telemetry lake the service logs to"),
+    canary: str = typer.Option(..., help="version of the release interleaved with stable"),
+    since: str = typer.Option("", help="from this UTC time, ISO (default: 24 hours ago)"),
+    alpha: float = typer.Option(0.05, min=1e-6, max=0.5, help="the test's level"),
+    out: Path | None = typer.Option(None, help="also write the result here (JSON)"),
+) -> None:
+    """What users' clicks on the served interleaved pages say so far: pages won by either
+    release, the canary's credit share, and the always-valid test of "users prefer
+    neither" (valid at every look). Exit 0 when the test has found a preference."""
+    import time as _time
+
+    from novarank.launch.interleaving import served_preference
+
+    now = _time.time()
+    start = (datetime.fromisoformat(since).replace(tzinfo=UTC).timestamp() if since
+             else now - 86_400)
+    res = served_preference(lake, canary, start, now)
+    share = "n/a" if res.credit_share is None else f"{res.credit_share:.3f}"
+    winner = res.winner(alpha)
+    console.print(f"interleaving of {canary} with the stable release: {res.pages:,} pages, "
+                  f"won by the canary {res.canary_wins:,}, by stable {res.stable_wins:,}; "
+                  f"credited clicks {res.clicks['canary']:,} / {res.clicks['stable']:,} "
+                  f"(canary share {share}); mean preference {res.mean:+.4f}, "
+                  f"p={res.p_value:.3g} -> "
+                  + (f"users prefer the {winner}" if winner else "no preference yet"))
+    if out:
+        out.write_text(json.dumps({**res.to_dict(), "alpha": alpha, "winner": winner},
+                                  indent=2))
+    if winner is None:
+        raise typer.Exit(1)

@@ -71,9 +71,10 @@ def _show(doc) -> None:
     if doc is None:
         console.print("no rollout in the state store")
         return
-    colour = {"promoted": "green", "rolled_back": "red", "aborted": "red",
-              "paused": "yellow"}.get(doc.status, "cyan")
-    console.print(f"rollout {doc.id}: {doc.stable.version} -> {doc.canary.version} "
+    colour = {"promoted": "green", "concluded": "green", "rolled_back": "red",
+              "aborted": "red", "paused": "yellow"}.get(doc.status, "cyan")
+    what = "interleaving" if doc.mode == "interleave" else "rollout"
+    console.print(f"{what} {doc.id}: {doc.stable.version} -> {doc.canary.version} "
                   f"[{colour}]{doc.status}[/] at {doc.percent:g}% (steps "
                   f"{','.join(f'{s:g}' for s in doc.steps)})"
                   + (f" — {doc.reason}" if doc.reason else ""))
@@ -117,6 +118,10 @@ def start(
                                   "of harm; non_inferior: only once every harm is bounded "
                                   "inside its margin"),
     fault: str = typer.Option(None, help="drill: errors:RATE or latency:MS on canary feeds"),
+    mode: str = typer.Option("canary", help="canary: steps of users served the canary; "
+                             "interleave: one step (--steps 20) of users served pages "
+                             "merged from both releases, concluded once the test on their "
+                             "clicks finds the release users prefer"),
     watch: bool = typer.Option(True, help="run the controller until the rollout ends"),
     tick_s: float = TICK,
     state_url: str = STATE,
@@ -143,8 +148,11 @@ def start(
         except ValueError as exc:
             raise ConfigError(f"service settings: {exc}") from None
     try:
+        if mode not in ("canary", "interleave"):
+            raise ConfigError(f"mode: canary or interleave, got {mode!r}")
         doc = ctl.start(canary, parse_steps(steps), policy,
-                        Fault.parse(fault) if fault else None, stable)
+                        Fault.parse(fault) if fault else None, stable,
+                        "interleave" if mode == "interleave" else "canary")
     except ValueError as exc:  # pydantic: bad steps
         raise ConfigError(f"rollout: {exc}") from None
     _show(doc)

@@ -258,7 +258,7 @@ def compare(canary: Arm, stable: Arm, policy: RolloutPolicy,
     return Analysis(verdict, policy.sequential_alpha, checks)
 
 
-def _days(since: float, until: float) -> list[str]:
+def days(since: float, until: float) -> list[str]:
     d, end = datetime.fromtimestamp(since, UTC).date(), datetime.fromtimestamp(until, UTC).date()
     out = []
     while d <= end:
@@ -278,7 +278,7 @@ def lake_samples(lake: str | Path, canary: str, stable: str, since: float,
 
     files: dict[str, list[str]] = {"request": [], "error": [], "impression": [], "click": [],
                                    "engagement": []}
-    for day in _days(since, until):
+    for day in days(since, until):
         found = scan(lake, day, since=since - 5)
         for kind in files:
             files[kind] += [str(p) for p in found.files.get(kind, [])]

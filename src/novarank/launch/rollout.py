@@ -16,6 +16,11 @@ on. A step still short of samples after
 `max_step_seconds` pauses the rollout: missing data is never a pass. A step of 100 is
 the promotion itself (there is no stable arm left to compare with).
 
+An interleaving (`mode` interleave) has one step: its share of users is served pages
+merged from both releases, the same guardrails judge that merge against the stable arm,
+and instead of stepping up it ends `concluded` once the always-valid test on the pages'
+click credit finds which release users prefer (launch/interleaving.py).
+
 Each tick renews a lease (`controller`, `heartbeat` in the document): a second controller
 refuses to run the same rollout until the first has been silent for LEASE_S. Operators'
 `abort` and `resume` never need the lease.
@@ -30,7 +35,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from novarank.errors import ConfigError
 from novarank.launch.canary import Analysis, compare, lake_samples
@@ -108,7 +113,13 @@ class RolloutController:
 
     # ---- commands ----------------------------------------------------------------------
     def start(self, canary: str | Path, steps: list[float], policy: RolloutPolicy | None = None,
-              fault: Fault | None = None, stable: str | Path | None = None) -> RolloutDoc:
+              fault: Fault | None = None, stable: str | Path | None = None,
+              mode: Literal["canary", "interleave"] = "canary") -> RolloutDoc:
+        """Start a rollout (`mode` canary), or an interleaving of the canary with the stable
+        release for a share of users (`mode` interleave, one step below 100%), which ends
+        concluded once the test finds which release they prefer."""
+        if mode == "interleave" and (len(steps) != 1 or steps[0] >= 100):
+            raise ConfigError(f"steps: an interleaving takes one share below 100%, got {steps}")
         prev = self.current()
         if prev is not None and prev.status in ACTIVE:
             raise ConfigError(f"rollout {prev.id} of {prev.canary.version} is {prev.status}: "
@@ -129,7 +140,7 @@ class RolloutController:
         doc = RolloutDoc(id=uuid.uuid4().hex[:12], stable=base, canary=new, lineage=lineage,
                          steps=steps, percent=min(steps[0], 100.0), salt=uuid.uuid4().hex,
                          fault=fault, policy=policy or RolloutPolicy(), started_at=now,
-                         step_started_at=now)
+                         step_started_at=now, mode=mode)
         read = (prev.id, prev.status) if prev is not None else (None, None)
         if doc.percent >= 100:
             doc.status, doc.decided_at = "promoted", now
@@ -137,7 +148,7 @@ class RolloutController:
                                reason="a single step of 100%: no canary phase")
         else:
             saved = self._save(doc, read, "start", stable=base.version, canary=new.version,
-                               fault=fault.model_dump() if fault else None)
+                               mode=mode, fault=fault.model_dump() if fault else None)
         if saved is None or saved.id != doc.id:
             raise ConfigError("another rollout was started at the same moment: see "
                               "`novarank rollout status`")
@@ -189,6 +200,8 @@ class RolloutController:
         if final.verdict == "fail":
             return self._failed(doc, now, final, canary.first_ts)
         elapsed = now - doc.step_started_at
+        if doc.mode == "interleave":
+            return self._interleaving(doc, now, elapsed, final)
         if elapsed < p.step_seconds:
             return self._save(doc, _running(doc))
         unshown = [c for c in final.checks if c.non_inferior is False]
@@ -214,6 +227,28 @@ class RolloutController:
         doc.percent, doc.step_started_at = doc.steps[doc.step], now
         return self._save(doc, _running(doc), "step_up", judged_percent=judged,
                           analysis=final.to_dict())
+
+    def _interleaving(self, doc: RolloutDoc, now: float, elapsed: float,
+                      guardrails: Analysis) -> RolloutDoc:
+        """An interleaving ends concluded when its always-valid test (at the policy's
+        sequential_alpha) finds the release users prefer, or after max_step_seconds
+        without a preference; its guardrails roll back a harmful merge as in a canary."""
+        from novarank.launch.interleaving import served_preference
+
+        pref = served_preference(self.lake, doc.canary.version, doc.step_started_at, now)
+        winner = pref.winner(doc.policy.sequential_alpha)
+        if winner is None and elapsed < doc.policy.max_step_seconds:
+            return self._save(doc, _running(doc))
+        share = "n/a" if pref.credit_share is None else f"{pref.credit_share:.3f}"
+        said = (f"{pref.pages} interleaved pages, canary credit share {share}, "
+                f"p={pref.p_value:.2g}")
+        doc.status, doc.decided_at = "concluded", now
+        doc.reason = (f"users prefer the {winner} release {getattr(doc, winner).version} "
+                      f"({said})" if winner else
+                      f"no preference found in {elapsed:.0f} s ({said})")
+        return self._save(doc, _running(doc), "conclude", reason=doc.reason,
+                          winner=winner, interleaving=pref.to_dict(),
+                          analysis=guardrails.to_dict())
 
     def _failed(self, doc: RolloutDoc, now: float, analysis: Analysis,
                 first_ts: float | None) -> RolloutDoc:

@@ -29,6 +29,7 @@ from novarank.online.window import (
     Window,
     cohort,
     decode_cursor,
+    interleave,
     rank_window,
 )
 from novarank.ranking.explore import Exploration
@@ -152,11 +153,11 @@ class FeedPath:
                 if l1_only:
                     return None
                 window, level = self._window_for(user_id, variant, toggles, key, served,
-                                                 refresh)
+                                                 routing, refresh)
                 found = self._page(window.meta["snapshot"], 0, k, routing, False, window)
                 assert found is not None  # rendered from the window in hand
             page, served = found[0], found[1]
-            if self.exploration.on:
+            if self.exploration.on and page.teams is None:  # (no propensity for a merge)
                 done = self._explore(page, served, k, window, l1_only, drawn)
                 if not isinstance(done, tuple):
                     return done  # None: the window is not in L1; or a draw to store
@@ -170,7 +171,7 @@ class FeedPath:
             metrics.of(metrics.fallbacks, "l2_down").inc()
         self.requests.observe("feed", level, t0, k, len(page.ids))
         self.requests.emit("feed", request_id, user_id, page.variant, level, k, page.ids, t0,
-                           served.version, page.cohort, explore)
+                           served.version, page.cohort, explore, page.teams)
         return FeedPage(request_id, user_id, page.variant, served.version, page.cold,
                         False, level, degraded, page.items_json,
                         page.next_cursor)
@@ -266,11 +267,17 @@ class FeedPath:
         return len(raw) + len(pointer)
 
     def _window_for(self, user_id: str, variant: str, toggles: Toggles, key: str,
-                    served: Served, refresh: bool = False) -> tuple[Window, str]:
+                    served: Served, routing: Routing, refresh: bool = False
+                    ) -> tuple[Window, str]:
         """The miss path. A user with no history at all gets the variant's shared cold
-        window (ranked once, then a cache hit for every newcomer); anyone else is ranked."""
+        window (ranked once, then a cache hit for every newcomer); anyone else is ranked.
+        An interleaved user is always ranked: each merge tosses its own coins."""
         s, cache = self.ctx.settings, self.ctx.cache
         p = self.audience.profile(user_id, served)
+        if routing.interleaved(served):
+            window = self._interleaved(user_id, variant, toggles, served, routing, p)
+            self._keep(key, window)
+            return window, "miss"
         if p.cold and not len(p.seen) and not refresh:
             shared = feed_key(variant, COLD_USER, toggles, served)
             pointer, level = cache.get(shared, s.feed_ttl_s)
@@ -286,6 +293,15 @@ class FeedPath:
         window = self.rank(user_id, variant, toggles, served, p)
         self._keep(key, window)
         return window, "miss"
+
+    def _interleaved(self, user_id: str, variant: str, toggles: Toggles, served: Served,
+                     routing: Routing, p: UserProfile | None = None) -> Window:
+        """The stable and the canary window merged by team draft (window.interleave)."""
+        stable = self.rank(user_id, variant, toggles, routing.stable)
+        canary = self.rank(user_id, variant, toggles, served, p)
+        with self._rng_lock:
+            return interleave(stable, routing.stable.rec.catalog, canary,
+                              served.rec.catalog, self._rng)
 
     def rank(self, user_id: str, variant: str, toggles: Toggles, served: Served,
              p: UserProfile | None = None) -> Window:
@@ -340,10 +356,11 @@ class FeedPath:
                 if toggles.kill_switch:
                     continue
                 variant = self.audience.variant(user_id, None, toggles)
-                served = self.releases.routing.for_user(user_id)
+                routing = self.releases.routing
+                served = routing.for_user(user_id)
                 key = feed_key(variant, user_id, toggles, served)
                 if self.ctx.cache.l1.get_many([key])[0] is None:  # not already re-ranked
-                    self._window_for(user_id, variant, toggles, key, served)
+                    self._window_for(user_id, variant, toggles, key, served, routing)
                     self.ctx.metrics.refresh_ahead.inc()
             except Exception:
                 log.exception("refresh-ahead failed for a user")
@@ -359,14 +376,16 @@ class FeedPath:
         order = np.argsort(-np.diff(m.hist_indptr), kind="stable")
         if max_users is not None:
             order = order[:max_users]
-        toggles = self.ctx.toggles.current()
+        toggles, routing = self.ctx.toggles.current(), self.releases.routing
         objects = size = 0
         variants: dict[str, int] = {}
         for u in order.tolist():
             user_id = str(m.user_ids[u])
             variant = self.audience.variant(user_id, None, toggles)
-            served = self.releases.routing.for_user(user_id)
-            window = self.rank(user_id, variant, toggles, served)
+            served = routing.for_user(user_id)
+            window = (self._interleaved(user_id, variant, toggles, served, routing)
+                      if routing.interleaved(served)
+                      else self.rank(user_id, variant, toggles, served))
             size += self._keep(feed_key(variant, user_id, toggles, served), window)
             objects += 2
             variants[variant] = variants.get(variant, 0) + 1

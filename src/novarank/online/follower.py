@@ -99,13 +99,14 @@ class ReleaseFollower:
                 self._refused_fault = fault
             fault = None
         salt = doc.salt if doc is not None else ""
+        interleave = new_canary is not None and doc is not None and doc.mode == "interleave"
         if (new_stable is r.stable and new_canary is r.canary and percent == r.percent
-                and fault == r.fault):
+                and fault == r.fault and interleave == r.interleave):
             return
         retired = {s.version: s for s in (*r.retired.values(), *r.loaded())
                    if s.version not in loaded}
         self.routing = Routing(new_stable, new_canary, percent, salt, fault,
-                               dict(list(retired.items())[-2:]))
+                               dict(list(retired.items())[-2:]), interleave)
         for version in loaded:
             self._pool.pop(version, None)
         self.ctx.events.release = new_stable.version  # events default to the stable release
@@ -115,7 +116,8 @@ class ReleaseFollower:
             self.ctx.metrics.of(self.ctx.metrics.release_info, s.version).set(1)
         self.ctx.metrics.canary_share.set(percent / 100.0 if new_canary is not None else 0.0)
         log.info("serving release %s%s", new_stable.version,
-                 f" with canary {new_canary.version} for {percent:g}% of users"
+                 f" with canary {new_canary.version} "
+                 f"{'interleaved ' if interleave else ''}for {percent:g}% of users"
                  + (f" (drill fault: {fault.kind})" if fault else "") if new_canary else "")
 
     def _served(self, ref: ReleaseRef, base: Served, wait: bool) -> Served | None:
@@ -160,6 +162,7 @@ class ReleaseFollower:
         return {"replica": self.ctx.replica, "configured": self._configured.version,
                 "stable": r.stable.version, "canary": r.canary.version if r.canary else None,
                 "canary_percent": r.percent if r.canary else 0.0,
+                "interleave": r.interleave,
                 "fault": r.fault.model_dump() if r.fault else None,
                 "fault_refused": self._refused_fault.model_dump()
                 if self._refused_fault is not None and self._refused_fault == (

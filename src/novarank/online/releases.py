@@ -111,9 +111,14 @@ class RolloutDoc(BaseModel):
     steps: list[float]
     step: int = 0
     percent: float = 0.0
-    status: Literal["running", "paused", "promoted", "rolled_back", "aborted"] = "running"
+    status: Literal["running", "paused", "promoted", "rolled_back", "aborted",
+                    "concluded"] = "running"  # concluded: an interleaving found its answer
     reason: str = ""
     salt: str
+    mode: Literal["canary", "interleave"] = Field(
+        "canary", description="canary: the share is served the canary; interleave: the "
+        "share is served one page merged from both releases by team draft, until the test "
+        "on its clicks finds which release users prefer (launch/interleaving.py)")
     fault: Fault | None = None
     policy: RolloutPolicy = Field(default_factory=RolloutPolicy)
     started_at: float = Field(default_factory=time.time)
@@ -178,6 +183,7 @@ class Routing:
     salt: str = ""
     fault: Fault | None = None
     retired: dict[str, Served] = field(default_factory=dict)  # cursors made before a swap
+    interleave: bool = False  # the canary's share is served merged pages (RolloutDoc.mode)
 
     def for_user(self, user_id: str) -> Served:
         if self.canary is not None and on_canary(self.salt, user_id, self.percent):
@@ -189,6 +195,10 @@ class Routing:
             if s is not None and s.version == version:
                 return s
         return None
+
+    def interleaved(self, served: Served) -> bool:
+        """Whether a user routed to `served` is shown a page merged with the stable one."""
+        return self.interleave and served is self.canary
 
     def loaded(self) -> list[Served]:
         return [s for s in (self.stable, self.canary) if s is not None]

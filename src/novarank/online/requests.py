@@ -66,10 +66,12 @@ class RequestLog:
 
     def emit(self, route: str, request_id: str, user_id: str, variant: str, level: str,
              k: int, items: list[str], t0: float, release: str | None = None,
-             cohort: str | None = None, explore: Explored | None = None) -> None:
+             cohort: str | None = None, explore: Explored | None = None,
+             teams: list[int] | None = None) -> None:
         """The request and its ranking; `release` defaults to the stable one; `cohort` is
         the user's (feeds), which the canary's per-cohort guardrails group by; `explore`,
-        what exploration drew the page from (its propensities follow from it)."""
+        what exploration drew the page from (its propensities follow from it); `teams`,
+        an interleaved page's release per slot (0 stable, 1 canary)."""
         if self.events.sink is None:
             return
         ukey = user_key(user_id) if user_id else ""
@@ -81,7 +83,7 @@ class RequestLog:
                          "fallback": level == "fallback", "release": release,
                          "cohort": cohort}),
             ("ranking", {"request_id": request_id, "user_key": ukey, "variant": variant,
-                         "items": items, "release": release,
+                         "items": items, "release": release, "teams": teams,
                          **(explore.fields() if explore is not None else {})})))
 
     def error(self, route: str, status: int, code: str, message: str,

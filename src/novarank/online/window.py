@@ -20,6 +20,7 @@ from novarank.errors import NotFoundError
 from novarank.evaluation.metrics import cohort_of
 from novarank.online.ids import new_id
 from novarank.ranking.catalog import CatalogView
+from novarank.ranking.interleave import team_draft
 from novarank.ranking.recommender import Recommender, UserProfile
 
 SOURCES = ("ranked", "backfill", "fallback")
@@ -108,6 +109,36 @@ def rank_window(rec: Recommender, release: str, user_id: str, variant: str, p: U
         sources=np.array([0] * len(r.items) + [1] * n_bf, np.uint8))
 
 
+def interleave(stable: Window, stable_cat: CatalogView, canary: Window,
+               canary_cat: CatalogView, rng: np.random.Generator) -> Window:
+    """The two releases' windows merged by team draft into one snapshot of the canary's
+    catalog, each row keeping the score and reasons of the release that placed it and its
+    team in `meta["teams"]` (0 stable, 1 canary), so every page of it credits its clicks.
+    Items are matched by id (the catalogs can differ): a stable item the canary's catalog
+    lacks cannot be shown and is skipped."""
+    theirs = [str(x) for x in stable_cat.item_ids[stable.items].tolist()]
+    rows = {i: r for r, i in enumerate(theirs) if i in canary_cat.index}
+    ours = {str(i): r for r, i in enumerate(canary_cat.item_ids[canary.items].tolist())}
+    size = max(len(stable.items), len(canary.items))
+    merged = team_draft(list(rows), list(ours), size, rng)
+    pick = [(rows if t == 0 else ours)[i] for i, t in zip(merged.items, merged.teams,
+                                                            strict=True)]
+    src = np.asarray(merged.teams, bool)
+
+    def take(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        both = np.zeros((len(pick), *a.shape[1:]), a.dtype)
+        idx = np.asarray(pick, np.intp)
+        both[~src], both[src] = a[idx[~src]], b[idx[src]]
+        return both
+
+    items = np.asarray([canary_cat.index[i] for i in merged.items], np.int32)
+    meta = {**canary.meta, "snapshot": new_id()[:16], "teams": merged.teams,
+            "interleaved": [stable.meta["release"], canary.meta["release"]]}
+    meta.pop("inputs", None)  # a replay of one release cannot reproduce a merged page
+    return Window(meta, items, take(stable.scores, canary.scores),
+                  take(stable.reasons, canary.reasons), take(stable.sources, canary.sources))
+
+
 def render(w: Window, offset: int, k: int, cat: CatalogView) -> list[dict[str, Any]]:
     """The page's items from the catalog; rounding is vectorised (this is the hit path)."""
     end = min(offset + k, len(w.items))
@@ -145,6 +176,7 @@ class RenderedPage:
     next_cursor: str | None  # the next page's cursor; None at the window's end
     ids: list[str]
     items_json: bytes
+    teams: list[int] | None = None  # interleaved: each slot's release, 0 stable, 1 canary
 
     @classmethod
     def of(cls, w: Window, offset: int, k: int, cat: CatalogView, release: str
@@ -156,18 +188,19 @@ class RenderedPage:
                    encode_cursor(m["snapshot"], offset + k) if offset + k < len(w.items)
                    else None,
                    cat.item_ids[w.items[offset:end]].tolist(),
-                   orjson.dumps(render(w, offset, k, cat)))
+                   orjson.dumps(render(w, offset, k, cat)),
+                   m["teams"][offset:end] if "teams" in m else None)
 
     def encode(self) -> bytes:
         head = orjson.dumps([self.snapshot, self.user_id, self.variant, self.cold,
                              self.cohort, self.release, self.catalog, self.next_cursor,
-                             self.ids])
+                             self.ids, self.teams])
         return b"".join([_LEN.pack(len(head)), head, self.items_json])
 
     @classmethod
     def decode(cls, raw: bytes) -> RenderedPage:
         (n,) = _LEN.unpack_from(raw)
-        snap, user, variant, cold, group, release, catalog, cursor, ids = orjson.loads(
-            raw[_LEN.size:_LEN.size + n])
+        snap, user, variant, cold, group, release, catalog, cursor, ids, teams = (
+            orjson.loads(raw[_LEN.size:_LEN.size + n]))
         return cls(snap, user, variant, cold, group, release, catalog, cursor, ids,
-                   raw[_LEN.size + n:])
+                   raw[_LEN.size + n:], teams)

@@ -44,7 +44,8 @@ SCHEMAS: dict[str, pa.Schema] = {
                        ("ranked_at", pa.int64()), ("live_events", pa.list_(pa.int16())),
                        ("live_items", pa.list_(pa.string())), ("trending_id", pa.string()),
                        ("weights", pa.list_(pa.float64())), ("forgotten", pa.bool_()),
-                       ("signals", pa.list_(pa.float64()))),
+                       ("signals", pa.list_(pa.float64())),
+                       ("teams", pa.list_(pa.int8()))),  # interleaved: 0 stable, 1 canary
     # with exploration on, each read of live trending by a release: its id, the time it
     # decayed to (unix s) and the live engagement counts, so a replay ranks with the
     # trending that was live
@@ -70,7 +71,7 @@ ADDED: dict[str, frozenset[str]] = {"request": frozenset({"cohort"}),
                                                           "ranked_at", "live_events",
                                                           "live_items", "trending_id",
                                                           "weights", "forgotten",
-                                                          "signals"})}
+                                                          "signals", "teams"})}
 
 
 KEY_SALT = "novarank"
