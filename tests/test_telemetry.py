@@ -9,7 +9,7 @@ import pytest
 
 from novarank.telemetry.emitter import Emitter
 from novarank.telemetry.ingest import Ingester
-from novarank.telemetry.schemas import SCHEMAS, user_key
+from novarank.telemetry.schemas import CHUNK_ROWS, SCHEMAS, table, user_key
 from novarank.telemetry.sinks import LakeWriter, StreamWriter
 from tests.services import redis_url, unique_prefix
 
@@ -60,6 +60,17 @@ def test_emitter_flushes_by_size_in_the_background(tmp_path):
     rows = _lake_rows(tmp_path, "click")
     assert len({r["event_id"] for r in rows}) == 3 and all(r["schema_version"] == 1 for r in rows)
     em.close()
+
+
+def test_a_batch_converts_a_chunk_at_a_time_into_the_same_table():
+    """Chunks keep another thread's wait for the GIL short; the table is the same."""
+    import pyarrow as pa
+
+    rows = [{"event_id": f"e{i}", "ts": i, "request_id": f"r{i}", "items": [f"v{i}", "v0"],
+             "teams": [0, 1] if i % 3 else None} for i in range(2 * CHUNK_ROWS + 7)]
+    got = table("ranking", rows)
+    assert got.num_rows == len(rows) and got.schema == SCHEMAS["ranking"]
+    assert got.equals(pa.Table.from_pylist(rows, schema=SCHEMAS["ranking"]))
 
 
 def test_user_keys_are_stable_and_not_the_id():

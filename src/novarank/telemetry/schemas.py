@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import time
 
 import pyarrow as pa
 
@@ -84,6 +85,19 @@ def user_key(user_id: str, salt: str = KEY_SALT) -> str:
     return hashlib.sha256(f"{salt}:{user_id}".encode()).hexdigest()[:KEY_CHARS]
 
 
+CHUNK_ROWS = 256  # rows converted per call: ~0.5 ms holding the GIL at most
+
+
 def table(kind: str, rows: list[dict]) -> pa.Table:
-    """Rows -> an Arrow table of exactly the schema (missing fields become null)."""
-    return pa.Table.from_pylist(rows, schema=SCHEMAS[kind])
+    """Rows -> an Arrow table of exactly the schema (missing fields become null). The
+    conversion holds the GIL for its whole call, so a writer's batch is converted a chunk
+    at a time, yielding between chunks: the event loop serving feeds never waits for a
+    whole batch (2,500 rows: ~5 ms in one call)."""
+    schema = SCHEMAS[kind]
+    if len(rows) <= CHUNK_ROWS:
+        return pa.Table.from_pylist(rows, schema=schema)
+    parts = []
+    for start in range(0, len(rows), CHUNK_ROWS):
+        parts.append(pa.Table.from_pylist(rows[start:start + CHUNK_ROWS], schema=schema))
+        time.sleep(0)  # let a waiting thread take the GIL
+    return pa.concat_tables(parts)
