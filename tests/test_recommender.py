@@ -62,3 +62,26 @@ def test_candidate_mode_matches_full_scan_on_the_top(small_model):
         a, b = set(top(full, u, 10)[0]), set(top(cand, u, 10)[0])
         overlap.append(len(a & b) / 10)
     assert np.mean(overlap) >= 0.6
+
+
+def test_padded_neighbour_rows_sum_exactly_as_the_ranges_do(small_model):
+    """The padded take and the CSR ranges give the same items and sums; lists too uneven
+    to pad are left as ranges."""
+    import copy
+
+    import scipy.sparse as sp
+
+    from novarank.ranking.recommender import Padded, Rows
+
+    rec = Recommender(small_model)
+    assert rec._padded is not None
+    ranges = copy.copy(rec)  # a twin that sums the CSR ranges
+    ranges._padded = None
+    for u in [str(x) for x in small_model.user_ids[:40]]:
+        p = rec.profile(u)
+        a, b = rec.neighbour_scores(p), ranges.neighbour_scores(p)
+        assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    uneven = sp.csr_matrix((np.ones(12, np.float32), (np.r_[np.zeros(10, int), 1, 2],
+                                                      np.r_[np.arange(10), 0, 1])),
+                           shape=(3, 10))
+    assert Padded.of(Rows.of(uneven)) is None  # 3 rows x 10 wide for 12 entries

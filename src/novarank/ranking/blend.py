@@ -14,11 +14,12 @@ def standardize(x: np.ndarray, min_sd: np.ndarray | None = None) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     if x.size == 0:
         return x
-    sd = x.std(axis=0)
+    d = x - x.mean(axis=0)  # the deviations once, for the spread and the z-scores
+    sd = np.sqrt(np.einsum("ij,ij->j", d, d) / len(x)) if x.ndim == 2 else d.std()
     flat = sd < 1e-9
     if min_sd is not None:
         sd = np.maximum(sd, min_sd)
-    z = (x - x.mean(axis=0)) / np.where(flat, 1.0, sd).astype(np.float32)
+    z = d / np.where(flat, 1.0, sd).astype(np.float32)
     if flat.any():
         z[..., flat] = 0.0
     return z

@@ -32,6 +32,9 @@ TRENDING_MIN_SD = float(np.log1p(max(PREFERENCE_WEIGHT.values())))
 # neighbour sums go through a catalog-wide array when it is at most this many times
 # longer than the neighbour lists (a scan is then cheaper than sorting them)
 DENSE_SUM_RATIO = 16
+# neighbour lists are also kept as rows of one width when padding them costs at most this
+# share over their entries (ML-100K: 6%): a user's lists are then gathered in one take
+PADDED_MAX_RATIO = 1.25
 COMPONENTS = ("item_item", "als", "freshness", "trending", "affinity", "quality")
 _MIN_SD = np.array([0.0, 0.0, 0.0, TRENDING_MIN_SD, 0.0, 0.0], np.float32)
 
@@ -86,6 +89,31 @@ class Rows:
         return np.arange(total) + np.repeat(starts - (np.cumsum(counts) - counts), counts), counts
 
 
+@dataclass(frozen=True)
+class Padded:
+    """Every row of a CSR matrix as one fixed-width row (zero weights past its end): the
+    rows of a user's history are then one 2-D take instead of ranges stitched end to end,
+    half the time of `Rows.entries` on ML-100K (113 vs 223 µs per user)."""
+
+    indices: np.ndarray  # (rows, width) int32
+    data: np.ndarray  # (rows, width) float32, 0 past each row's end
+
+    @classmethod
+    def of(cls, rows: Rows, max_ratio: float = PADDED_MAX_RATIO) -> Padded | None:
+        """None when padding would cost more than `max_ratio` times the entries."""
+        counts = np.diff(rows.indptr)
+        n, nnz = len(counts), len(rows.indices)
+        width = int(counts.max()) if n else 0
+        if not nnz or n * width > max_ratio * nnz:
+            return None
+        at = np.repeat(np.arange(n), counts)
+        col = np.arange(nnz) - np.repeat(rows.indptr[:-1], counts)
+        indices = np.zeros((n, width), np.int32)
+        data = np.zeros((n, width), np.float32)
+        indices[at, col], data[at, col] = rows.indices, rows.data
+        return cls(indices, data)
+
+
 class Recommender:
     """Scores one user at a time over a release; safe to share across threads.
 
@@ -99,6 +127,7 @@ class Recommender:
         self._user_index = {u: i for i, u in enumerate(model.user_ids.tolist())}
         self.catalog = CatalogView.from_model(model)
         self._neighbours = Rows.of(model.item_item)
+        self._padded = Padded.of(self._neighbours)
         self.full_scan = model.n_items <= self.ranker.full_scan_max
         self.index = index or model.build_index()
 
@@ -163,6 +192,14 @@ class Recommender:
         if not len(recent):
             return np.empty(0, np.int64), np.empty(0, np.float32)
         s = self._neighbours
+        padded = self._padded
+        if padded is not None and s.columns <= DENSE_SUM_RATIO * len(recent) * len(
+                padded.indices[0]):  # the sums cover the catalog: padding adds zeros only
+            weights = padded.data[recent] * p.recency[known][:, None]
+            sums = np.bincount(padded.indices[recent].ravel(), weights=weights.ravel(),
+                               minlength=s.columns)
+            items = np.flatnonzero(sums)
+            return items.astype(np.int64), sums[items].astype(np.float32)
         idx, counts = s.entries(recent)
         total = len(idx)
         if not total:
