@@ -32,7 +32,7 @@ import httpx
 
 from bench_floor import wrk
 from bench_serving import ADMIN, pin_self, serve, spread, stop
-from common import start_pinned, write
+from common import rotation, start_pinned, write
 from novarank.cli.demo_service import free_port
 from novarank.data.loaders import load
 from novarank.evaluation.split import temporal_split
@@ -83,19 +83,6 @@ def serve_peer(python: Path, model: Path, work: Path) -> tuple[subprocess.Popen,
            "--log-level", "warning", "cornac.serving.app:app"]
     url = f"http://127.0.0.1:{port}"
     return start_pinned(cmd, url + "/recommend?uid=1&k=10", env=env), url
-
-
-def rotation(work: Path, name: str, template: str, users: list[str],
-             headers: dict[str, str]) -> Path:
-    """A wrk script sending each user in turn (`{u}` in the path template)."""
-    ids = ", ".join(f'"{u}"' for u in users)
-    head = ", ".join(f'["{k}"] = "{v}"' for k, v in headers.items())
-    script = work / f"{name}.lua"
-    script.write_text(f"local users = {{{ids}}}\nlocal n = 0\nlocal headers = {{{head}}}\n"
-                      "request = function()\n  n = n % #users + 1\n"
-                      f'  local path = ("{template}"):gsub("{{u}}", users[n])\n'
-                      "  return wrk.format(\"GET\", path, headers)\nend\n")
-    return script
 
 
 def check_peer(url: str, user: str) -> None:

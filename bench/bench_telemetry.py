@@ -7,7 +7,6 @@ Run: OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/bench_telemetry.py [--quick]
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import shutil
 import statistics
@@ -19,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bench_serving import ADMIN, build_release, closed_loop, serve, stop
+from bench_serving import ADMIN, build_release, serve, stop
 from common import write
 from novarank.analytics.rollup import rollup
 from novarank.telemetry.emitter import Emitter
@@ -112,26 +111,43 @@ def synthetic_day(lake: Path, day: str, total: int) -> dict:
             "engagement": n_eng, "total": 2 * n_req + n_imp + n_clk + n_eng}
 
 
+SINKS = {"telemetry_off": "null://", "telemetry_on": "file://{work}/lk",
+         "redis_stream": "redis://127.0.0.1:6379/0"}
+
+
 def throughput_on_off(work: Path, quick: bool) -> dict:
+    """The cached feed's capacity with each sink: wrk (the server pinned to core 1, wrk to
+    core 0, as bench_floor.py) against `events_url` null://, file:// (the lake written by
+    the serving process) and a Redis stream (the scale-out setup: `novarank ingest`
+    writes the lake elsewhere). An aiohttp client tops out below the server here, which
+    hid the sink's cost (its closed loop read 0.92)."""
     import httpx
+    import redis
+
+    from bench_floor import wrk
 
     users = build_release(work / "rel", 3_000, 1_000, 100_000)
-    runs: dict[str, list[float]] = {"telemetry_off": [], "telemetry_on": []}
+    runs: dict[str, list[float]] = {k: [] for k in SINKS}
     secs = 3 if quick else 6
-    for _ in range(2 if quick else 3):  # alternate, then compare medians: the machine is noisy
-        for label, url_env in (("telemetry_off", "null://"),
-                               ("telemetry_on", f"file://{work}/lk")):
-            proc, url = serve(work / "rel", work, env={"NOVARANK_EVENTS_URL": url_env})
-            try:
-                httpx.post(url + "/v1/admin/cache/warm", headers=ADMIN, timeout=600)
-                path = lambda i: f"/v1/users/{users[i % 2000]}/feed?k=10"  # noqa: E731
-                asyncio.run(closed_loop(url, path, 32, 1))  # warm-up
-                runs[label].append(asyncio.run(closed_loop(url, path, 32, secs))["rps"])
-            finally:
-                stop(proc)
+    prefix = f"nrbench{os.getpid()}:"
+    try:
+        for _ in range(2 if quick else 3):  # alternate, then compare medians: noisy machine
+            for label, sink in SINKS.items():
+                proc, url = serve(work / "rel", work, env={
+                    "NOVARANK_EVENTS_URL": sink.format(work=work), "NOVARANK_KEY_PREFIX": prefix})
+                try:
+                    httpx.post(url + "/v1/admin/cache/warm", headers=ADMIN, timeout=600)
+                    feed = f"{url}/v1/users/{users[0]}/feed?k=10"
+                    wrk(feed, 1, ADMIN)  # warm-up
+                    runs[label].append(wrk(feed, secs, ADMIN))
+                finally:
+                    stop(proc)
+    finally:
+        redis.Redis.from_url(SINKS["redis_stream"]).delete(f"{prefix}telemetry")
     med = {k: statistics.median(v) for k, v in runs.items()}
-    return {"runs_rps": runs, "median_rps": med,
-            "ratio": round(med["telemetry_on"] / med["telemetry_off"], 3)}
+    return {"runs_rps": runs, "median_rps": med, "client": "wrk -t1 -c32",
+            "ratio": round(med["telemetry_on"] / med["telemetry_off"], 3),
+            "stream_ratio": round(med["redis_stream"] / med["telemetry_off"], 3)}
 
 
 def main() -> None:

@@ -73,3 +73,16 @@ def start_pinned(cmd: list[str], probe: str, *, cores: str = "1",
         time.sleep(0.2)
     proc.kill()
     raise RuntimeError(f"did not start: {' '.join(cmd)}")
+
+
+def rotation(work: Path, name: str, template: str, users: list[str],
+             headers: dict[str, str]) -> Path:
+    """A wrk script sending each user in turn (`{u}` in the path template)."""
+    ids = ", ".join(f'"{u}"' for u in users)
+    head = ", ".join(f'["{k}"] = "{v}"' for k, v in headers.items())
+    script = work / f"{name}.lua"
+    script.write_text(f"local users = {{{ids}}}\nlocal n = 0\nlocal headers = {{{head}}}\n"
+                      "request = function()\n  n = n % #users + 1\n"
+                      f'  local path = ("{template}"):gsub("{{u}}", users[n])\n'
+                      "  return wrk.format(\"GET\", path, headers)\nend\n")
+    return script

@@ -186,8 +186,10 @@ def telemetry(r: dict) -> list[str]:
         f"## Telemetry and rollups ({r['measured_at']})", "",
         "`python bench/bench_telemetry.py` · emitter timed in-process over "
         f"{e['requests']:,} feed requests (request + ranking events each); throughput is the "
-        "closed-loop feed L1-hit capacity of `novarank serve` with `events_url=null://` vs "
-        "`file://`, alternated, medians compared; the lake writer runs pinned to one core; the "
+        f"feed L1-hit capacity of `novarank serve` ({t.get('client', 'aiohttp closed loop')}, "
+        "server on core 1, load on core 0) with `events_url=null://`, `file://` (the serving "
+        "process writes the lake) and a Redis stream (`novarank ingest` writes it elsewhere), "
+        "alternated, medians compared; the lake writer runs pinned to one core; the "
         "rollup reads one synthetic day written as Parquet parts.", "",
         "| what | measured | target | result |", "|---|---|---|---|",
         f"| emitter cost per request | median {e['median_us']} µs, p99 {e['p99_us']} µs | "
@@ -195,6 +197,9 @@ def telemetry(r: dict) -> list[str]:
         f"| throughput with telemetry on / off | {t['median_rps']['telemetry_on']:,} / "
         f"{t['median_rps']['telemetry_off']:,} req/s = {t['ratio']} (runs: {t['runs_rps']}) | "
         f"≥ 0.90 | **{_ok(p['throughput'])}** |",
+        *([f"| throughput with the Redis stream sink / off | "
+           f"{t['median_rps']['redis_stream']:,} / {t['median_rps']['telemetry_off']:,} req/s"
+           f" = {t['stream_ratio']} | — | measured |"] if "stream_ratio" in t else []),
         f"| lake writer, one core | {w['events_per_s']:,} events/s ({w['events']:,} events in "
         f"{w['seconds']} s) | ≥ 200,000/s | **{_ok(p['lake_writer'])}** |",
         f"| rollup of one day, 2 threads | {ro['events']:,} events in {ro['seconds']} s, "
@@ -418,7 +423,8 @@ def floor(r: dict) -> list[str]:
            "| server | req/s, median (range) |", "|---|---|",
            f"| bare ASGI app, same uvicorn, same body size | {_spread(c['bare'])} |",
            f"| novarank `GET /healthz` | {_spread(c['healthz'])} |",
-           f"| novarank cached feed (L1 hit) | {_spread(c['feed'])} |", "",
+           f"| novarank cached feed (L1 hits, 5,000 warmed users asked in turn) | "
+           f"{_spread(c['feed'])} |", "",
            f"Cached feed / floor: **{_spread(r['feed_vs_bare'])}** (target ≥ "
            f"{r['targets']['capacity_ratio_min']}).", "",
            "Open loop (latency from the intended send time), every user warmed; the bare "

@@ -145,6 +145,11 @@ class ServiceSettings(BaseSettings):
     refresh_s: float = Field(default=1.0, gt=0, description="toggles and catalog re-read period")
     malloc_arenas: int = Field(default=2, ge=0, description="cap on glibc malloc arenas in `serve` "
                                "(RSS stays bounded; 0 = glibc's default of 8 per core)")
+    switch_interval_ms: float = Field(default=1.0, gt=0, le=100, description="how long a "
+                                      "thread keeps the GIL while another waits for it in "
+                                      "`serve` (Python's own is 5 ms): the event loop answering "
+                                      "cached feeds waits at most this for the telemetry writer "
+                                      "and the refresh loop")
     trending_refresh_s: float = Field(default=5.0, gt=0)
     refresh_ahead_queue: int = Field(default=10_000, ge=1,
                                      description="users waiting to be re-ranked after "

@@ -6,6 +6,7 @@ import gc
 import logging
 import math
 import os
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -123,6 +124,7 @@ def app_from_env() -> FastAPI:
     configure(os.environ.get("NOVARANK_LOG_LEVEL", "INFO"))
     settings = ServiceSettings()
     cap_arenas(settings.malloc_arenas)  # before the service starts its threads
+    sys.setswitchinterval(settings.switch_interval_ms / 1000)  # the loop waits less for the GIL
     return create_app(settings)
 
 
