@@ -81,7 +81,9 @@ def synthetic_day(lake: Path, day: str, total: int) -> dict:
                 "variant": variants[rng.integers(0, 3, n)], "release": np.full(n, "v1")}
 
     def put(kind: str, cols: dict, parts: int = 8) -> None:
-        t = pa.table({f.name: pa.array(cols[f.name], f.type) for f in SCHEMAS[kind]})
+        n = len(cols["event_id"])  # a column the day does not make (added later) is null
+        t = pa.table({f.name: pa.array(cols[f.name], f.type) if f.name in cols
+                      else pa.nulls(n, f.type) for f in SCHEMAS[kind]})
         d = lake / "events" / kind / f"event_date={day}"
         d.mkdir(parents=True, exist_ok=True)
         step = -(-len(t) // parts)

@@ -133,6 +133,17 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
+def _reusable(idle: list[_Connection]) -> _Connection | None:
+    """The most recently used idle connection the server has not closed meanwhile (a
+    keep-alive timeout closes those that sat idle)."""
+    while idle:
+        conn = idle.pop()
+        if conn.reusable and conn.transport is not None and not conn.transport.is_closing():
+            return conn
+        conn.close()
+    return None
+
+
 async def on_time(intended: float) -> None:
     """Wait until perf_counter() reaches `intended`: the loop's timers wake up to a
     millisecond late, so the last millisecond is spun (yielding to answers meanwhile)."""
@@ -172,15 +183,22 @@ async def open_loop(base_url: str, path_for: Callable[[int], str], rate: float,
     async def one(i: int, intended: float) -> None:
         status: int | str = "error"
         async with slots:
-            conn = idle.pop() if idle else None
+            conn = _reusable(idle)
+            raw = f"GET {path_for(i)} HTTP/1.1\r\nHost: {url.netloc}\r\n{head}\r\n".encode()
             try:
+                if conn is not None:
+                    try:
+                        code, body = await asyncio.wait_for(conn.send(raw), timeout_s)
+                    except ConnectionError:  # the server closed it idle: once, afresh
+                        conn.close()
+                        conn = None
                 if conn is None:
                     _, conn = await asyncio.wait_for(
                         loop.create_connection(_Connection, host, port), timeout_s)
-                raw = f"GET {path_for(i)} HTTP/1.1\r\nHost: {url.netloc}\r\n{head}\r\n"
-                status, body = await asyncio.wait_for(conn.send(raw.encode()), timeout_s)
-                result.statuses[status] += 1
-                if status >= 500:
+                    code, body = await asyncio.wait_for(conn.send(raw), timeout_s)
+                status = code
+                result.statuses[code] += 1
+                if code >= 500:
                     result.errors += 1
                 elif tag is not None:
                     label = tag(body)
