@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -74,4 +76,37 @@ def scan(lake: str | Path, date: str, since: float | None = None) -> Scan:
             else:
                 out.bad.append({"file": str(path), "reason": reason})
         out.files[kind] = good
+    return out
+
+
+def days(since: float, until: float) -> list[str]:
+    """The UTC dates (ISO) from `since` to `until` (unix s), both included."""
+    d, end = datetime.fromtimestamp(since, UTC).date(), datetime.fromtimestamp(until, UTC).date()
+    out = []
+    while d <= end:
+        out.append(d.isoformat())
+        d += timedelta(days=1)
+    return out
+
+
+def files_between(lake: str | Path, kinds: tuple[str, ...], since: float, until: float
+                  ) -> dict[str, list[str]]:
+    """The readable parts of each kind on the days [since, until] touches (unix s; parts
+    from 5 s before `since`, so an event emitted at the edge is not missed)."""
+    files: dict[str, list[str]] = {kind: [] for kind in kinds}
+    for day in days(since, until):
+        found = scan(lake, day, since=since - 5)
+        for kind in kinds:
+            files[kind] += [str(p) for p in found.files.get(kind, [])]
+    return files
+
+
+def clicked_positions(con: Any, clicks: list[Path] | list[str]) -> dict[str, set[int]]:
+    """The slots clicked on each request (request id -> positions), over a DuckDB
+    connection: how clicks join the ranking they were shown on."""
+    out: dict[str, set[int]] = {}
+    if clicks:
+        for rid, pos in con.sql(f"SELECT request_id, position FROM {parquet_source(clicks)} "
+                                "WHERE position IS NOT NULL").fetchall():
+            out.setdefault(rid, set()).add(int(pos))
     return out

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -258,15 +257,6 @@ def compare(canary: Arm, stable: Arm, policy: RolloutPolicy,
     return Analysis(verdict, policy.sequential_alpha, checks)
 
 
-def days(since: float, until: float) -> list[str]:
-    d, end = datetime.fromtimestamp(since, UTC).date(), datetime.fromtimestamp(until, UTC).date()
-    out = []
-    while d <= end:
-        out.append(d.isoformat())
-        d += timedelta(days=1)
-    return out
-
-
 def lake_samples(lake: str | Path, canary: str, stable: str, since: float,
                  until: float) -> dict[str, Arm]:
     """Feeds, 5xx feed errors, impressions, clicks and watches per release since `since`
@@ -274,14 +264,10 @@ def lake_samples(lake: str | Path, canary: str, stable: str, since: float,
     request_id."""
     import duckdb
 
-    from novarank.analytics.lake import parquet_source, scan, sql_str
+    from novarank.analytics.lake import files_between, parquet_source, sql_str
 
-    files: dict[str, list[str]] = {"request": [], "error": [], "impression": [], "click": [],
-                                   "engagement": []}
-    for day in days(since, until):
-        found = scan(lake, day, since=since - 5)
-        for kind in files:
-            files[kind] += [str(p) for p in found.files.get(kind, [])]
+    files = files_between(lake, ("request", "error", "impression", "click", "engagement"),
+                          since, until)
     arms = {canary: Arm(), stable: Arm()}
     if not files["request"] and not files["error"]:
         return arms

@@ -83,16 +83,10 @@ def served_preference(lake: str | Path, canary: str, since: float, until: float
     import duckdb
     import pyarrow.parquet as pq
 
-    from novarank.analytics.lake import parquet_source, scan, sql_str
-    from novarank.launch.canary import days
+    from novarank.analytics.lake import clicked_positions, files_between, parquet_source, sql_str
 
-    rankings: list[str] = []
-    clicks: list[str] = []
-    for day in days(since, until):
-        found = scan(lake, day, since=since - 5)
-        rankings += [str(f) for f in found.files.get("ranking", [])]
-        clicks += [str(f) for f in found.files.get("click", [])]
-    rankings = [f for f in rankings if "teams" in pq.read_schema(f).names]
+    files = files_between(lake, ("ranking", "click"), since, until)
+    rankings = [f for f in files["ranking"] if "teams" in pq.read_schema(f).names]
     if not rankings:
         return preference_of(canary, [])
     con = duckdb.connect()
@@ -100,11 +94,7 @@ def served_preference(lake: str | Path, canary: str, since: float, until: float
         f"SELECT DISTINCT ON (event_id) request_id, teams FROM {parquet_source(rankings)} "
         f"WHERE teams IS NOT NULL AND release = {sql_str(canary)} "
         f"AND ts >= {int(since * 1000)} AND ts < {int(until * 1000)}").fetchall()
-    clicked: dict[str, set[int]] = {}
-    if clicks and rows:
-        for rid, pos in con.sql(f"SELECT request_id, position FROM {parquet_source(clicks)} "
-                                "WHERE position IS NOT NULL").fetchall():
-            clicked.setdefault(rid, set()).add(int(pos))
+    clicked = clicked_positions(con, files["click"]) if rows else {}
     con.close()
     return preference_of(canary, [(list(t), clicked.get(r, set())) for r, t in rows])
 

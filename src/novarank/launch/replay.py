@@ -54,7 +54,7 @@ def logged_pages(lake: str, date: str, release: str | None = None
     import duckdb
     import pyarrow.parquet as pq
 
-    from novarank.analytics.lake import parquet_source, scan, sql_str
+    from novarank.analytics.lake import clicked_positions, parquet_source, scan, sql_str
 
     found = scan(lake, date)
     rankings, clicks = found.files.get("ranking", []), found.files.get("click", [])
@@ -76,11 +76,7 @@ def logged_pages(lake: str, date: str, release: str | None = None
         f"{col('weights')}, {col('forgotten', 'false')}, {col('signals')} "
         f'FROM {parquet_source(rankings)} WHERE "window" IS NOT NULL{only} '
         "ORDER BY ts, request_id").fetchall()
-    clicked: dict[str, set[int]] = {}
-    if clicks:
-        for rid, pos in con.sql(f"SELECT request_id, position FROM {parquet_source(clicks)} "
-                                "WHERE position IS NOT NULL").fetchall():
-            clicked.setdefault(rid, set()).add(int(pos))
+    clicked = clicked_positions(con, clicks)
     con.close()
     pages = [LoggedPage(tuple(r[3]), float(r[4]), tuple(r[5]), frozenset(clicked.get(r[0], ())))
              for r in rows]

@@ -4,6 +4,7 @@ history plus live events) and whether they asked to be forgotten."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -16,6 +17,7 @@ from novarank.online.releases import Served
 from novarank.online.results import Assignment
 from novarank.online.toggles import Toggles
 from novarank.ranking.recommender import UserProfile
+from novarank.stores.state import Engagement
 
 FORGOTTEN = "forgotten:"  # + user id: a state-store document per forgotten user
 
@@ -58,9 +60,13 @@ class Audience:
                           override is not None, asked in toggles.variants_off,
                           self.releases.routing.for_user(user_id).version, self.splitter.salt)
 
-    def profile(self, user_id: str, served: Served | None = None) -> UserProfile:
+    def profile(self, user_id: str, served: Served | None = None,
+                live: Sequence[Engagement] | None = None) -> UserProfile:
+        """`live`: the user's history already read (newest first), so ranking one user
+        for two releases reads the state store once."""
         rec = (served or self.releases.routing.stable).rec
-        live = self.ctx.state.history(user_id, rec.ranker.max_history * 2)
+        limit = rec.ranker.max_history * 2
+        live = self.ctx.state.history(user_id, limit) if live is None else live[:limit]
         # a forgotten user's old rows are still in the release: never use them again
         return rec.profile(user_id, live, use_release=user_id not in self.forgotten)
 

@@ -273,11 +273,11 @@ class FeedPath:
         window (ranked once, then a cache hit for every newcomer); anyone else is ranked.
         An interleaved user is always ranked: each merge tosses its own coins."""
         s, cache = self.ctx.settings, self.ctx.cache
-        p = self.audience.profile(user_id, served)
         if routing.interleaved(served):
-            window = self._interleaved(user_id, variant, toggles, served, routing, p)
+            window = self._interleaved(user_id, variant, toggles, served, routing)
             self._keep(key, window)
             return window, "miss"
+        p = self.audience.profile(user_id, served)
         if p.cold and not len(p.seen) and not refresh:
             shared = feed_key(variant, COLD_USER, toggles, served)
             pointer, level = cache.get(shared, s.feed_ttl_s)
@@ -295,10 +295,13 @@ class FeedPath:
         return window, "miss"
 
     def _interleaved(self, user_id: str, variant: str, toggles: Toggles, served: Served,
-                     routing: Routing, p: UserProfile | None = None) -> Window:
-        """The stable and the canary window merged by team draft (window.interleave)."""
-        stable = self.rank(user_id, variant, toggles, routing.stable)
-        canary = self.rank(user_id, variant, toggles, served, p)
+                     routing: Routing) -> Window:
+        """The stable and the canary window merged by team draft (window.interleave); the
+        user's live history is read once for both."""
+        both = (routing.stable, served)
+        live = self.ctx.state.history(user_id, max(x.rec.ranker.max_history for x in both) * 2)
+        stable, canary = (self.rank(user_id, variant, toggles, x,
+                                    self.audience.profile(user_id, x, live)) for x in both)
         with self._rng_lock:
             return interleave(stable, routing.stable.rec.catalog, canary,
                               served.rec.catalog, self._rng)
