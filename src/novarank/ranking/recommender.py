@@ -33,7 +33,7 @@ TRENDING_MIN_SD = float(np.log1p(max(PREFERENCE_WEIGHT.values())))
 # longer than the neighbour lists (a scan is then cheaper than sorting them)
 DENSE_SUM_RATIO = 16
 # neighbour lists are also kept as rows of one width when padding them costs at most this
-# share over their entries (ML-100K: 6%): a user's lists are then gathered in one take
+# share over their entries: a user's lists are then gathered in one take
 PADDED_MAX_RATIO = 1.25
 COMPONENTS = ("item_item", "als", "freshness", "trending", "affinity", "quality")
 _MIN_SD = np.array([0.0, 0.0, 0.0, TRENDING_MIN_SD, 0.0, 0.0], np.float32)
@@ -92,8 +92,8 @@ class Rows:
 @dataclass(frozen=True)
 class Padded:
     """Every row of a CSR matrix as one fixed-width row (zero weights past its end): the
-    rows of a user's history are then one 2-D take instead of ranges stitched end to end,
-    half the time of `Rows.entries` on ML-100K (113 vs 223 µs per user)."""
+    rows of a user's history are then one 2-D take instead of ranges stitched end to end
+    (the miss path's capacity: bench/bench_peer.py)."""
 
     indices: np.ndarray  # (rows, width) int32
     data: np.ndarray  # (rows, width) float32, 0 past each row's end

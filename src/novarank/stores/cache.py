@@ -54,10 +54,10 @@ class MemoryCache:
     """In-process LRU with per-entry TTL, bounded both by entry count and by value bytes.
 
     An entry is a (bytes, expires at) tuple, which the garbage collector stops tracking
-    once it has seen it: 200,000 entries then cost a full collection nothing. (A
-    TLRUCache keeps a tracked object per entry for its expiry heap, and a full
-    collection over them stalled every request for tens of ms; bench_floor.py.) An
-    expired entry is dropped when it is read, or evicted as the least recently used."""
+    once it has seen it, so a full collection does not walk the cache. (A TLRUCache keeps
+    a tracked object per entry for its expiry heap, which every full collection walks
+    while requests wait.) An expired entry is dropped when it is read, or evicted as the
+    least recently used."""
 
     name = "memory"
 
