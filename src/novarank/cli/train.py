@@ -160,8 +160,8 @@ def demo(
             '{"control": 20, "treatment_a": 40, "treatment_b": 40}',
             "--deploy", str(checkout if checkout.exists() else Path("deploy")),
             "--out", str(workdir / "dryrun"), "--seed", "0",
-            # gate 12: 3,000 explored sessions left its lower bound within noise of the 5%
-            # margin (INCONCLUSIVE on ~1 run in 5); 6,000 narrow it by a factor 1/sqrt(2)
+            # gate 12: with 3,000 explored sessions its lower bound sat within noise of the
+            # 5% margin (a CI run came out INCONCLUSIVE); 6,000 narrow it by 1/sqrt(2)
             "--explored-sessions", "6000"], standalone_mode=False)
         from novarank.cli.demo_service import local_channels
         from novarank.cli.launch import notify

@@ -23,11 +23,12 @@ each slot is weighed on its own — the "independent" item-position IPS of Li et
 The intervals are normal over requests (each request is one independent draw). A slot
 where the candidate shows an item the logging window never held has no support: IPS and
 SNIPS cannot see it, DR falls back to the click model there, PBM counts it as no click:
-the logs cannot vouch for it and a launch gate must not guess it good (a click-model guess
-there overestimated a relevance-only reranker at 0.895 support by 0.024 CTR in
-bench_offpolicy, where no click underestimates it by 0.011). `support` says how much of
-the candidate is covered; below full support PBM leans against the candidate by at most
-the unsupported share of its CTR, and `PreTraffic.min_support` bounds that share.
+the logs cannot vouch for it and a launch gate must not guess it good (the click model's
+guess is the logged ranker's CTR at that position, which overstates items the logging
+ranker left out of its window: bench_offpolicy's relevance-only reranker). `support` says
+how much of the candidate is covered; below full support PBM leans against the candidate
+by the clicks its unsupported slots would have had (at most their share of the slots),
+and `PreTraffic.min_support` bounds that share.
 Open Bandit Pipeline's slate estimators were the library choice; `obp` imports torch at
 its top level, which would put a multi-gigabyte dependency in the serving image.
 """
