@@ -1,5 +1,6 @@
 """Telemetry costs: emitter per request, service throughput with telemetry on vs off,
-lake writer rate on one core, and a 10M-event day rolled up.
+lake writer rate on one core (dict rows, and answered requests built as columns against
+the same as rows), and a 10M-event day rolled up.
 
 Run: OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/bench_telemetry.py [--quick]
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import statistics
 import tempfile
@@ -21,28 +23,59 @@ import pyarrow.parquet as pq
 from bench_serving import ADMIN, build_release, serve, stop
 from common import write
 from novarank.analytics.rollup import rollup
+from novarank.telemetry import answered
+from novarank.telemetry.answered import Answered
 from novarank.telemetry.emitter import Emitter
 from novarank.telemetry.schemas import SCHEMAS
 from novarank.telemetry.sinks import LakeWriter
 
 
+def _answered(i: int, items: list[str]) -> Answered:
+    return Answered(int(time.time() * 1000), f"r{i}", "k", "control", "v1", "feed", "l1", 10,
+                    10, 0.1, "heavy", items, None, None)
+
+
 def emitter_cost(work: Path, n: int) -> dict:
-    """Median cost of what a feed request emits (request + ranking rows), in-process."""
+    """Median cost of what a feed request emits (its request and ranking as one
+    Answered), in-process."""
     em = Emitter(LakeWriter(work / "emit"), batch=5_000, flush_s=1.0)
     items = [f"v{i}" for i in range(10)]
     samples = []
     for i in range(n):
         t0 = time.perf_counter_ns()
-        em.emit("request", {"request_id": f"r{i}", "user_key": "k", "variant": "control",
-                            "route": "feed", "status": 200, "cache": "l1", "k": 10,
-                            "returned": 10, "latency_ms": 0.1, "fallback": False})
-        em.emit("ranking", {"request_id": f"r{i}", "user_key": "k", "variant": "control",
-                            "items": items})
+        em.emit_answered(_answered(i, items))
         samples.append((time.perf_counter_ns() - t0) / 1000)
     em.close()
     return {"requests": n, "median_us": round(statistics.median(samples), 2),
             "p99_us": round(float(np.percentile(samples, 99)), 2), "written": em.written,
             "dropped": em.dropped}
+
+
+def answered_rate(work: Path, n: int, rounds: int = 3) -> dict:
+    """Answered requests/s from the buffer into the lake, one core: built a column at a
+    time (the lake's way) against the same records as dict rows (the row path), in turn."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {0})
+    records = [_answered(i, [f"v{(i + j) % 5000}" for j in range(10)]) for i in range(5_000)]
+    lake = LakeWriter(work / "answered")
+    runs: dict[str, list[float]] = {"columns": [], "rows": []}
+    for _ in range(rounds):
+        for label in runs:
+            t0 = time.perf_counter()
+            for _ in range(n // len(records)):
+                if label == "columns":
+                    for kind, t in answered.tables(records).items():
+                        lake.write_table(kind, t)
+                else:
+                    for kind, rows in answered.rows(records).items():
+                        for row in rows:
+                            row["event_id"] = f"{random.getrandbits(128):032x}"
+                        lake.write(kind, rows)
+            runs[label].append(n / (time.perf_counter() - t0))
+    med = {k: round(statistics.median(v)) for k, v in runs.items()}
+    return {"answered": n, "rounds": rounds, "per_s": med,
+            "spread": {k: [round(min(v)), round(max(v))] for k, v in runs.items()},
+            "speedup": round(med["columns"] / med["rows"], 2)}
 
 
 def writer_rate(work: Path, n: int) -> dict:
@@ -162,6 +195,7 @@ def main() -> None:
         result = {"emitter": emitter_cost(work, 20_000 if q else 200_000),
                   "throughput": throughput_on_off(work, q)}
         result["lake_writer"] = writer_rate(work, 200_000 if q else 1_000_000)
+        result["answered_writer"] = answered_rate(work, 20_000 if q else 100_000)
         os.sched_setaffinity(0, set(range(os.cpu_count() or 1))) if hasattr(
             os, "sched_setaffinity") else None
         day = "2026-01-15"

@@ -185,7 +185,8 @@ def telemetry(r: dict) -> list[str]:
     return [
         f"## Telemetry and rollups ({r['measured_at']})", "",
         "`python bench/bench_telemetry.py` · emitter timed in-process over "
-        f"{e['requests']:,} feed requests (request + ranking events each); throughput is the "
+        f"{e['requests']:,} feed requests (one Answered each: its request and ranking "
+        "events, telemetry/answered.py); throughput is the "
         f"feed L1-hit capacity of `novarank serve` ({t.get('client', 'aiohttp closed loop')}, "
         "server on core 1, load on core 0) with `events_url=null://`, `file://` (the serving "
         "process writes the lake) and a Redis stream (`novarank ingest` writes it elsewhere), "
@@ -202,6 +203,11 @@ def telemetry(r: dict) -> list[str]:
            f" = {t['stream_ratio']} | — | measured |"] if "stream_ratio" in t else []),
         f"| lake writer, one core | {w['events_per_s']:,} events/s ({w['events']:,} events in "
         f"{w['seconds']} s) | ≥ 200,000/s | **{_ok(p['lake_writer'])}** |",
+        *([f"| answered requests into the lake, one core (two events each) | built as "
+           f"columns {a['per_s']['columns']:,}/s (runs {a['spread']['columns'][0]:,} to "
+           f"{a['spread']['columns'][1]:,}), as dict rows {a['per_s']['rows']:,}/s (runs "
+           f"{a['spread']['rows'][0]:,} to {a['spread']['rows'][1]:,}): {a['speedup']}x | "
+           "— | measured |"] if (a := r.get("answered_writer")) else []),
         f"| rollup of one day, 2 threads | {ro['events']:,} events in {ro['seconds']} s, "
         f"reconciled: {ro['reconciled']}, orphans: {ro['orphans']} | ≤ 30 s | "
         f"**{_ok(p['rollup'])}** |", ""]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from novarank.errors import InputError
 from novarank.online.metrics import ServiceMetrics
+from novarank.telemetry.answered import Answered
 from novarank.telemetry.emitter import Emitter
 from novarank.telemetry.schemas import user_key
 
@@ -74,17 +75,11 @@ class RequestLog:
         an interleaved page's release per slot (0 stable, 1 canary)."""
         if self.events.sink is None:
             return
-        ukey = user_key(user_id) if user_id else ""
-        release = release or self.events.release
-        self.events.emit_all((
-            ("request", {"request_id": request_id, "user_key": ukey, "variant": variant,
-                         "route": route, "status": 200, "cache": level, "k": k,
-                         "returned": len(items), "latency_ms": (time.perf_counter() - t0) * 1e3,
-                         "fallback": level == "fallback", "release": release,
-                         "cohort": cohort}),
-            ("ranking", {"request_id": request_id, "user_key": ukey, "variant": variant,
-                         "items": items, "release": release, "teams": teams,
-                         **(explore.fields() if explore is not None else {})})))
+        self.events.emit_answered(Answered(
+            int(time.time() * 1000), request_id, user_key(user_id) if user_id else "", variant,
+            release or self.events.release, route, level, k, len(items),
+            (time.perf_counter() - t0) * 1e3, cohort, items, teams,
+            explore.fields() if explore is not None else None))
 
     def error(self, route: str, status: int, code: str, message: str,
               user_id: str | None = None, request_id: str | None = None,

@@ -7,6 +7,11 @@ An event that finds no room is dropped and counted by reason (`buffer_full`, or
 `sink_down` while the sink refuses writes; `dead_letter` for rows the lake could not
 hold), and the next write that succeeds carries an `error` event saying how many were
 lost and why, so the lake itself shows the loss. `close()` (on SIGTERM) flushes.
+
+An answered request (`emit_answered`) is one buffer entry holding its two events, the
+`request` and the `ranking` (telemetry/answered.py): a sink that takes tables (the lake)
+gets them built a column at a time; any other sink, or a batch the columns cannot hold,
+gets them as rows.
 """
 
 from __future__ import annotations
@@ -19,8 +24,12 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from novarank.telemetry import answered
+from novarank.telemetry.answered import Answered
 from novarank.telemetry.schemas import SCHEMA_VERSION
 from novarank.telemetry.sinks import Sink
+
+ANSWERED = "answered"  # the buffer's kind for an Answered: two events in one entry
 
 log = logging.getLogger("novarank.telemetry")
 
@@ -33,7 +42,7 @@ class Emitter:
         self.batch, self.max_buffer, self.flush_s = batch, max_buffer, flush_s
         self.release = release
         self.on_drop = on_drop
-        self._buf: list[tuple[str, dict[str, Any]]] = []
+        self._buf: list[tuple[str, Any]] = []  # (kind, row), or (ANSWERED, Answered)
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
@@ -61,28 +70,32 @@ class Emitter:
 
     def emit(self, kind: str, row: dict[str, Any]) -> None:
         """Never blocks on I/O. Fills event_id, schema_version, received_ms and release."""
-        self.emit_all(((kind, row),))
-
-    def emit_all(self, events: tuple[tuple[str, dict[str, Any]], ...]) -> None:
-        """Several events under one lock (a feed emits its request and its ranking)."""
         if self.sink is None:
             return
         now_ms = int(time.time() * 1000)
-        for _, row in events:
-            row.setdefault("event_id", f"{random.getrandbits(128):032x}")
-            row["schema_version"] = SCHEMA_VERSION
-            row["received_ms"] = now_ms
-            row.setdefault("ts", now_ms)
-            row.setdefault("release", self.release)
+        row.setdefault("event_id", f"{random.getrandbits(128):032x}")
+        row["schema_version"] = SCHEMA_VERSION
+        row["received_ms"] = now_ms
+        row.setdefault("ts", now_ms)
+        row.setdefault("release", self.release)
+        self._append(kind, row, 1)
+
+    def emit_answered(self, record: Answered) -> None:
+        """An answered request's two events, `request` and `ranking`, as one entry: the
+        request path only appends (a cached feed's cheapest way to keep both)."""
+        if self.sink is not None:
+            self._append(ANSWERED, record, 2)
+
+    def _append(self, kind: str, entry: Any, events: int) -> None:
         with self._lock:
-            room = self.max_buffer - len(self._buf)
-            kept = events if room >= len(events) else events[:max(room, 0)]
-            lost = len(events) - len(kept)
-            self._buf.extend(kept)
-            if len(self._buf) >= self.batch:
-                self._wake.set()
-        if lost:
-            self._lost(lost, "buffer_full" if self.sink_up else "sink_down")
+            kept = len(self._buf) < self.max_buffer
+            if kept:
+                self._buf.append((kind, entry))
+            full = len(self._buf) >= self.batch
+        if full and not self._wake.is_set():  # (set() takes a lock and notifies)
+            self._wake.set()
+        if not kept:
+            self._lost(events, "buffer_full" if self.sink_up else "sink_down")
 
     def _lost(self, n: int, reason: str) -> None:
         """Events that will never be written: counted, and reported by the next flush's
@@ -98,8 +111,9 @@ class Emitter:
         with self._lock:
             if not self._buf:
                 return 0.0
-            oldest = self._buf[0][1]["received_ms"]
-        return max(0.0, time.time() - oldest / 1000)
+            kind, oldest = self._buf[0]
+            received = oldest.ts if kind == ANSWERED else oldest["received_ms"]
+        return max(0.0, time.time() - received / 1000)
 
     def write_now(self, groups: dict[str, list[dict[str, Any]]]) -> None:
         """Synchronous write (for events a client was told are accepted); raises on failure."""
@@ -140,23 +154,29 @@ class Emitter:
                 "dropped": sum(drops.values())}))
         if not buf or self.sink is None:
             return 0
-        groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        groups: dict[str, list[Any]] = defaultdict(list)
         for kind, row in buf:
             groups[kind].append(row)
-        written, refused = 0, set[str]()
+        answers = self._answered(groups.pop(ANSWERED, []))
+        written, refused, answers_refused = 0, set[str](), dict[str, list[dict[str, Any]]]()
         with self._write_lock:
-            for kind, rows in groups.items():
+            plain = len(groups)  # the buffer's rows by kind, then the answered batch
+            for n, (kind, rows) in enumerate([*groups.items(), *answers]):
                 try:  # one kind's failure never costs the others their write
                     written += self._write(kind, rows)
                 except Exception as exc:
                     self.failed_batches += 1
-                    refused.add(kind)
+                    if n < plain:
+                        refused.add(kind)
+                    else:  # an answered batch's: its rows wait, with their event ids
+                        answers_refused[kind] = rows if isinstance(rows, list) else (
+                            rows.to_pylist())
                     if self.sink_up:
                         self.sink_up = False
                         log.warning("telemetry: %s refused a batch (%s); keeping events to "
                                     "retry, up to %d", self.name, exc, self.max_buffer)
-        if refused:  # back in the order they were emitted
-            self._requeue([pair for pair in buf if pair[0] in refused])
+        if refused or answers_refused:
+            self._requeue(self._in_order(buf, refused, answers_refused))
         elif not self.sink_up and written:
             self.sink_up = True
             log.info("telemetry: %s accepts writes again", self.name)
@@ -173,13 +193,47 @@ class Emitter:
         if lost:
             self._lost(lost, "sink_down")
 
-    def _write(self, kind: str, rows: list[dict[str, Any]]) -> int:
-        """One sink write; rows it dead-lettered are counted lost (not in the lake)."""
+    def _answered(self, records: list[Answered]) -> list[tuple[str, Any]]:
+        """Answered requests as the `request` and `ranking` tables when the sink takes
+        tables; else (or when a value does not fit its column) as rows with event ids."""
+        if not records:
+            return []
+        if hasattr(self.sink, "write_table"):
+            try:
+                return list(answered.tables(records).items())
+            except (ArithmeticError, ValueError, TypeError, LookupError, RuntimeError) as exc:
+                log.warning("telemetry: %d answered requests go as rows (%s: %s)",
+                            len(records), type(exc).__name__, exc)
+        out = answered.rows(records)
+        for kind_rows in out.values():
+            for row in kind_rows:
+                row["event_id"] = f"{random.getrandbits(128):032x}"
+        return list(out.items())
+
+    @staticmethod
+    def _in_order(buf: list[tuple[str, Any]], refused: set[str],
+                  answers: dict[str, list[dict[str, Any]]]) -> list[tuple[str, Any]]:
+        """The refused events as rows, in the order they were emitted: a refused kind's
+        rows, and an answered request's refused events where that request stood."""
+        out, nth = [], 0
+        for kind, entry in buf:
+            if kind == ANSWERED:
+                out += [(k, rows[nth]) for k, rows in answers.items()]
+                nth += 1
+            elif kind in refused:
+                out.append((kind, entry))
+        return out
+
+    def _write(self, kind: str, rows: Any) -> int:
+        """One sink write of rows (or a table); rows it dead-lettered are counted lost."""
         assert self.sink is not None
-        n = self.sink.write(kind, rows)
+        if isinstance(rows, list):
+            n, sent = self.sink.write(kind, rows), len(rows)
+        else:
+            n, sent = self.sink.write_table(kind, rows), rows.num_rows  # type: ignore[attr-defined]
         self.written += n
-        if n < len(rows):
-            self._lost(len(rows) - n, "dead_letter")
+        if n < sent:
+            self._lost(sent - n, "dead_letter")
         return n
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -35,6 +36,9 @@ def event_date(ts_ms: int) -> str:
 
 
 LEDGER = "_ledger.jsonl"
+# min/max kept for the time columns only: readers prune row groups by time; the ids'
+# statistics prune nothing and cost the writer as much as the compression
+STATISTICS = ["ts", "received_ms"]
 
 
 class LakeWriter:
@@ -67,19 +71,35 @@ class LakeWriter:
             if not good:
                 continue
             written += len(good)
-            day = event_date(day_number * 86_400_000)
-            d = self.root / "events" / kind / f"event_date={day}"
-            d.mkdir(parents=True, exist_ok=True)
-            name = (f"part-{stem}.parquet" if stem else
-                    f"part-{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}.parquet")
-            tmp = d / f".{name}.tmp"
-            pq.write_table(arrow, tmp, compression="snappy")  # cheap on CPU
-            os.replace(tmp, d / name)
-            _append_ledger(d / LEDGER, {"part": name, "rows": len(good),
-                                        "first": good[0].get("event_id"),
-                                        "last": good[-1].get("event_id"),
-                                        "writer": os.getpid()})
+            self._part(kind, arrow, day_number, good[0].get("event_id"),
+                       good[-1].get("event_id"), stem)
         return written
+
+    def write_table(self, kind: str, arrow: pa.Table) -> int:
+        """Write a table of exactly the kind's schema (telemetry/answered.py builds them),
+        one part per UTC day of its `ts`."""
+        days = arrow["ts"].to_numpy() // 86_400_000
+        numbers = np.unique(days).tolist()
+        for day_number in numbers:
+            part = arrow if len(numbers) == 1 else arrow.filter(pa.array(days == day_number))
+            self._part(kind, part, day_number, part["event_id"][0].as_py(),
+                       part["event_id"][-1].as_py(), None)
+        return arrow.num_rows
+
+    def _part(self, kind: str, arrow: pa.Table, day_number: int, first: str | None,
+              last: str | None, stem: str | None) -> None:
+        """One part file, renamed into place, then its line in the partition's ledger."""
+        day = event_date(day_number * 86_400_000)
+        d = self.root / "events" / kind / f"event_date={day}"
+        d.mkdir(parents=True, exist_ok=True)
+        name = (f"part-{stem}.parquet" if stem else
+                f"part-{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}.parquet")
+        tmp = d / f".{name}.tmp"
+        pq.write_table(arrow, tmp, compression="snappy",  # cheap on CPU
+                       write_statistics=STATISTICS)  # pyright: ignore[reportArgumentType]
+        os.replace(tmp, d / name)
+        _append_ledger(d / LEDGER, {"part": name, "rows": arrow.num_rows, "first": first,
+                                    "last": last, "writer": os.getpid()})
 
     def _table(self, kind: str, rows: list[dict[str, Any]], day_number: int
                ) -> tuple[list[dict[str, Any]], Any]:
