@@ -27,7 +27,7 @@ demo: install
 	OPENBLAS_NUM_THREADS=1 $(BIN)/novarank demo
 
 test: install-dev
-	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -q
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 lint: install-dev
 	$(BIN)/ruff check .
@@ -44,7 +44,7 @@ upgrade:
 	$(UPGRADE_VENV)/bin/pip --disable-pip-version-check -q install --upgrade pip
 	$(UPGRADE_VENV)/bin/pip --disable-pip-version-check -q install -e ".[dev]"
 	$(UPGRADE_VENV)/bin/pip --disable-pip-version-check -q install --no-deps $(RECBOLE)
-	OPENBLAS_NUM_THREADS=1 $(UPGRADE_VENV)/bin/python -m pytest -q
+	OPENBLAS_NUM_THREADS=1 $(UPGRADE_VENV)/bin/python -m pytest -q -n 2 --dist loadgroup
 	{ sed -n '1,3p' constraints.txt; \
 	  $(UPGRADE_VENV)/bin/pip freeze --exclude-editable; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
