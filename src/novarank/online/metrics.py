@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollector
+
+from novarank.online.tally import Tally
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -23,13 +25,14 @@ class ServiceMetrics:
     def __init__(self) -> None:
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         r = self.registry = CollectorRegistry()
-        self.request_latency = Histogram(
+        # what every feed answer adds to is a Tally (online/tally.py): no lock per add
+        self.request_latency = Tally(
             "novarank_request_duration_seconds", "Request latency by route and cache level",
             ["route", "cache"], buckets=LATENCY_BUCKETS, registry=r)
-        self.requests = Counter("novarank_requests_total", "Requests by route and status",
-                                ["route", "status"], registry=r)
-        self.cache = Counter("novarank_cache_requests_total", "Cache lookups by level and result",
-                             ["level", "result"], registry=r)
+        self.requests = Tally("novarank_requests_total", "Requests by route and status",
+                              ["route", "status"], registry=r)
+        self.cache = Tally("novarank_cache_requests_total", "Cache lookups by level and result",
+                           ["level", "result"], registry=r)
         self.cache_evictions = Gauge("novarank_cache_evictions", "L1 evictions since start",
                                      registry=r)
         self.cache_bytes = Gauge("novarank_cache_bytes", "L1 bytes in use", registry=r)
@@ -44,12 +47,12 @@ class ServiceMetrics:
                                     registry=r)
         self.fallbacks = Counter("novarank_fallback_total", "Responses served by a fallback path",
                                  ["reason"], registry=r)
-        self.fill = Histogram("novarank_feed_fill_ratio", "Items returned / items asked",
-                              buckets=(0.5, 0.8, 0.9, 0.99, 1.0), registry=r)
+        self.fill = Tally("novarank_feed_fill_ratio", "Items returned / items asked",
+                          buckets=(0.5, 0.8, 0.9, 0.99, 1.0), registry=r)
         self.events = Counter("novarank_events_total", "Engagement events by kind and result",
                               ["kind", "result"], registry=r)
-        self.assignments = Counter("novarank_assignments_total", "Feed requests by variant",
-                                   ["variant"], registry=r)
+        self.assignments = Tally("novarank_assignments_total", "Feed requests by variant",
+                                 ["variant"], registry=r)
         self.telemetry_dropped = Counter("novarank_telemetry_dropped_total",
                                          "Telemetry events never written, by reason: "
                                          "buffer_full, sink_down, dead_letter", ["reason"],
@@ -74,9 +77,9 @@ class ServiceMetrics:
                                    registry=r)
         self.release_info = Gauge("novarank_release_info", "Releases being served (stable and "
                                   "canary: 1; replaced: 0)", ["version"], registry=r)
-        self.release_requests = Counter("novarank_release_requests_total", "Feed answers by "
-                                        "the release they were routed to and outcome",
-                                        ["release", "outcome"], registry=r)
+        self.release_requests = Tally("novarank_release_requests_total", "Feed answers by "
+                                      "the release they were routed to and outcome",
+                                      ["release", "outcome"], registry=r)
         self.l2_up = Gauge("novarank_cache_l2_up", "1 while the shared L2 cache answers (0: "
                            "degraded to L1 and local ranking, or no L2)", registry=r)
         self.store_errors = Counter("novarank_store_errors_total", "Operations on a shared "
