@@ -160,7 +160,7 @@ def render(w: Window, offset: int, k: int, cat: CatalogView) -> list[dict[str, A
 _LEN = struct.Struct("<I")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen init costs every cache hit ~2 µs; never changed
 class RenderedPage:
     """One page of a snapshot as served: its items rendered to JSON and what the answer
     and its telemetry need besides, kept in L1 so a hit decodes no window at all. Valid
