@@ -447,6 +447,22 @@ def floor(r: dict) -> list[str]:
     return out
 
 
+def ab(r: dict) -> list[str]:
+    """Revisions paired in one run (bench/bench_ab.py)."""
+    c, first = r["capacity_rps"], next(iter(r["revs"].values()))
+    out = [f"## Revisions paired in one run: {r['path']} ({r['measured_at']})", "",
+           "`python bench/bench_ab.py " + " ".join(r["revs"]) + "` · every revision's "
+           "server up at once from its own worktree, all on core 1, wrk on core 0 "
+           f"alternating {r['seconds']:g} s runs between them and the bare app, "
+           f"{r['rounds']} rounds; ratios are per round, then the median (range).", "",
+           f"| revision | req/s, median (range) | vs {first} | vs the bare app |",
+           "|---|---|---|---|"]
+    out += [f"| {commit} | {_spread(c[commit])} | {_spread(r['vs_first'][commit])} | "
+            f"{_spread(r['vs_bare'][commit])} |" for commit in r["revs"].values()]
+    return [*out, f"| bare ASGI app ({r['body_bytes']:,} B) | {_spread(c['bare'])} | — | — |",
+            ""]
+
+
 def sequential(r: dict) -> list[str]:
     names = {"peeking_z_0.05": "plain z-test at 0.05, read every look",
              "peeking_0.05": "fixed-horizon test at 0.05, read every look",
@@ -619,7 +635,7 @@ def main() -> None:
                      ("serving", serving), ("telemetry", telemetry), ("loadgen", loadgen),
                      ("rollout", rollout), ("abuse", abuse),
                      ("trending_cap", trending_cap), ("outage", outage), ("soak", soak),
-                     ("floor", floor), ("peer", peer), ("versions", versions),
+                     ("floor", floor), ("ab", ab), ("peer", peer), ("versions", versions),
                      ("sequential", sequential), ("spark", spark), ("offpolicy", offpolicy),
                      ("interleaving", interleaving)):
         r = _load(name)
