@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import shutil
 import statistics
 import tempfile
@@ -23,6 +22,7 @@ import pyarrow.parquet as pq
 from bench_serving import ADMIN, build_release, serve, stop
 from common import write
 from novarank.analytics.rollup import rollup
+from novarank.ids import new_id
 from novarank.telemetry import answered
 from novarank.telemetry.answered import Answered
 from novarank.telemetry.emitter import Emitter
@@ -69,7 +69,7 @@ def answered_rate(work: Path, n: int, rounds: int = 3) -> dict:
                 else:
                     for kind, rows in answered.rows(records).items():
                         for row in rows:
-                            row["event_id"] = f"{random.getrandbits(128):032x}"
+                            row["event_id"] = new_id()
                         lake.write(kind, rows)
             runs[label].append(n / (time.perf_counter() - t0))
     med = {k: round(statistics.median(v)) for k, v in runs.items()}

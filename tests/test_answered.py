@@ -89,6 +89,23 @@ def test_a_value_the_columns_cannot_hold_costs_only_its_own_row(tmp_path):
     em.close()
 
 
+def test_a_conversion_that_fails_in_any_way_loses_nothing(tmp_path, monkeypatch):
+    """Not only a value a column refuses: whatever the column build raises (here memory),
+    the batch goes the row way instead of leaving the flush with the buffer taken."""
+    from novarank.telemetry import answered
+
+    def no_memory(records):
+        raise MemoryError("arrow allocation")
+
+    monkeypatch.setattr(answered, "tables", no_memory)
+    em = Emitter(LakeWriter(tmp_path), flush_s=60)
+    for i in range(3):
+        em.emit_answered(_record(i))
+    assert em.flush() == 6 and em.dropped == 0
+    assert len(_lake(tmp_path, "request")) == len(_lake(tmp_path, "ranking")) == 3
+    em.close()
+
+
 class _Refuses:
     """A sink that takes tables and refuses the rankings until told to answer."""
 

@@ -10,10 +10,10 @@ import numpy as np
 
 from novarank.data.events import Event
 from novarank.errors import InputError, NotFoundError
+from novarank.ids import new_id
 from novarank.online.audience import Audience
 from novarank.online.context import ServiceContext
 from novarank.online.follower import ReleaseFollower
-from novarank.online.ids import new_id
 from novarank.online.live import LiveCatalog
 from novarank.online.requests import RequestLog, check_k
 from novarank.online.results import (

@@ -15,10 +15,10 @@ import numpy as np
 import orjson
 
 from novarank.errors import NotFoundError, NovarankError
+from novarank.ids import new_id
 from novarank.online.audience import Audience
 from novarank.online.context import ServiceContext
 from novarank.online.follower import ReleaseFollower
-from novarank.online.ids import new_id
 from novarank.online.invalidation import Invalidation, feed_key
 from novarank.online.releases import InjectedFault, ReleaseFailure, Routing, Served
 from novarank.online.requests import Explored, RequestLog, check_k

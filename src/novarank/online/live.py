@@ -9,9 +9,9 @@ import time
 
 import numpy as np
 
+from novarank.ids import new_id
 from novarank.online.context import ServiceContext
 from novarank.online.health import StoreHealth
-from novarank.online.ids import new_id
 from novarank.online.influence import InfluenceCap
 from novarank.online.releases import Served
 from novarank.ranking.recommender import Recommender

@@ -1,11 +1,11 @@
 """An answered request as the request path hands it to telemetry: one tuple, turned into
 its `request` and `ranking` events by the writer, a column at a time.
 
-Every served feed, search and trending answer becomes two events. Built as two dicts on
-the request path and converted row by row, they cost a cached feed more than the rest of
-its answer (bench_telemetry.py); as one tuple the request path only appends, and the writer
-builds each column once for both tables (the ids, times, variant and release they share),
-makes the event ids in one call, and fills the columns a batch does not use with nulls.
+Every served feed, search and trending answer becomes two events. As one tuple the
+request path only appends (no dict per event), and the writer builds each column once for
+both tables (the ids, times, variant and release they share), makes the event ids in one
+call, and fills the columns a batch does not use with nulls: bench_telemetry.py measures
+this against the same records converted as dict rows.
 `rows()` is the same events as dicts, for a sink that takes rows (the Redis stream), and
 for a batch the columns cannot hold (then the lake's row path finds the bad row).
 """
@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import binascii
 import os
-import time
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 
-from novarank.telemetry.schemas import CHUNK_ROWS, SCHEMA_VERSION, SCHEMAS
+from novarank.telemetry.schemas import SCHEMA_VERSION, SCHEMAS, in_chunks
 
 # the ranking columns an explored first page fills (online/requests.py Explored.fields)
 EXPLORE_FIELDS = ("window", "epsilon", "explored", "ranked_at", "live_events", "live_items",
@@ -53,15 +52,10 @@ def event_ids(n: int) -> pa.Array:
 
 
 def tables(records: Sequence[Answered]) -> dict[str, pa.Table]:
-    """The `request` and `ranking` tables of the records, exactly their schemas. Raises
-    what pyarrow raises on a value a column cannot hold. A column's conversion holds the
-    GIL for its whole call, so the records are converted CHUNK_ROWS at a time, yielding
-    between chunks, as the row path does (the event loop never waits for a whole batch)."""
-    parts = []
-    for start in range(0, len(records), CHUNK_ROWS):
-        if start:
-            time.sleep(0)  # let a waiting thread take the GIL
-        parts.append(_tables(records[start:start + CHUNK_ROWS]))
+    """The `request` and `ranking` tables of the records, exactly their schemas, built a
+    chunk at a time (schemas.in_chunks). Raises what pyarrow raises on a value a column
+    cannot hold."""
+    parts = in_chunks(records, _tables)
     if len(parts) == 1:
         return parts[0]
     return {kind: pa.concat_tables([part[kind] for part in parts]) for kind in parts[0]}
@@ -76,29 +70,24 @@ def _tables(records: Sequence[Answered]) -> dict[str, pa.Table]:
               pa.array(cols[3], pa.string()), pa.array(cols[4], pa.string())]
     cache = pa.array(cols[6], pa.string())
     fallback = pa.array([c == "fallback" for c in cols[6]], pa.bool_())
-    request = SCHEMAS["request"]
     req = pa.Table.from_arrays([event_ids(n), *shared, pa.array(cols[5], pa.string()),
                                 pa.repeat(pa.scalar(200, pa.int16()), n), cache,
                                 pa.array(cols[7], pa.int32()), pa.array(cols[8], pa.int32()),
                                 pa.array(cols[9], pa.float64()), fallback,
-                                pa.array(cols[10], pa.string())], schema=request)
+                                pa.array(cols[10], pa.string())], schema=SCHEMAS["request"])
     ranking = SCHEMAS["ranking"]
+    explores, nobody = cols[13], (None,) * n
+    explored = explores != nobody  # else (exploration off) every explore column is null
+    own = {"items": cols[11], "teams": cols[12],
+           **{name: [e.get(name) if e else None for e in explores] if explored else nobody
+              for name in EXPLORE_FIELDS}}
 
-    def column(name: str, values: Sequence[Any]) -> pa.Array:
-        kind = ranking.field(name).type
-        return (pa.nulls(n, kind) if values.count(None) == n
-                else pa.array(values, kind))
+    def column(name: str) -> pa.Array:
+        values, kind = own[name], ranking.field(name).type
+        return pa.nulls(n, kind) if values.count(None) == n else pa.array(values, kind)
 
-    explores = cols[13]
-    extra = {"items": cols[11], "teams": cols[12]}
-    if explores.count(None) == n:
-        filled = {name: pa.nulls(n, ranking.field(name).type) for name in EXPLORE_FIELDS}
-    else:
-        filled = {name: column(name, [e.get(name) if e else None for e in explores])
-                  for name in EXPLORE_FIELDS}
-    own = {**{name: column(name, values) for name, values in extra.items()}, **filled}
     rank = pa.Table.from_arrays([event_ids(n), *shared,
-                                 *(own[name] for name in ranking.names[8:])], schema=ranking)
+                                 *(column(name) for name in ranking.names[8:])], schema=ranking)
     return {"request": req, "ranking": rank}
 
 

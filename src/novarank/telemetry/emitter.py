@@ -17,13 +17,13 @@ gets them as rows.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from novarank.ids import new_id
 from novarank.telemetry import answered
 from novarank.telemetry.answered import Answered
 from novarank.telemetry.schemas import SCHEMA_VERSION
@@ -73,7 +73,7 @@ class Emitter:
         if self.sink is None:
             return
         now_ms = int(time.time() * 1000)
-        row.setdefault("event_id", f"{random.getrandbits(128):032x}")
+        row.setdefault("event_id", new_id())
         row["schema_version"] = SCHEMA_VERSION
         row["received_ms"] = now_ms
         row.setdefault("ts", now_ms)
@@ -122,7 +122,7 @@ class Emitter:
         now_ms = int(time.time() * 1000)
         for kind, rows in groups.items():
             for row in rows:
-                row.setdefault("event_id", f"{random.getrandbits(128):032x}")
+                row.setdefault("event_id", new_id())
                 row["schema_version"] = SCHEMA_VERSION
                 row["received_ms"] = now_ms
                 row.setdefault("release", self.release)
@@ -147,7 +147,7 @@ class Emitter:
             now_ms = int(time.time() * 1000)
             why = ", ".join(f"{n} {reason}" for reason, n in sorted(drops.items()))
             buf.append(("error", {
-                "event_id": f"{random.getrandbits(128):032x}", "schema_version": SCHEMA_VERSION,
+                "event_id": new_id(), "schema_version": SCHEMA_VERSION,
                 "ts": now_ms, "received_ms": now_ms, "release": self.release,
                 "route": "telemetry", "status": 0, "code": "telemetry_dropped",
                 "message": f"{sum(drops.values())} events dropped ({why})",
@@ -201,13 +201,13 @@ class Emitter:
         if hasattr(self.sink, "write_table"):
             try:
                 return list(answered.tables(records).items())
-            except (ArithmeticError, ValueError, TypeError, LookupError, RuntimeError) as exc:
+            except Exception as exc:  # any: outside the writes' try, it would lose the batch
                 log.warning("telemetry: %d answered requests go as rows (%s: %s)",
                             len(records), type(exc).__name__, exc)
         out = answered.rows(records)
         for kind_rows in out.values():
             for row in kind_rows:
-                row["event_id"] = f"{random.getrandbits(128):032x}"
+                row["event_id"] = new_id()
         return list(out.items())
 
     @staticmethod

@@ -11,8 +11,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import pyarrow as pa
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 SCHEMA_VERSION = 1
 
@@ -88,16 +93,23 @@ def user_key(user_id: str, salt: str = KEY_SALT) -> str:
 CHUNK_ROWS = 256  # rows converted per call: ~0.5 ms holding the GIL at most
 
 
+def in_chunks(items: Sequence[T], convert: Callable[[Sequence[T]], R]) -> list[R]:
+    """`convert` over CHUNK_ROWS items at a time, yielding the GIL between chunks. An
+    Arrow conversion holds the GIL for its whole call, so a writer's batch converted at
+    once would make the event loop serving feeds wait for all of it."""
+    parts = []
+    for start in range(0, len(items), CHUNK_ROWS):
+        if start:
+            time.sleep(0)  # let a waiting thread take the GIL
+        parts.append(convert(items[start:start + CHUNK_ROWS]))
+    return parts
+
+
 def table(kind: str, rows: list[dict]) -> pa.Table:
-    """Rows -> an Arrow table of exactly the schema (missing fields become null). The
-    conversion holds the GIL for its whole call, so a writer's batch is converted a chunk
-    at a time, yielding between chunks: the event loop serving feeds never waits for a
-    whole batch (tests/test_telemetry.py checks the table is the same)."""
+    """Rows -> an Arrow table of exactly the schema (missing fields become null), a chunk
+    at a time (tests/test_telemetry.py checks the table is the same)."""
     schema = SCHEMAS[kind]
     if len(rows) <= CHUNK_ROWS:
         return pa.Table.from_pylist(rows, schema=schema)
-    parts = []
-    for start in range(0, len(rows), CHUNK_ROWS):
-        parts.append(pa.Table.from_pylist(rows[start:start + CHUNK_ROWS], schema=schema))
-        time.sleep(0)  # let a waiting thread take the GIL
-    return pa.concat_tables(parts)
+    return pa.concat_tables(in_chunks(rows, lambda chunk: pa.Table.from_pylist(
+        list(chunk), schema=schema)))
