@@ -14,7 +14,6 @@ Run: OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/bench_ab.py 4619b9e HEAD [--m
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import tempfile
@@ -97,5 +96,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     main()

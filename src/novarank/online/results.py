@@ -19,7 +19,9 @@ class FeedItem:
     reasons: dict[str, float]  # signal -> contribution (ranked), else {"trending": ...}
 
 
-@dataclass(slots=True)  # not frozen: a frozen init costs every cache hit ~2 µs; never changed
+# never changed, yet not frozen: a frozen dataclass's init sets each field through
+# object.__setattr__, and one is built on every cache hit
+@dataclass(slots=True)
 class FeedPage:
     request_id: str
     user_id: str

@@ -1,11 +1,11 @@
 """Counters and histograms the request path adds to without a lock, exported as ordinary
 Prometheus families.
 
-prometheus_client's children take a lock and run four Python calls per `inc()`; a cached
-feed adds to seven of them, which costs it more than its own cache lookups. Here each
-thread adds to cells of its own (one dict lookup by thread id, then a list item), so no
-two threads ever write the same cell, and a scrape sums the cells: the numbers a scrape
-reads are the same, and a request pays a third of the price (bench/bench_floor.py).
+prometheus_client's children take a lock and run four Python calls per `inc()`, and a
+cached feed adds to seven of them. Here each thread adds to cells of its own (one dict
+lookup by thread id, then a list item), so no two threads ever write the same cell, and a
+scrape sums the cells: a scrape reads the same numbers (tests/test_tally.py). What it
+gains a cached feed: bench/bench_ab.py with the revision before it.
 """
 
 from __future__ import annotations
