@@ -1,13 +1,14 @@
 """Memory at constant load: does the service's RSS level off below its configured bounds?
 
 One `novarank serve` (embedded default: L1 only, SQLite state, file lake) on core 1 with
-L1 bounded to 64 MB, fed for `--minutes` (default 30) by an open loop on core 0: feeds at
+L1 bounded to 64 MB and prepared repeats (online/prepared.py) to 16 MB, fed for
+`--minutes` (default 30) by an open loop on core 0: feeds at
 300 req/s (90% release users, Zipf; 10% newcomers never seen before, so per-user state
 keeps meeting new ids), likes at 20/s (each one stored, invalidating, re-ranked ahead),
 and a catalog upsert a second. RSS and L1 bytes are scraped from /metrics every 10 s.
 
 Pass: RSS in the last third of the run grows by at most 5% (levelled off), and never
-exceeds the RSS at start + the L1 byte bound + a fixed allowance of 128 MB (allocator
+exceeds the RSS at start + the L1 and prepared byte bounds + a fixed allowance of 128 MB (allocator
 fragmentation, the telemetry buffer, thread stacks, the search index); no 5xx.
 
 Run: OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/bench_soak.py [--minutes 30]
@@ -32,6 +33,7 @@ from novarank.launch.baseline import parse_metrics
 
 RATE, LIKES_PER_S = 300, 20
 L1_BYTES = 64 << 20
+PREPARED_BYTES = 16 << 20
 ALLOWANCE_MB = 128.0
 PLATEAU_GROWTH_MAX = 0.05
 
@@ -84,7 +86,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="nr-soak-"))
     try:
         users = build_release(work / "rel", 20_000, 2_000, 200_000)
-        proc, url = serve(work / "rel", work, env={"NOVARANK_L1_MAX_BYTES": str(L1_BYTES)})
+        proc, url = serve(work / "rel", work, env={
+            "NOVARANK_L1_MAX_BYTES": str(L1_BYTES),
+            "NOVARANK_FEED_PREPARED_BYTES": str(PREPARED_BYTES)})
         try:
             pin_self()
             import httpx
@@ -118,9 +122,10 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     out = {"minutes": minutes, "feed_rate_rps": RATE, "likes_per_s": LIKES_PER_S,
-           "l1_max_mb": L1_BYTES / 2**20, "allowance_mb": ALLOWANCE_MB,
+           "l1_max_mb": L1_BYTES / 2**20, "prepared_max_mb": PREPARED_BYTES / 2**20,
+           "allowance_mb": ALLOWANCE_MB,
            "start_rss_mb": round(start_rss, 1),
-           "bound_mb": round(start_rss + L1_BYTES / 2**20 + ALLOWANCE_MB, 1),
+           "bound_mb": round(start_rss + (L1_BYTES + PREPARED_BYTES) / 2**20 + ALLOWANCE_MB, 1),
            "feeds": load.summary(), "writes": done, "samples": samples,
            "plateau_growth_max": PLATEAU_GROWTH_MAX}
     out["pass"] = verdict(out)

@@ -411,7 +411,9 @@ def soak(r: dict) -> list[str]:
     f = r["feeds"]
     out += ["", f"Feeds: {f['completed']:,} answered, {f['errors']} errors, p99 "
             f"{f['p99_ms']} ms; writes {r['writes']}. Bound: RSS at start "
-            f"{r['start_rss_mb']} MB + L1 {r['l1_max_mb']:g} MB + {r['allowance_mb']:g} MB "
+            f"{r['start_rss_mb']} MB + L1 {r['l1_max_mb']:g} MB + "
+            + (f"prepared {r['prepared_max_mb']:g} MB + " if "prepared_max_mb" in r else "")
+            + f"{r['allowance_mb']:g} MB "
             f"= {r['bound_mb']} MB; levelled off = the last third grows ≤ "
             f"{r['plateau_growth_max']:.0%} → " + ", ".join(
                 f"{k.replace('_', ' ')} **{_ok(v)}**" for k, v in r["pass"].items()) + ".", ""]

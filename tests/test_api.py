@@ -197,7 +197,7 @@ def test_every_table_that_grows_with_traffic_is_measured(client):
     sizes = {ln.split('"')[1]: float(ln.split()[-1]) for ln in lines
              if ln.startswith("novarank_state_entries{")}
     assert set(sizes) == {"influence", "forgotten_users", "refresh_pending", "rate_buckets",
-                          "verified_keys"}
+                          "verified_keys", "prepared_feeds"}
     assert sizes["influence"] >= 2 and sizes["forgotten_users"] >= 1  # the like, the erasure
 
 

@@ -60,6 +60,21 @@ def test_memory_cache_is_bounded_by_entries_and_bytes():
     assert big.get_many(["huge"]) == [None]  # larger than the cache: never stored
 
 
+def test_a_memory_cache_entry_is_the_same_object_until_the_key_changes():
+    """What prepared repeats (online/prepared.py) rely on."""
+    c = MemoryCache()
+    c.set_many({"k": b"v", "short": b"s"}, 60)
+    first = c.entry("k")
+    assert first is not None and first[0] == b"v" and c.entry("k") is first
+    c.set_many({"k": b"v"}, 60)  # set again, even to the same value: a new entry
+    assert c.entry("k") is not first and c.entry("k") is not None
+    c.delete(["k"])
+    assert c.entry("k") is None
+    c.set_many({"short": b"s"}, 0.05)
+    time.sleep(0.1)
+    assert c.entry("short") is None and c.get_many(["short"]) == [None]
+
+
 @pytest.fixture(params=BACKENDS)
 def counters(request):
     c = _open(open_counters, request.param)

@@ -6,9 +6,10 @@ FastAPI's routing, middleware and dependency machinery around it cost several ti
 and bench_floor.py). A miss pays the same toll plus anyio's hop to a worker thread: on the
 MovieLens-100K release ~670 misses/s through the route against ~1,100 through this path
 (wrk, one core; bench_peer.py measures the path). So the feed is tried here first, with the
-route's key check, parameters, miss budget, metrics and telemetry: an L1 hit is answered
-on the event loop, a miss is ranked on this path's own thread pool (the state and L2
-reads block) and answered from there.
+route's key check, parameters, miss budget, metrics and telemetry: a repeat first page
+that its last answer prepared is answered from that (online/prepared.py), any other L1
+hit on the event loop, and a miss is ranked on this path's own thread pool (the state and
+L2 reads block) and answered from there.
 
 Anything this path does not answer itself — a missing or refused key, a malformed
 parameter, an exhausted miss budget, the admin headers (audited, so they take the way the
@@ -122,6 +123,10 @@ class FastFeed:
             return False
         k, cursor = params
         feeds = self.service.feeds
+        body = feeds.repeat(user, k) if cursor is None else None
+        if body is not None:
+            await self._send(send, body, t0)
+            return True
         try:
             page = feeds.from_l1(user, k, cursor, count_failures=False)
         except Exception:  # the full app meets it again, answers and counts it
@@ -140,10 +145,12 @@ class FastFeed:
             except Exception as exc:  # ranked once: the route raises it, the app answers
                 scope[FAILED] = exc
                 return False
-        body = page.json()
+        await self._send(send, page.json(), t0)
+        return True
+
+    async def _send(self, send: Send, body: bytes, t0: float) -> None:
         await send({"type": "http.response.start", "status": 200,
                     "headers": [*HEADERS, (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
         self._ok.inc()
         self._latency.observe(time.perf_counter() - t0)
-        return True

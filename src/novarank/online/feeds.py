@@ -20,6 +20,7 @@ from novarank.online.audience import Audience
 from novarank.online.context import ServiceContext
 from novarank.online.follower import ReleaseFollower
 from novarank.online.invalidation import Invalidation, feed_key
+from novarank.online.prepared import HEAD, PreparedFeeds
 from novarank.online.releases import InjectedFault, ReleaseFailure, Routing, Served
 from novarank.online.requests import Explored, RequestLog, check_k
 from novarank.online.results import FeedPage, WarmManifest
@@ -58,6 +59,9 @@ class FeedPath:
         self.exploration = Exploration(s.exploration_epsilon, s.exploration_window)
         self._rng = np.random.default_rng()
         self._rng_lock = threading.Lock()  # a Generator is not safe to share across threads
+        self.prepared = PreparedFeeds(ctx.cache.l1, s.feed_prepared_bytes)
+        ctx.metrics.of(ctx.metrics.entries, "prepared_feeds").set_function(
+            lambda: len(self.prepared))
         ctx.metrics.of(ctx.metrics.entries, "refresh_pending").set_function(
             lambda: len(self._refresh_pending))
 
@@ -82,6 +86,24 @@ class FeedPath:
         `count_failures=False` (api/fastpath.py), so a failure is counted once."""
         return self._guarded(user_id, k, cursor, override, l1_only=True, refresh=False,
                              count_failures=count_failures)
+
+    def repeat(self, user_id: str, k: int) -> bytes | None:
+        """The body of the user's first page of `k` items when its last answer prepared it
+        and that still stands (online/prepared.py), recorded as `_feed` records an L1 hit;
+        else None. On the event loop: it touches nothing but process memory."""
+        t0 = time.perf_counter()
+        found = self.prepared.get(user_id, k, self.releases.routing, self.ctx.toggles.current())
+        if found is None:
+            return None
+        *_, variant, release, group, ids, teams, tail = found
+        metrics, request_id = self.ctx.metrics, new_id()
+        metrics.of(metrics.assignments, variant).inc()
+        metrics.of(metrics.cache, "l1", "hit").inc()
+        self.requests.observe("feed", "l1", t0, k, len(ids))
+        self.requests.emit("feed", request_id, user_id, variant, "l1", k, ids, t0, release,
+                           group, None, teams)
+        metrics.of(metrics.release_requests, release, "ok").inc()
+        return b"".join((HEAD, request_id.encode(), tail))
 
     def _guarded(self, user_id: str, k: int, cursor: str | None, override: str | None, *,
                  l1_only: bool, refresh: bool, count_failures: bool = True,
@@ -122,6 +144,7 @@ class FeedPath:
         check_k(k, s.feed_window)
         t0 = time.perf_counter()
         explore: Explored | None = None
+        entry = None  # a first page's L1 entry of its feed key, read on the event loop
         if cursor:
             snapshot, offset = decode_cursor(cursor)
             found = self._page(snapshot, offset, k, routing, l1_only)
@@ -144,8 +167,13 @@ class FeedPath:
             if toggles.kill_switch:
                 return None if l1_only else self._fallback_feed(user_id, k, variant, t0, served)
             key = feed_key(variant, user_id, toggles, served)
-            pointer, level = (None, "miss") if refresh else self._lookup(
-                key, s.feed_ttl_s, l1_only)
+            if refresh:
+                pointer, level = None, "miss"
+            elif l1_only:  # the entry itself: what a prepared repeat is checked against
+                entry = self.ctx.cache.l1.entry(key)
+                pointer, level = (entry[0], "l1") if entry is not None else (None, "miss")
+            else:
+                pointer, level = self.ctx.cache.get(key, s.feed_ttl_s)
             found, window = None, None
             if pointer is not None:
                 found = self._page(pointer.decode(), 0, k, routing, l1_only)
@@ -172,9 +200,12 @@ class FeedPath:
         self.requests.observe("feed", level, t0, k, len(page.ids))
         self.requests.emit("feed", request_id, user_id, page.variant, level, k, page.ids, t0,
                            served.version, page.cohort, explore, page.teams)
-        return FeedPage(request_id, user_id, page.variant, served.version, page.cold,
-                        False, level, degraded, page.items_json,
-                        page.next_cursor)
+        answer = FeedPage(request_id, user_id, page.variant, served.version, page.cold,
+                          False, level, degraded, page.items_json, page.next_cursor)
+        if entry is not None and explore is None and not self.exploration.on and (
+                routing.fault is None):  # the same page again is all its repeats need
+            self.prepared.keep(user_id, k, key, entry, routing, toggles, answer, page)
+        return answer
 
     def _explore(self, page: RenderedPage, served: Served, k: int, window: Window | None,
                  l1_only: bool = False, drawn: Drawn | None = None

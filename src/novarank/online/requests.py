@@ -4,6 +4,7 @@ sink, the request and ranking events that impressions and clicks join back to.""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -66,9 +67,9 @@ class RequestLog:
         self.metrics.fill.observe(n / k if k else 1.0)
 
     def emit(self, route: str, request_id: str, user_id: str, variant: str, level: str,
-             k: int, items: list[str], t0: float, release: str | None = None,
+             k: int, items: Sequence[str], t0: float, release: str | None = None,
              cohort: str | None = None, explore: Explored | None = None,
-             teams: list[int] | None = None) -> None:
+             teams: Sequence[int] | None = None) -> None:
         """The request and its ranking; `release` defaults to the stable one; `cohort` is
         the user's (feeds), which the canary's per-cohort guardrails group by; `explore`,
         what exploration drew the page from (its propensities follow from it); `teams`,

@@ -59,9 +59,9 @@ class ToggleWatcher:
 
     def refresh(self) -> Toggles:
         new = Toggles.from_docs(self.state.get_docs(PREFIX))
-        if new != self._current:
-            log.info("toggles now %s", new.to_dict())
-        self._current = new
+        if new != self._current:  # else the same object: prepared feeds (online/prepared.py)
+            log.info("toggles now %s", new.to_dict())  # stand while it does
+            self._current = new
         return self._current
 
     def set(self, *, kill_switch: bool | None = None, signals_off: list[str] | None = None,

@@ -72,12 +72,23 @@ class MemoryCache:
         with self._lock:
             out: list[bytes | None] = []
             for k in keys:
-                hit = self._data.get(k)
-                if hit is not None and hit[1] <= now:
-                    del self._data[k]  # expired
-                    hit = None
+                hit = self._live(k, now)
                 out.append(hit[0] if hit is not None else None)
             return out
+
+    def entry(self, key: str) -> Entry | None:
+        """The live entry itself (a read, as `get_many`): the same object until the key is
+        set again, deleted, expired or evicted, so a caller holding what it derived from
+        an entry can tell by identity whether that still stands."""
+        with self._lock:
+            return self._live(key, time.monotonic())
+
+    def _live(self, key: str, now: float) -> Entry | None:
+        hit = self._data.get(key)
+        if hit is not None and hit[1] <= now:
+            del self._data[key]  # expired
+            return None
+        return hit
 
     def set_many(self, items: Mapping[str, bytes], ttl_s: float) -> None:
         expires = time.monotonic() + ttl_s

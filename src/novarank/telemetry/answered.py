@@ -39,8 +39,8 @@ class Answered(NamedTuple):
     returned: int
     latency_ms: float
     cohort: str | None
-    items: list[str]
-    teams: list[int] | None
+    items: Sequence[str]  # a list, or a prepared feed's tuple (online/prepared.py)
+    teams: Sequence[int] | None
     explore: dict[str, Any] | None  # Explored.fields(), with exploration on
 
 
