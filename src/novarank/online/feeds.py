@@ -10,6 +10,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import orjson
@@ -60,8 +61,13 @@ class FeedPath:
         self._rng = np.random.default_rng()
         self._rng_lock = threading.Lock()  # a Generator is not safe to share across threads
         self.prepared = PreparedFeeds(ctx.cache.l1, s.feed_prepared_bytes)
-        ctx.metrics.of(ctx.metrics.entries, "prepared_feeds").set_function(
-            lambda: len(self.prepared))
+        m = ctx.metrics
+        m.of(m.entries, "prepared_feeds").set_function(lambda: len(self.prepared))
+        # what a repeat adds to, bound once: (an L1 hit, its latency, its fill), and by
+        # (variant, release): (the assignment, the release's answer)
+        self._hit = (m.of(m.cache, "l1", "hit"), m.of(m.request_latency, "feed", "l1"),
+                     m.of(m.fill))
+        self._hit_by: dict[tuple[str, str], tuple[Any, Any]] = {}
         ctx.metrics.of(ctx.metrics.entries, "refresh_pending").set_function(
             lambda: len(self._refresh_pending))
 
@@ -96,13 +102,20 @@ class FeedPath:
         if found is None:
             return None
         *_, variant, release, group, ids, teams, tail = found
-        metrics, request_id = self.ctx.metrics, new_id()
-        metrics.of(metrics.assignments, variant).inc()
-        metrics.of(metrics.cache, "l1", "hit").inc()
-        self.requests.observe("feed", "l1", t0, k, len(ids))
+        by = self._hit_by.get((variant, release))
+        if by is None:
+            m = self.ctx.metrics
+            by = self._hit_by[variant, release] = (m.of(m.assignments, variant),
+                                                   m.of(m.release_requests, release, "ok"))
+        hit, latency, fill = self._hit
+        request_id = new_id()
+        by[0].inc()
+        hit.inc()
+        latency.observe(time.perf_counter() - t0)  # as RequestLog.observe
+        fill.observe(len(ids) / k)
         self.requests.emit("feed", request_id, user_id, variant, "l1", k, ids, t0, release,
                            group, None, teams)
-        metrics.of(metrics.release_requests, release, "ok").inc()
+        by[1].inc()
         return b"".join((HEAD, request_id.encode(), tail))
 
     def _guarded(self, user_id: str, k: int, cursor: str | None, override: str | None, *,
