@@ -1,11 +1,11 @@
 """The feed answered before the framework: a pure-ASGI path for `GET /v1/users/{u}/feed`.
 
-A cached feed is a few dict lookups and one orjson call, ~20 µs of our code in process;
-FastAPI's routing, middleware and dependency machinery around it cost several times that
-(one core: ~4,900 req/s through the route, ~11,700 through this path; bench_versions.py
-and bench_floor.py). A miss pays the same toll plus anyio's hop to a worker thread: on the
-MovieLens-100K release ~670 misses/s through the route against ~1,100 through this path
-(wrk, one core; bench_peer.py measures the path). So the feed is tried here first, with the
+A cached feed is a few dict lookups and a bytes join of our code; FastAPI's routing,
+middleware and dependency machinery cost several times that: a framework route that does
+nothing (`/healthz`) answers about a third as many requests as cached feeds take this path
+(bench_floor.py). A miss pays the same toll plus anyio's hop to a worker thread: the same
+misses through the full app (`Cache-Control: no-cache`) run at about three quarters of
+this path's rate (bench_peer.py). So the feed is tried here first, with the
 route's key check, parameters, miss budget, metrics and telemetry: a repeat first page
 that its last answer prepared is answered from that (online/prepared.py), any other L1
 hit on the event loop, and a miss is ranked on this path's own thread pool (the state and
