@@ -557,6 +557,24 @@ def peer(r: dict) -> list[str]:
                 f"{k.replace('_', ' ')} **{_ok(v)}**" for k, v in r["pass"].items()) + ".", ""]
 
 
+def miss_profile(r: dict) -> list[str]:
+    """Where a miss spends its time (bench/bench_miss_profile.py)."""
+    t = r["us_per_miss"]
+    out = [f"## Where a feed miss spends its time ({r['measured_at']})", "",
+           f"`python bench/bench_miss_profile.py` · in process, one core, {r['release']}, "
+           f"{r['misses']:,} misses (each a re-rank: the history read, 200 items ranked on "
+           "five signals, the window and page cached, the request and ranking events). "
+           f"A miss: {t['median']} µs (median of runs {t['runs']}); each stage is its share "
+           "under cProfile (which inflates small calls) scaled to that.", "",
+           "| stage | share | µs |", "|---|---:|---:|"]
+    out += [f"| {name} | {v['share']:.1%} | {v['us']} |" for name, v in r["stages"].items()]
+    aside = sum(r["stages"][k]["share"] for k in ("snapshot encoding + cache writes",
+                                                   "metrics + request/ranking events"))
+    return [*out, "", "What this answer itself does not need — the snapshot's encoding and "
+            f"cache writes (for the next request and the cursors), the metrics and events — "
+            f"is {aside:.1%} of a miss.", ""]
+
+
 def offpolicy(r: dict) -> list[str]:
     cal = r["calibration"]
     out = [f"## Counterfactual CTR against the simulator's truth ({r['measured_at']})", "",
@@ -643,7 +661,8 @@ def main() -> None:
                      ("serving", serving), ("telemetry", telemetry), ("loadgen", loadgen),
                      ("rollout", rollout), ("abuse", abuse),
                      ("trending_cap", trending_cap), ("outage", outage), ("soak", soak),
-                     ("floor", floor), ("ab", ab), ("peer", peer), ("versions", versions),
+                     ("floor", floor), ("ab", ab), ("peer", peer),
+                     ("miss_profile", miss_profile), ("versions", versions),
                      ("sequential", sequential), ("spark", spark), ("offpolicy", offpolicy),
                      ("interleaving", interleaving)):
         r = _load(name)

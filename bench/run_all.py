@@ -13,6 +13,6 @@ HERE = Path(__file__).parent
 # (about 25 minutes on 2 cores)
 for script in ("bench_quality.py", "bench_train.py", "bench_latency.py", "bench_serving.py",
                "bench_floor.py", "bench_telemetry.py", "bench_loadgen.py", "bench_rollout.py",
-               "bench_sequential.py", "report.py"):
+               "bench_sequential.py", "bench_miss_profile.py", "report.py"):
     print(f"== {script}", flush=True)
     subprocess.run([sys.executable, str(HERE / script)], check=True)
