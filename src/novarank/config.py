@@ -129,8 +129,8 @@ class ServiceSettings(BaseSettings):
     l1_max_bytes: int = Field(default=256 << 20, ge=0)
     feed_ttl_s: float = Field(default=300.0, gt=0)
     feed_prepared_bytes: int = Field(default=64 << 20, ge=0, description="memory for cached "
-                                     "first pages kept ready to answer again, ~3.7 KB a user "
-                                     "(0 = off): online/prepared.py")
+                                     "first pages kept ready to answer again, each counting "
+                                     "its body and ids (0 = off): online/prepared.py")
     feed_threads: int = Field(default=16, ge=1, description="threads that rank feed misses "
                               "(ranking holds the GIL; more threads overlap state and L2 reads)")
     feed_window: int = Field(default=200, ge=1, le=1000,

@@ -26,7 +26,7 @@ import asyncio
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -53,29 +53,13 @@ def feed_user(path: str) -> str | None:
     return user if 1 <= len(user) <= 256 and "/" not in user else None
 
 
-# well-formed first-page queries, as read: a pure memo (a few, asked again and again)
-_SEEN: dict[bytes, tuple[int, str | None]] = {}
-_SEEN_MAX = 1024
-
-
+@lru_cache(maxsize=1024)  # a feed's few queries ("k=10") are asked again and again
 def feed_params(query: bytes) -> tuple[int, str | None] | None:
-    """(k, cursor) when both are well-formed, else None (the route then explains why).
-    First-page queries are remembered (a cursor is new each time); a query without
-    escapes is split by hand: parse_qsl costs more than the rest of a hit's parameters."""
+    """(k, cursor) when both are well-formed, else None (the route then explains why). A
+    query without escapes is split by hand: parse_qsl costs more than the rest of a hit's
+    parameter handling."""
     if not query:
         return 10, None
-    found = _SEEN.get(query)
-    if found is not None:
-        return found
-    found = _read_query(query)
-    if found is not None and found[1] is None:
-        if len(_SEEN) >= _SEEN_MAX:
-            _SEEN.clear()
-        _SEEN[query] = found
-    return found
-
-
-def _read_query(query: bytes) -> tuple[int, str | None] | None:
     text = query.decode("latin-1")
     return read_params(parse_qsl(text, keep_blank_values=True) if "%" in text or "+" in text
                        else [(name, value) for name, _, value in

@@ -59,8 +59,10 @@ class ToggleWatcher:
 
     def refresh(self) -> Toggles:
         new = Toggles.from_docs(self.state.get_docs(PREFIX))
-        if new != self._current:  # else the same object: prepared feeds (online/prepared.py)
-            log.info("toggles now %s", new.to_dict())  # stand while it does
+        # unchanged toggles stay the same object: prepared feeds stand while it does
+        # (online/prepared.py)
+        if new != self._current:
+            log.info("toggles now %s", new.to_dict())
             self._current = new
         return self._current
 
